@@ -1,0 +1,44 @@
+//! The concepts that the BuscaEscenas indexer, the edge query component and the
+//! host share, each defined once.
+//!
+//! - [`shot`]: the semantic shot record, scenes, videos and per-video timelines.
+//! - [`bundle`]: the on-disk index bundle (layout, versioned manifest, checksums,
+//!   the atomic `CURRENT` pointer).
+//! - [`model`]: the model manifest that describes a pair of CLIP-shaped ONNX towers.
+//! - [`query`]: search request and response JSON, input limits, errors with an
+//!   HTTP status; [`fusion`] combines text, image and feedback vectors.
+//! - [`preprocess`] and [`tokenize`]: CLIP image preprocessing and text
+//!   tokenization. The indexer and the component both call this code so that the
+//!   same input always becomes the same tensor.
+//! - [`image_input`]: bounded decoding of untrusted query images.
+//! - [`vector`]: normalisation, dot products and exact top-k search.
+//!
+//! Everything here is pure Rust and builds for native targets and for
+//! `wasm32-wasip2`. Decoding video, running ONNX models and serving HTTP live in
+//! the `indexer`, `host` and `query-component` crates.
+//!
+//! ```
+//! use busca_core::{fusion, vector};
+//! let text = [1.0, 0.0, 0.0];
+//! let image = [0.0, 1.0, 0.0];
+//! let q = fusion::fuse(Some(&text), Some(&image), 0.5).unwrap();
+//! assert!((vector::dot(&q, &text) - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
+//! ```
+#![deny(missing_docs)]
+
+pub mod bundle;
+pub mod fusion;
+pub mod image_input;
+pub mod model;
+pub mod preprocess;
+pub mod query;
+pub mod shot;
+pub mod tokenize;
+pub mod vector;
+
+pub use bundle::{BundleError, BundleManifest, FORMAT_VERSION};
+pub use model::ModelManifest;
+pub use preprocess::ClipPreprocess;
+pub use query::{Limits, SearchHit, SearchRequest, SearchResponse};
+pub use shot::ShotRecord;
+pub use tokenize::ClipTokenizer;

@@ -1,0 +1,228 @@
+//! CLIP image preprocessing, exactly as CLIP's reference transform does it:
+//! resize so the shortest side is `size` with bicubic (Catmull-Rom, a = −0.5,
+//! antialiased when shrinking, as Pillow's `BICUBIC`), center crop `size × size`,
+//! scale to `[0, 1]`, normalise each channel with the model's mean and std, and
+//! lay out as CHW float32.
+//!
+//! The indexer lets swscale do the resize while decoding and calls
+//! [`ClipPreprocess::crop_normalize_into`]; the component decodes query images
+//! and calls [`ClipPreprocess::pixel_values`]. The reference is checked against
+//! fixtures made with Pillow (`core/tests/fixtures/gen_fixtures.py`).
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+/// Image preprocessing parameters of a CLIP model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClipPreprocess {
+    /// Side of the square model input (224 for ViT-L/14).
+    pub size: u32,
+    /// Per-channel mean.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation.
+    pub std: [f32; 3],
+}
+
+/// An RGB image that cannot be preprocessed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PreprocessError {
+    /// The buffer length does not match `width × height × 3`.
+    #[error("RGB buffer of {len} bytes does not match {width}x{height}")]
+    BufferSize {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Buffer length.
+        len: usize,
+    },
+    /// The image has a zero side.
+    #[error("image has zero width or height")]
+    Empty,
+    /// A pre-resized frame is not `size` on its shortest side.
+    #[error("frame {width}x{height} is not resized to {size} on its shortest side")]
+    NotResized {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Expected shortest side.
+        size: u32,
+    },
+}
+
+impl ClipPreprocess {
+    /// OpenAI CLIP's normalisation at 224 px.
+    pub const OPENAI_224: ClipPreprocess = ClipPreprocess {
+        size: 224,
+        mean: [0.481_454_66, 0.457_827_5, 0.408_210_73],
+        std: [0.268_629_54, 0.261_302_58, 0.275_777_1],
+    };
+
+    /// Number of floats in one preprocessed image (`3 × size × size`).
+    pub fn tensor_len(&self) -> usize {
+        3 * (self.size as usize) * (self.size as usize)
+    }
+
+    /// Size after resizing the shortest side to `size`, keeping the aspect
+    /// ratio; the long side is truncated as torchvision does
+    /// (`int(size * long / short)`).
+    pub fn resized_dims(&self, width: u32, height: u32) -> (u32, u32) {
+        let size = self.size as u64;
+        let (w, h) = (width as u64, height as u64);
+        if w <= h {
+            (self.size, ((size * h) / w) as u32)
+        } else {
+            (((size * w) / h) as u32, self.size)
+        }
+    }
+
+    /// Top-left corner of the center crop of a `width × height` image, as
+    /// torchvision computes it: `int(round((h − size) / 2))`, and Python's
+    /// `round` rounds halves to even.
+    pub fn crop_origin(&self, width: u32, height: u32) -> (u32, u32) {
+        let half_even = |excess: u32| -> u32 {
+            let (q, r) = (excess / 2, excess % 2);
+            // excess/2 = q + r/2: a remainder of 1 is exactly .5 → round to even.
+            if r == 1 && q % 2 == 1 {
+                q + 1
+            } else {
+                q
+            }
+        };
+        (
+            half_even(width.saturating_sub(self.size)),
+            half_even(height.saturating_sub(self.size)),
+        )
+    }
+
+    /// Full preprocessing of an RGB8 image into a new `3 × size × size` tensor.
+    pub fn pixel_values(&self, width: u32, height: u32, rgb: &[u8]) -> Result<Vec<f32>, PreprocessError> {
+        let mut out = vec![0.0; self.tensor_len()];
+        self.pixel_values_into(width, height, rgb, &mut out)?;
+        Ok(out)
+    }
+
+    /// Full preprocessing of an RGB8 image into `out` (`3 × size × size`).
+    pub fn pixel_values_into(
+        &self,
+        width: u32,
+        height: u32,
+        rgb: &[u8],
+        out: &mut [f32],
+    ) -> Result<(), PreprocessError> {
+        check_buffer(width, height, rgb)?;
+        let (rw, rh) = self.resized_dims(width, height);
+        if (rw, rh) == (width, height) {
+            return self.crop_normalize_into(width, height, rgb, out);
+        }
+        let src = ImageRef::new(width, height, rgb, PixelType::U8x3).map_err(|_| PreprocessError::BufferSize {
+            width,
+            height,
+            len: rgb.len(),
+        })?;
+        let mut dst = Image::new(rw, rh, PixelType::U8x3);
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+        Resizer::new()
+            .resize(&src, &mut dst, &options)
+            .expect("source and destination are both U8x3");
+        self.crop_normalize_into(rw, rh, dst.buffer(), out)
+    }
+
+    /// Center crop and normalisation of a frame already resized so that its
+    /// shortest side is `size` (the indexer's swscale output).
+    pub fn crop_normalize_into(
+        &self,
+        width: u32,
+        height: u32,
+        rgb: &[u8],
+        out: &mut [f32],
+    ) -> Result<(), PreprocessError> {
+        check_buffer(width, height, rgb)?;
+        if width.min(height) != self.size {
+            return Err(PreprocessError::NotResized {
+                width,
+                height,
+                size: self.size,
+            });
+        }
+        assert_eq!(out.len(), self.tensor_len(), "output tensor length");
+        let (left, top) = self.crop_origin(width, height);
+        let size = self.size as usize;
+        let plane = size * size;
+        // Per channel: (v/255 − mean)/std = v·scale + offset.
+        let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * self.std[c]));
+        let offset: [f32; 3] = std::array::from_fn(|c| -self.mean[c] / self.std[c]);
+        let (out_r, rest) = out.split_at_mut(plane);
+        let (out_g, out_b) = rest.split_at_mut(plane);
+        for y in 0..size {
+            let row_start = ((top as usize + y) * width as usize + left as usize) * 3;
+            let row = &rgb[row_start..row_start + size * 3];
+            let o = y * size;
+            for (x, px) in row.chunks_exact(3).enumerate() {
+                out_r[o + x] = f32::from(px[0]) * scale[0] + offset[0];
+                out_g[o + x] = f32::from(px[1]) * scale[1] + offset[1];
+                out_b[o + x] = f32::from(px[2]) * scale[2] + offset[2];
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_buffer(width: u32, height: u32, rgb: &[u8]) -> Result<(), PreprocessError> {
+    if width == 0 || height == 0 {
+        return Err(PreprocessError::Empty);
+    }
+    if rgb.len() as u64 != width as u64 * height as u64 * 3 {
+        return Err(PreprocessError::BufferSize {
+            width,
+            height,
+            len: rgb.len(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: ClipPreprocess = ClipPreprocess::OPENAI_224;
+
+    #[test]
+    fn resized_dims_follow_torchvision() {
+        assert_eq!(P.resized_dims(320, 240), (298, 224));
+        assert_eq!(P.resized_dims(37, 500), (224, 3027));
+        assert_eq!(P.resized_dims(224, 224), (224, 224));
+    }
+
+    #[test]
+    fn crop_rounds_half_to_even() {
+        // (3027 − 224)/2 = 1401.5 → 1402; (227 − 224)/2 = 1.5 → 2; (229−224)/2 = 2.5 → 2.
+        assert_eq!(P.crop_origin(224, 3027), (0, 1402));
+        assert_eq!(P.crop_origin(227, 224), (2, 0));
+        assert_eq!(P.crop_origin(229, 224), (2, 0));
+    }
+
+    #[test]
+    fn uniform_colour_normalises_exactly() {
+        let rgb = [255u8, 0, 128].repeat(300 * 250);
+        let t = P.pixel_values(300, 250, &rgb).unwrap();
+        let plane = 224 * 224;
+        for (c, v) in [255.0f32, 0.0, 128.0].iter().enumerate() {
+            let want = (v / 255.0 - P.mean[c]) / P.std[c];
+            assert!(t[c * plane..(c + 1) * plane].iter().all(|x| (x - want).abs() < 1e-5));
+        }
+    }
+
+    #[test]
+    fn bad_buffers_are_errors() {
+        assert_eq!(P.pixel_values(0, 10, &[]), Err(PreprocessError::Empty));
+        assert!(matches!(P.pixel_values(10, 10, &[0; 5]), Err(PreprocessError::BufferSize { .. })));
+        let mut out = vec![0.0; P.tensor_len()];
+        assert!(matches!(
+            P.crop_normalize_into(300, 250, &vec![0; 300 * 250 * 3], &mut out),
+            Err(PreprocessError::NotResized { .. })
+        ));
+    }
+}

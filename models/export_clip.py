@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Export OpenAI CLIP ViT-L/14 (image + text towers) to ONNX for BuscaEscenas.
+
+Writes to ``--out DIR``:
+
+* ``image.onnx``: ``pixel_values`` float32 [N,3,224,224] -> ``image_embeds`` float32 [N,768]
+  (transformers ``CLIPVisionModelWithProjection``; CLIP-normalised input).
+* ``text.onnx``: ``input_ids`` int64 [N,77] -> ``text_embeds`` float32 [N,768]
+  (``CLIPTextModelWithProjection``; only ``input_ids``, OpenAI ``clip.tokenize``
+  layout: 49406, tokens..., 49407, then 0-padding; no attention mask needed because
+  CLIP's text tower is causal and pools at the end-of-text token).
+* ``manifest.json``: the BuscaEscenas model manifest (same format as models/tiny).
+* with ``--fp16``: ``image_fp16.onnx`` (float16 weights, float32 inputs/outputs)
+  and ``manifest.fp16.json`` pointing at it (model_id suffixed ``-fp16``).
+
+Embeddings are NOT L2-normalised (consumers normalise). Dynamic batch axis ``N``,
+opset 17. A tower over ~1.8 GB of weights is saved with external data
+(``<file>.data`` next to it); ViT-L/14 towers (~1.2 GB and ~0.5 GB) fit in one file.
+
+Modes:
+
+* default: real weights, ``from_pretrained("openai/clip-vit-large-patch14")``.
+  NEEDS INTERNET (Hugging Face Hub) the first time - run it on a machine that
+  has it, then copy ``--out`` over. Nothing else in this project downloads weights.
+* ``--random-weights``: identical architecture built from CLIPVisionConfig /
+  CLIPTextConfig with the ViT-L/14 hyperparameters written out below,
+  ``torch.manual_seed(0)``, ``HF_HUB_OFFLINE=1``: downloads nothing. Useful to
+  test the pipeline (sizes, speed, shapes) without the real weights; the
+  embeddings are meaningless, and model_id is ``openai-clip-vit-large-patch14-random``.
+
+Requirements: ``models/requirements-export.txt`` (torch, transformers, onnx,
+onnxscript, onnxruntime), in a separate venv.
+
+Usage::
+
+    python models/export_clip.py --out ~/.cache/buscaescenas/models/clip-vit-l14
+    python models/export_clip.py --random-weights --out /tmp/clip-random [--fp16]
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+
+HF_REPO = "openai/clip-vit-large-patch14"
+MODEL_ID = "openai-clip-vit-large-patch14"
+# --random-weights exports get a different model_id so that an index built
+# with them can never be mistaken for one built with the real weights.
+RANDOM_MODEL_ID = MODEL_ID + "-random"
+EMBED_DIM = 768
+IMAGE_SIZE = 224
+CONTEXT_LENGTH = 77
+MEAN = [0.48145466, 0.4578275, 0.40821073]
+STD = [0.26862954, 0.26130258, 0.27577711]
+OPSET = 17
+EXTERNAL_DATA_THRESHOLD = 1_800_000_000  # bytes of parameters; protobuf limit is 2 GiB
+
+# ViT-L/14 hyperparameters (as in openai/clip-vit-large-patch14 config.json)
+VISION_CONFIG = dict(
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    num_channels=3,
+    patch_size=14,
+    image_size=224,
+    projection_dim=768,
+    hidden_act="quick_gelu",
+    layer_norm_eps=1e-5,
+)
+TEXT_CONFIG = dict(
+    vocab_size=49408,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    max_position_embeddings=77,
+    projection_dim=768,
+    hidden_act="quick_gelu",
+    layer_norm_eps=1e-5,
+    # The released config has these (pre-PR-#24773) ids; eos_token_id == 2 makes
+    # transformers pool at argmax(input_ids) == the 49407 end-of-text token,
+    # exactly what OpenAI's CLIP does, and it is independent of the pad value.
+    bos_token_id=0,
+    eos_token_id=2,
+    pad_token_id=1,
+)
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="output directory")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="random init of the ViT-L/14 architecture, no download at all")
+    ap.add_argument("--fp16", action="store_true",
+                    help="also write image_fp16.onnx (fp16 weights, fp32 I/O) + manifest.fp16.json")
+    ap.add_argument("--hf-repo", default=HF_REPO, help=f"Hugging Face repo (default {HF_REPO})")
+    ap.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript",
+                    help="torch.onnx exporter (default torchscript: native opset 17)")
+    ap.add_argument("--only", choices=["image", "text"], help="export a single tower")
+    ap.add_argument("--num-layers", type=int,
+                    help="(smoke tests only, with --random-weights) override layer counts")
+    ap.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
+    return ap.parse_args()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_models(args):
+    import torch
+    from transformers import (CLIPTextConfig, CLIPTextModelWithProjection,
+                              CLIPVisionConfig, CLIPVisionModelWithProjection)
+
+    towers = {}
+    if args.random_weights:
+        torch.manual_seed(0)
+        vcfg, tcfg = dict(VISION_CONFIG), dict(TEXT_CONFIG)
+        if args.num_layers:
+            vcfg["num_hidden_layers"] = tcfg["num_hidden_layers"] = args.num_layers
+        if args.only != "text":
+            cfg = CLIPVisionConfig(**vcfg)
+            cfg._attn_implementation = "eager"
+            towers["image"] = CLIPVisionModelWithProjection(cfg)
+        if args.only != "image":
+            cfg = CLIPTextConfig(**tcfg)
+            cfg._attn_implementation = "eager"
+            towers["text"] = CLIPTextModelWithProjection(cfg)
+    else:
+        # Needs internet (or a populated HF cache). Eager attention exports cleanly.
+        if args.only != "text":
+            towers["image"] = CLIPVisionModelWithProjection.from_pretrained(
+                args.hf_repo, attn_implementation="eager")
+        if args.only != "image":
+            towers["text"] = CLIPTextModelWithProjection.from_pretrained(
+                args.hf_repo, attn_implementation="eager")
+    for m in towers.values():
+        m.eval()
+    return towers
+
+
+def dummy_ids(n, seed=0):
+    """[n,77] int64 in clip.tokenize layout: SOT, random tokens, EOT, zero padding."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.zeros(n, CONTEXT_LENGTH, dtype=torch.int64)
+    for i in range(n):
+        k = 3 + 7 * i
+        ids[i, 0] = 49406
+        ids[i, 1:k + 1] = torch.randint(1, 49406, (k,), generator=g)
+        ids[i, k + 1] = 49407
+    return ids
+
+
+def export_tower(kind, model, path, exporter, model_id):
+    import onnx
+    import torch
+
+    class Wrap(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            if kind == "image":
+                return self.m(pixel_values=x).image_embeds
+            return self.m(input_ids=x).text_embeds
+
+    in_name, out_name = ("pixel_values", "image_embeds") if kind == "image" else ("input_ids", "text_embeds")
+    if kind == "image":
+        example = torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(0))
+    else:
+        example = dummy_ids(2)
+    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    external = n_bytes > EXTERNAL_DATA_THRESHOLD
+    wrap = Wrap(model).eval()
+    t0 = time.time()
+    with torch.no_grad():
+        if exporter == "torchscript":
+            torch.onnx.export(
+                wrap, (example,), path, dynamo=False,
+                input_names=[in_name], output_names=[out_name],
+                dynamic_axes={in_name: {0: "N"}, out_name: {0: "N"}},
+                opset_version=OPSET, do_constant_folding=True,
+            )
+        else:
+            torch.onnx.export(
+                wrap, (example,), path, dynamo=True,
+                input_names=[in_name], output_names=[out_name],
+                dynamic_shapes={"x": {0: torch.export.Dim("N", min=1, max=4096)}},
+                opset_version=OPSET, external_data=external, optimize=True,
+            )
+    # set the graph name the manifest promises; re-save (external data if large)
+    m = onnx.load(path)
+    m.graph.name = f"{model_id}-{kind}"
+    for stale in (path, path + ".data"):
+        if os.path.exists(stale):
+            os.remove(stale)
+    if external:
+        onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=os.path.basename(path) + ".data", size_threshold=1024)
+    else:
+        onnx.save_model(m, path)
+    del m
+    dt = time.time() - t0
+    with torch.no_grad():
+        ref = wrap(example).numpy()
+    return dt, example.numpy(), ref, external
+
+
+def to_fp16(src, dst, graph_name):
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    t0 = time.time()
+    m = onnx.load(src)
+    m16 = convert_float_to_float16(m, keep_io_types=True)
+    m16.graph.name = graph_name
+    onnx.save_model(m16, dst)
+    return time.time() - t0
+
+
+def verify(path, in_name, out_name, x, ref):
+    import numpy as np
+    import onnxruntime as ort
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    t0 = time.time()
+    y = sess.run([out_name], {in_name: x})[0]
+    dt = time.time() - t0
+    assert y.shape == (2, EMBED_DIM), y.shape
+    assert sess.run([out_name], {in_name: x[:1]})[0].shape == (1, EMBED_DIM)
+    err = float(np.abs(y - ref).max()) if ref is not None else float("nan")
+    cos = float(((y * ref).sum(-1) / (np.linalg.norm(y, axis=-1) * np.linalg.norm(ref, axis=-1))).min()) \
+        if ref is not None else float("nan")
+    return y.shape, err, cos, dt
+
+
+def file_size(path):
+    total = os.path.getsize(path)
+    if os.path.exists(path + ".data"):
+        total += os.path.getsize(path + ".data")
+    return total
+
+
+def manifest(out_dir, model_id, image_file, image_graph, text_graph):
+    return {
+        "format_version": 1,
+        "model_id": model_id,
+        "embedding_dim": EMBED_DIM,
+        "image": {
+            "file": image_file,
+            "graph_name": image_graph,
+            "input": "pixel_values",
+            "output": "image_embeds",
+            "image_size": IMAGE_SIZE,
+            "mean": MEAN,
+            "std": STD,
+            "resize": "shortest-side-bicubic",
+            "crop": "center",
+            "sha256": sha256_file(os.path.join(out_dir, image_file)),
+        },
+        "text": {
+            "file": "text.onnx",
+            "graph_name": text_graph,
+            "input": "input_ids",
+            "output": "text_embeds",
+            "context_length": CONTEXT_LENGTH,
+            "tokenizer": "openai-clip-bpe-49408",
+            "pad_id": 0,
+            "sha256": sha256_file(os.path.join(out_dir, "text.onnx")),
+        },
+    }
+
+
+def main():
+    args = parse_args()
+    if args.random_weights:
+        # guarantee that nothing is fetched from the Hub
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    elif args.num_layers:
+        sys.exit("--num-layers only makes sense with --random-weights")
+    model_id = RANDOM_MODEL_ID if args.random_weights else MODEL_ID
+    out = os.path.abspath(os.path.expanduser(args.out))
+    os.makedirs(out, exist_ok=True)
+
+    import torch
+    torch.set_grad_enabled(False)
+    t_all = time.time()
+    t0 = time.time()
+    towers = load_models(args)
+    print(f"loaded {'random' if args.random_weights else args.hf_repo} towers "
+          f"{sorted(towers)} in {time.time() - t0:.1f}s")
+    for kind, model in towers.items():
+        n = sum(p.numel() for p in model.parameters())
+        path = os.path.join(out, f"{kind}.onnx")
+        dt, x, ref, external = export_tower(kind, model, path, args.exporter, model_id)
+        print(f"{kind}: {n / 1e6:.1f}M params, exported in {dt:.1f}s -> {path} "
+              f"({file_size(path) / 1e6:.1f} MB{', external data' if external else ''})")
+        if not args.no_verify:
+            in_name, out_name = ("pixel_values", "image_embeds") if kind == "image" else ("input_ids", "text_embeds")
+            shape, err, cos, rt = verify(path, in_name, out_name, x, ref)
+            print(f"  onnxruntime: batch 2 -> {list(shape)} in {rt:.2f}s, max |onnx - torch| = {err:.2e}, "
+                  f"min cosine = {cos:.6f}")
+        if kind == "image" and args.fp16:
+            p16 = os.path.join(out, "image_fp16.onnx")
+            dt16 = to_fp16(path, p16, f"{model_id}-fp16-image")
+            print(f"image fp16: converted in {dt16:.1f}s -> {p16} ({file_size(p16) / 1e6:.1f} MB)")
+            if not args.no_verify:
+                shape, err, cos, rt = verify(p16, "pixel_values", "image_embeds", x, ref)
+                print(f"  onnxruntime fp16: batch 2 -> {list(shape)} in {rt:.2f}s, max |fp16 - torch| = "
+                      f"{err:.2e}, min cosine = {cos:.6f}")
+        del model
+        towers[kind] = None
+
+    if args.only is None:
+        with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
+            f.write(json.dumps(manifest(out, model_id, "image.onnx", f"{model_id}-image",
+                                        f"{model_id}-text"), indent=2) + "\n")
+        if args.fp16:
+            with open(os.path.join(out, "manifest.fp16.json"), "w", encoding="utf-8") as f:
+                # same text tower (graph "<model_id>-text"), fp16 image tower
+                f.write(json.dumps(manifest(out, model_id + "-fp16", "image_fp16.onnx",
+                                            f"{model_id}-fp16-image", f"{model_id}-text"),
+                                   indent=2) + "\n")
+        print(f"wrote {os.path.join(out, 'manifest.json')}")
+    print(f"total {time.time() - t_all:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
