@@ -1,0 +1,1 @@
+//! BuscaEscenas host (work in progress).

@@ -1,0 +1,1 @@
+//! BuscaEscenas indexer (work in progress).
