@@ -72,14 +72,27 @@ impl ClipTokenizer {
     }
 }
 
-/// The reference tokenizer's clean-up: Unicode NFC (what `ftfy.fix_text` does
-/// to well-formed text), HTML entities unescaped twice, runs of whitespace
-/// collapsed to one space, ends trimmed. Lowercasing happens in the BPE step.
+/// The reference tokenizer's clean-up: what `ftfy.fix_text` does to
+/// well-formed text (curly quotes straightened, fullwidth forms made ASCII,
+/// Unicode NFC), HTML entities unescaped twice, runs of whitespace collapsed to
+/// one space, ends trimmed. Lowercasing happens in the BPE step.
 pub fn clean_text(text: &str) -> String {
-    let nfc: String = text.nfc().collect();
+    let nfc: String = text.chars().map(ftfy_char).collect::<String>().nfc().collect();
     let once = html_escape::decode_html_entities(&nfc);
     let twice = html_escape::decode_html_entities(&once);
     twice.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// ftfy's `uncurl_quotes` and `fix_character_width` for one character.
+fn ftfy_char(c: char) -> char {
+    match c {
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' => '\'',
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' => '"',
+        '\u{3000}' => ' ',
+        // Fullwidth ASCII block maps onto ASCII by a fixed offset.
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        _ => c,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,84 @@
+//! Checks the core crate against fixtures made by the Python references
+//! (`core/tests/fixtures/gen_fixtures.py`): OpenAI CLIP's tokenizer and the
+//! Pillow + torchvision image transform CLIP was trained with.
+
+use std::path::PathBuf;
+
+use busca_core::{ClipPreprocess, ClipTokenizer};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+#[derive(serde::Deserialize)]
+struct TokenCase {
+    text: String,
+    ids: Vec<i64>,
+}
+
+#[test]
+fn token_ids_equal_the_reference_tokenizer() {
+    let cases: Vec<TokenCase> =
+        serde_json::from_slice(&std::fs::read(fixtures().join("tokens.json")).unwrap()).unwrap();
+    assert!(cases.len() >= 12);
+    let tokenizer = ClipTokenizer::new(77, 0);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let ids = tokenizer.tokenize(&case.text);
+        if ids != case.ids {
+            failures.push(format!("{:?}\n  want {:?}\n  got  {:?}", case.text, case.ids, ids));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[derive(serde::Deserialize)]
+struct PreprocessIndex {
+    images: Vec<PreprocessCase>,
+}
+
+#[derive(serde::Deserialize)]
+struct PreprocessCase {
+    name: String,
+    png: String,
+    f32: String,
+    width: u32,
+    height: u32,
+    resized_width: u32,
+    resized_height: u32,
+    crop_left: u32,
+    crop_top: u32,
+}
+
+#[test]
+fn preprocessing_matches_the_pillow_reference() {
+    let dir = fixtures().join("preprocess");
+    let index: PreprocessIndex =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let p = ClipPreprocess::OPENAI_224;
+    for case in &index.images {
+        let img = image::open(dir.join(&case.png)).unwrap().into_rgb8();
+        assert_eq!((img.width(), img.height()), (case.width, case.height), "{}", case.name);
+        assert_eq!(
+            p.resized_dims(case.width, case.height),
+            (case.resized_width, case.resized_height),
+            "{}: resized size",
+            case.name
+        );
+        assert_eq!(
+            p.crop_origin(case.resized_width, case.resized_height),
+            (case.crop_left, case.crop_top),
+            "{}: crop origin",
+            case.name
+        );
+        let want: Vec<f32> = std::fs::read(dir.join(&case.f32))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let got = p.pixel_values(img.width(), img.height(), img.as_raw()).unwrap();
+        assert_eq!(got.len(), want.len());
+        let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(max_diff <= 1e-5, "{}: max |ours − reference| = {max_diff}", case.name);
+    }
+}
