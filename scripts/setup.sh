@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs everything BuscaEscenas needs to build and test on a fresh Debian
+# bookworm machine, idempotently: apt packages, the wasm32-wasip2 target, a
+# Python venv with ONNX Runtime (its libonnxruntime.so is what `ort` loads,
+# since ort's own binary download cannot work offline) and the test tools.
+#
+#   source scripts/setup.sh      # also exports the environment below
+#
+# Exports: BUSCA_HOME (default ~/.cache/buscaescenas), BUSCA_VENV,
+# ORT_DYLIB_PATH, CARGO_TARGET_DIR (builds are cached in the machine's cache
+# dir, never in the repo), PATH (+ venv bin for the wasmtime CLI).
+set -euo pipefail
+
+BUSCA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export BUSCA_HOME="${BUSCA_HOME:-$HOME/.cache/buscaescenas}"
+export BUSCA_VENV="$BUSCA_HOME/venv"
+mkdir -p "$BUSCA_HOME"
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+apt_packages=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+    libavfilter-dev libavdevice-dev libswresample-dev clang libclang-dev pkg-config
+    g++ python3-venv curl)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    log "apt: installing ${missing[*]}"
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    log "rustup: adding wasm32-wasip2"
+    rustup target add wasm32-wasip2
+fi
+
+req="$BUSCA_ROOT/scripts/requirements.txt"
+stamp="$BUSCA_VENV/.requirements.sha256"
+want=$(sha256sum "$req" | cut -d' ' -f1)
+if [[ ! -x "$BUSCA_VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    log "python: installing scripts/requirements.txt into $BUSCA_VENV"
+    python3 -m venv "$BUSCA_VENV"
+    "$BUSCA_VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+    # The reference CLIP tokenizer (fixtures only); --no-deps: it would pull torch.
+    "$BUSCA_VENV/bin/pip" install -q --disable-pip-version-check --no-deps openai-clip==1.0.1
+    echo "$want" > "$stamp"
+fi
+
+ORT_DYLIB_PATH="$(ls "$BUSCA_VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n1)"
+export ORT_DYLIB_PATH
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BUSCA_HOME/target}"
+export PATH="$BUSCA_VENV/bin:$PATH"
+log "ready: ORT_DYLIB_PATH=$ORT_DYLIB_PATH CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
