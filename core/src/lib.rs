@@ -12,6 +12,9 @@
 //!   same input always becomes the same tensor.
 //! - [`image_input`]: bounded decoding of untrusted query images.
 //! - [`vector`]: normalisation, dot products and exact top-k search.
+//! - [`usearch_file`]: a pure-Rust reader of usearch index files (vectors and
+//!   HNSW graph); [`search`]: a bundle loaded for searching (exact scan or graph
+//!   walk, query composition, filters).
 //!
 //! Everything here is pure Rust and builds for native targets and for
 //! `wasm32-wasip2`. Decoding video, running ONNX models and serving HTTP live in
@@ -32,8 +35,10 @@ pub mod image_input;
 pub mod model;
 pub mod preprocess;
 pub mod query;
+pub mod search;
 pub mod shot;
 pub mod tokenize;
+pub mod usearch_file;
 pub mod vector;
 
 pub use bundle::{BundleError, BundleManifest, FORMAT_VERSION};

@@ -1,0 +1,569 @@
+//! Search over a loaded bundle, in pure Rust: what the edge component answers
+//! queries with, and what native tools can use to check it.
+//!
+//! [`ShotIndex`] holds the shot vectors (f32, or f16 to halve memory) and the
+//! HNSW graph read from the bundle's usearch file by [`crate::usearch_file`].
+//! It scans exactly while the collection is small (a scan of a few thousand
+//! rows costs less than walking a graph, and is exact) and walks the graph above
+//! [`EXACT_SCAN_MAX_ROWS`]; filtered queries always scan, because a graph walk
+//! under a selective filter misses results. [`Collection`] is a whole bundle
+//! version in memory: tables, index, lookups, and the query composition
+//! (text/image fusion, "more like this", relevance feedback, filters).
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::Path;
+
+use half::f16;
+
+use crate::bundle::{self, BundleError, MapPoint, OpenBundle, Verify};
+use crate::fusion;
+use crate::query::{QueryError, SearchHit, SearchRequest};
+use crate::shot::{SceneRecord, ShotId, ShotRecord, VideoRecord};
+use crate::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile, UsearchFileError, FREE_KEY};
+use crate::vector::{self, Scored};
+
+/// Collections with at most this many shots are searched by exact scan when no
+/// method is forced. Chosen from `bench_search` (see the query component's
+/// README): at 20k × 768 an f32 scan takes a few ms natively, the graph walk
+/// well under one, at recall ≥ 0.99.
+pub const EXACT_SCAN_MAX_ROWS: usize = 20_000;
+
+/// How to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Exact scan up to [`EXACT_SCAN_MAX_ROWS`] rows or under a filter, graph above.
+    Auto,
+    /// Score every row.
+    Exact,
+    /// Walk the HNSW graph (filters are applied to what the walk finds).
+    Hnsw,
+}
+
+/// Shot vectors in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VectorStore {
+    /// Row-major f32.
+    F32(Vec<f32>),
+    /// Row-major f16: half the memory, scores within ~1e-3.
+    F16(Vec<f16>),
+}
+
+/// The vectors and graph of a bundle's shots, rows in usearch slot order.
+#[derive(Debug, Clone)]
+pub struct ShotIndex {
+    dim: usize,
+    store: VectorStore,
+    keys: Vec<u64>,
+    graph: HnswGraph,
+    row_of_key: HashMap<u64, u32>,
+    expansion_search: usize,
+}
+
+/// A max-heap entry for the graph walk's candidate queue (best score first).
+#[derive(Clone, Copy, PartialEq)]
+struct Best(f32, u32);
+impl Eq for Best {}
+impl Ord for Best {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then_with(|| other.1.cmp(&self.1))
+    }
+}
+impl PartialOrd for Best {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl ShotIndex {
+    /// Takes the vectors and graph of a parsed usearch file. Only similarity
+    /// metrics whose score is a dot product of normalised vectors are accepted
+    /// (`cos`, `ip`); f32 rows are normalised here so that scores are cosines.
+    pub fn from_usearch(file: UsearchFile, expansion_search: usize) -> Result<Self, String> {
+        if file.metric == Metric::L2Squared {
+            return Err("metric l2sq is not supported; index with cos".into());
+        }
+        let dim = file.dimensions;
+        let store = match file.vectors {
+            StoredVectors::F32(mut v) => {
+                v.chunks_exact_mut(dim).for_each(|row| {
+                    vector::normalize(row);
+                });
+                VectorStore::F32(v)
+            }
+            StoredVectors::F16(v) => VectorStore::F16(v),
+        };
+        let mut row_of_key = HashMap::with_capacity(file.keys.len());
+        for (row, &key) in file.keys.iter().enumerate() {
+            if key != FREE_KEY && row_of_key.insert(key, row as u32).is_some() {
+                return Err(format!("key {key} appears twice"));
+            }
+        }
+        Ok(ShotIndex {
+            dim,
+            store,
+            keys: file.keys,
+            graph: file.graph,
+            row_of_key,
+            expansion_search: expansion_search.max(1),
+        })
+    }
+
+    /// The same index with its vectors stored as f16 (`true`) or f32.
+    pub fn with_f16(mut self, f16_storage: bool) -> Self {
+        self.store = match (self.store, f16_storage) {
+            (VectorStore::F32(v), true) => VectorStore::F16(v.iter().map(|x| f16::from_f32(*x)).collect()),
+            (VectorStore::F16(v), false) => VectorStore::F32(v.iter().map(|x| x.to_f32()).collect()),
+            (store, _) => store,
+        };
+        self
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of rows (deleted ones included).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// `f32` or `f16`.
+    pub fn storage_name(&self) -> &'static str {
+        match self.store {
+            VectorStore::F32(_) => "f32",
+            VectorStore::F16(_) => "f16",
+        }
+    }
+
+    /// The row holding `key`.
+    pub fn row_of(&self, key: u64) -> Option<usize> {
+        self.row_of_key.get(&key).map(|r| *r as usize)
+    }
+
+    /// The key of `row`.
+    pub fn key(&self, row: usize) -> u64 {
+        self.keys[row]
+    }
+
+    /// The vector of `row`, as f32.
+    pub fn vector(&self, row: usize) -> Vec<f32> {
+        let range = row * self.dim..(row + 1) * self.dim;
+        match &self.store {
+            VectorStore::F32(v) => v[range].to_vec(),
+            VectorStore::F16(v) => v[range].iter().map(|x| x.to_f32()).collect(),
+        }
+    }
+
+    /// Dot product of `query` with `row`.
+    #[inline]
+    pub fn score(&self, query: &[f32], row: usize) -> f32 {
+        let range = row * self.dim..(row + 1) * self.dim;
+        match &self.store {
+            VectorStore::F32(v) => vector::dot(query, &v[range]),
+            VectorStore::F16(v) => dot_f16(query, &v[range]),
+        }
+    }
+
+    /// The `k` best rows for `query` (normalised, `dim` long), best first.
+    /// `admit` filters rows (None: all); rows below `min_score` are dropped.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        min_score: Option<f32>,
+        method: Method,
+        admit: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<Scored> {
+        assert_eq!(query.len(), self.dim, "query dimension");
+        let use_graph = match method {
+            Method::Exact => false,
+            Method::Hnsw => true,
+            Method::Auto => admit.is_none() && self.len() > EXACT_SCAN_MAX_ROWS,
+        };
+        let live = |row: usize| self.keys[row] != FREE_KEY && admit.is_none_or(|f| f(row));
+        if use_graph {
+            return self.hnsw(query, k, min_score, &live);
+        }
+        match &self.store {
+            VectorStore::F32(v) => vector::top_k(query, v, self.dim, k, min_score, live),
+            VectorStore::F16(_) => {
+                let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+                for row in 0..self.len() {
+                    if !live(row) {
+                        continue;
+                    }
+                    push_top(&mut heap, k, Scored { row, score: self.score(query, row) }, min_score);
+                }
+                heap.into_sorted_vec()
+            }
+        }
+    }
+
+    /// HNSW search as usearch does it: greedy descent through the upper
+    /// levels from the entry point, then a best-first beam of width
+    /// `max(expansion_search, k)` on level 0.
+    fn hnsw(&self, query: &[f32], k: usize, min_score: Option<f32>, live: &dyn Fn(usize) -> bool) -> Vec<Scored> {
+        let g = &self.graph;
+        if g.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        let mut current = g.entry_slot;
+        let mut current_score = self.score(query, current as usize);
+        for level in (1..=g.max_level).rev() {
+            loop {
+                let mut moved = false;
+                for &n in g.neighbours(current, level) {
+                    let s = self.score(query, n as usize);
+                    if s > current_score {
+                        (current, current_score, moved) = (n, s, true);
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        let ef = self.expansion_search.max(k);
+        let mut visited = vec![0u64; g.len().div_ceil(64)];
+        let mut visit = |slot: u32| {
+            let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+            let seen = visited[word] & bit != 0;
+            visited[word] |= bit;
+            !seen
+        };
+        visit(current);
+        let mut candidates = BinaryHeap::from([Best(current_score, current)]);
+        // Min-heap by score (Scored's order): the worst of the ef best on top.
+        let mut found: BinaryHeap<Scored> = BinaryHeap::from([Scored {
+            row: current as usize,
+            score: current_score,
+        }]);
+        while let Some(Best(score, slot)) = candidates.pop() {
+            if found.len() >= ef && found.peek().is_some_and(|worst| score < worst.score) {
+                break;
+            }
+            for &n in g.neighbours(slot, 0) {
+                if !visit(n) {
+                    continue;
+                }
+                let s = self.score(query, n as usize);
+                if found.len() < ef || found.peek().is_some_and(|worst| s > worst.score) {
+                    candidates.push(Best(s, n));
+                    found.push(Scored { row: n as usize, score: s });
+                    if found.len() > ef {
+                        found.pop();
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Scored> = found
+            .into_sorted_vec()
+            .into_iter()
+            .filter(|s| live(s.row) && min_score.is_none_or(|m| s.score >= m))
+            .collect();
+        out.truncate(k);
+        out
+    }
+}
+
+fn push_top(heap: &mut BinaryHeap<Scored>, k: usize, item: Scored, min_score: Option<f32>) {
+    if k == 0 || min_score.is_some_and(|m| item.score < m) {
+        return;
+    }
+    if heap.len() < k {
+        heap.push(item);
+    } else if heap.peek().is_some_and(|worst| item.score > worst.score) {
+        heap.pop();
+        heap.push(item);
+    }
+}
+
+/// Dot product of an f32 query with an f16 row. The conversion is the
+/// branch-free exponent-rebias trick (exact for normal and subnormal halves;
+/// embeddings hold no infinities) so that the loop vectorises like [`vector::dot`].
+#[inline]
+pub fn dot_f16(query: &[f32], row: &[f16]) -> f32 {
+    assert_eq!(query.len(), row.len(), "dot of vectors of different lengths");
+    const LANES: usize = 8;
+    let mut acc = [0.0f32; LANES];
+    let split = query.len() - query.len() % LANES;
+    for (q, r) in query[..split].chunks_exact(LANES).zip(row[..split].chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] += q[i] * f16_to_f32(r[i].to_bits());
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (q, r) in query[split..].iter().zip(&row[split..]) {
+        sum += q * f16_to_f32(r.to_bits());
+    }
+    sum
+}
+
+#[inline(always)]
+fn f16_to_f32(h: u16) -> f32 {
+    // Shift exponent and mantissa into f32 position, then multiply by 2^112 to
+    // move the exponent bias from 15 to 127 (this also normalises subnormals).
+    let magnitude = f32::from_bits((u32::from(h) & 0x7fff) << 13) * f32::from_bits(0x7780_0000);
+    f32::from_bits(magnitude.to_bits() | ((u32::from(h) & 0x8000) << 16))
+}
+
+/// Why a collection could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectionError {
+    /// The bundle (manifest, a table, a checksum) is unusable.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The usearch file is unusable.
+    #[error(transparent)]
+    Index(#[from] UsearchFileError),
+    /// The files disagree with each other or with the manifest.
+    #[error("bundle {dir} is inconsistent: {reason}; re-publish it")]
+    Inconsistent {
+        /// The version directory.
+        dir: std::path::PathBuf,
+        /// What disagrees.
+        reason: String,
+    },
+}
+
+/// A bundle version loaded for searching.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    /// The opened bundle (directory and checked manifest).
+    pub bundle: OpenBundle,
+    /// Shots, in the bundle's order.
+    pub shots: Vec<ShotRecord>,
+    /// Scenes.
+    pub scenes: Vec<SceneRecord>,
+    /// Videos.
+    pub videos: Vec<VideoRecord>,
+    /// Semantic map points (empty when the bundle has none).
+    pub map: Vec<MapPoint>,
+    /// Vectors and graph.
+    pub index: ShotIndex,
+    shot_at: HashMap<ShotId, u32>,
+    row_shot: Vec<u32>,
+    scene_at: HashMap<u64, u32>,
+    video_at: HashMap<String, u32>,
+}
+
+impl Collection {
+    /// Loads the current version of the collection in `collection_dir`,
+    /// checking format and the checksums of the files search needs.
+    pub fn load_current(collection_dir: &Path) -> Result<Self, CollectionError> {
+        Self::load(OpenBundle::open_current(collection_dir, Verify::SearchFiles)?)
+    }
+
+    /// Loads an opened bundle.
+    pub fn load(bundle: OpenBundle) -> Result<Self, CollectionError> {
+        let m = &bundle.manifest;
+        let inconsistent = |reason: String| CollectionError::Inconsistent {
+            dir: bundle.dir.clone(),
+            reason,
+        };
+        let shots: Vec<ShotRecord> = bundle.read_json(bundle::SHOTS_FILE)?;
+        let scenes: Vec<SceneRecord> = bundle.read_json(bundle::SCENES_FILE)?;
+        let videos: Vec<VideoRecord> = bundle.read_json(bundle::VIDEOS_FILE)?;
+        let map: Vec<MapPoint> = if m.files.contains_key(bundle::MAP_FILE) {
+            bundle.read_json(bundle::MAP_FILE)?
+        } else {
+            Vec::new()
+        };
+        let index_bytes = bundle.read_checked(&m.index.file)?;
+        let file = UsearchFile::parse_bytes(&index_bytes).map_err(|e| match e {
+            UsearchFileError::Format { reason, .. } => UsearchFileError::Format {
+                path: bundle.dir.join(&m.index.file),
+                reason,
+            },
+            other => other,
+        })?;
+        drop(index_bytes);
+        if file.dimensions != m.index.dimensions || file.dimensions != m.model.embedding_dim {
+            return Err(inconsistent(format!(
+                "index has {} dimensions, manifest index {} and model {}",
+                file.dimensions, m.index.dimensions, m.model.embedding_dim
+            )));
+        }
+        if file.vectors.kind_name() != m.index.quantization || file.metric.name() != m.index.metric {
+            return Err(inconsistent(format!(
+                "index is {}/{}, manifest says {}/{}",
+                file.metric.name(),
+                file.vectors.kind_name(),
+                m.index.metric,
+                m.index.quantization
+            )));
+        }
+        let index = ShotIndex::from_usearch(file, m.index.expansion_search).map_err(inconsistent)?;
+        let mut shot_at = HashMap::with_capacity(shots.len());
+        let mut row_shot = vec![u32::MAX; index.len()];
+        for (pos, shot) in shots.iter().enumerate() {
+            if shot_at.insert(shot.shot_id, pos as u32).is_some() {
+                return Err(inconsistent(format!("shot {} appears twice in shots.json", shot.shot_id)));
+            }
+            let row = index
+                .row_of(shot.shot_id)
+                .ok_or_else(|| inconsistent(format!("shot {} has no vector in the index", shot.shot_id)))?;
+            row_shot[row] = pos as u32;
+        }
+        if shot_at.len() != index.row_of_key.len() {
+            return Err(inconsistent(format!(
+                "{} shots but {} vectors in the index",
+                shot_at.len(),
+                index.row_of_key.len()
+            )));
+        }
+        let scene_at = scenes.iter().enumerate().map(|(i, s)| (s.scene_id, i as u32)).collect();
+        let video_at = videos.iter().enumerate().map(|(i, v)| (v.video_id.clone(), i as u32)).collect();
+        Ok(Collection {
+            bundle,
+            shots,
+            scenes,
+            videos,
+            map,
+            index,
+            shot_at,
+            row_shot,
+            scene_at,
+            video_at,
+        })
+    }
+
+    /// Collection name.
+    pub fn name(&self) -> &str {
+        &self.bundle.manifest.collection
+    }
+
+    /// Bundle version name.
+    pub fn version(&self) -> &str {
+        &self.bundle.manifest.version
+    }
+
+    /// A shot by id.
+    pub fn shot(&self, id: ShotId) -> Option<&ShotRecord> {
+        self.shot_at.get(&id).map(|p| &self.shots[*p as usize])
+    }
+
+    /// A scene by id.
+    pub fn scene(&self, id: u64) -> Option<&SceneRecord> {
+        self.scene_at.get(&id).map(|p| &self.scenes[*p as usize])
+    }
+
+    /// A video by id.
+    pub fn video(&self, id: &str) -> Option<&VideoRecord> {
+        self.video_at.get(id).map(|p| &self.videos[*p as usize])
+    }
+
+    /// A shot's embedding.
+    pub fn shot_vector(&self, id: ShotId) -> Option<Vec<f32>> {
+        self.index.row_of(id).map(|row| self.index.vector(row))
+    }
+
+    fn shot_vector_or_404(&self, id: ShotId, role: &str) -> Result<Vec<f32>, QueryError> {
+        self.shot_vector(id).ok_or_else(|| {
+            QueryError::not_found(format!("{role} shot {id} is not in collection {}", self.name()))
+        })
+    }
+
+    /// The query vector of a request, given the fused text/image embedding
+    /// (None when the request has neither): "more like this" adds the shot's
+    /// embedding, then relevance feedback (Rocchio) moves it towards the
+    /// positive and away from the negative shots. Unknown shot ids are 404.
+    pub fn query_vector(&self, encoded: Option<Vec<f32>>, req: &SearchRequest) -> Result<Vec<f32>, QueryError> {
+        let mut query = encoded;
+        if let Some(id) = req.like_shot {
+            let like = self.shot_vector_or_404(id, "like_shot")?;
+            query = match query {
+                None => Some(like),
+                Some(q) => fusion::fuse(Some(&q), Some(&like), 0.5),
+            };
+        }
+        if !req.positive.is_empty() || !req.negative.is_empty() {
+            let positive = req.positive.iter().map(|id| self.shot_vector_or_404(*id, "positive")).collect::<Result<Vec<_>, _>>()?;
+            let negative = req.negative.iter().map(|id| self.shot_vector_or_404(*id, "negative")).collect::<Result<Vec<_>, _>>()?;
+            let pos: Vec<&[f32]> = positive.iter().map(Vec::as_slice).collect();
+            let neg: Vec<&[f32]> = negative.iter().map(Vec::as_slice).collect();
+            query = fusion::rocchio(query.as_deref(), &pos, &neg);
+        }
+        query.ok_or_else(|| QueryError::invalid("the query has no direction (opposite inputs cancelled out); change it"))
+    }
+
+    /// Runs a search with a ready query vector: filters, `k`, `min_score`
+    /// from the request; the `like_shot` itself is left out of its own results.
+    pub fn search(&self, query: &[f32], req: &SearchRequest, method: Method) -> Vec<SearchHit> {
+        let filter = &req.filter;
+        let has_filter = !filter.video_ids.is_empty() || filter.start_ms.is_some() || filter.end_ms.is_some();
+        let admit_row = |row: usize| {
+            let pos = self.row_shot[row];
+            pos != u32::MAX
+                && Some(self.shots[pos as usize].shot_id) != req.like_shot
+                && filter.admits(&self.shots[pos as usize])
+        };
+        // One more than asked when the like_shot is excluded after a graph walk.
+        let k = req.k + usize::from(req.like_shot.is_some() && !has_filter);
+        let scored = if has_filter || req.like_shot.is_some() {
+            let admit: &dyn Fn(usize) -> bool = &admit_row;
+            if has_filter {
+                self.index.search(query, k, filter.min_score, method, Some(admit))
+            } else {
+                // Keep the graph walk for "more like this" on large collections.
+                let mut s = self.index.search(query, k, filter.min_score, method, None);
+                s.retain(|s| admit_row(s.row));
+                s
+            }
+        } else {
+            self.index.search(query, k, filter.min_score, method, None)
+        };
+        scored
+            .into_iter()
+            .filter(|s| self.row_shot[s.row] != u32::MAX)
+            .take(req.k)
+            .map(|s| SearchHit::new(self.shots[self.row_shot[s.row] as usize].clone(), s.score))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic generator for test vectors (no rand dependency in core).
+    pub(crate) struct SplitMix(pub u64);
+    impl SplitMix {
+        pub fn next_f32(&mut self) -> f32 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        }
+    }
+
+    #[test]
+    fn f16_conversion_matches_half_for_every_finite_value() {
+        for bits in 0..=u16::MAX {
+            let h = f16::from_bits(bits);
+            if h.is_finite() {
+                assert_eq!(f16_to_f32(bits).to_bits(), h.to_f32().to_bits(), "{bits:#06x}");
+            }
+        }
+    }
+
+    #[test]
+    fn f16_dot_is_close_to_f32_dot() {
+        let mut rng = SplitMix(7);
+        let a: Vec<f32> = (0..771).map(|_| rng.next_f32()).collect();
+        let b: Vec<f32> = (0..771).map(|_| rng.next_f32()).collect();
+        let b16: Vec<f16> = b.iter().map(|x| f16::from_f32(*x)).collect();
+        let (exact, approx) = (vector::dot(&a, &b), dot_f16(&a, &b16));
+        assert!((exact - approx).abs() < 0.05, "{exact} vs {approx}");
+        assert_ne!(exact, 0.0);
+    }
+}

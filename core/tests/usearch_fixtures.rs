@@ -1,0 +1,110 @@
+//! Checks the pure-Rust usearch reader and the search over it against files
+//! and answers made by the real usearch library
+//! (`core/tests/fixtures/usearch/gen_usearch_fixtures.py`).
+
+use std::path::PathBuf;
+
+use busca_core::search::{Method, ShotIndex};
+use busca_core::usearch_file::{Metric, StoredVectors, UsearchFile};
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/usearch")
+}
+
+#[derive(serde::Deserialize)]
+struct Expected {
+    dimensions: usize,
+    count: usize,
+    k: usize,
+    connectivity: usize,
+    keys: Vec<u64>,
+    first_vectors: Vec<Vec<f32>>,
+    queries: Vec<Vec<f32>>,
+    indexes: std::collections::BTreeMap<String, ExpectedIndex>,
+}
+
+#[derive(serde::Deserialize)]
+struct ExpectedIndex {
+    file: String,
+    hnsw_keys: Vec<Vec<u64>>,
+    exact_keys: Vec<Vec<u64>>,
+    exact_distances: Vec<Vec<f32>>,
+}
+
+fn expected() -> Expected {
+    serde_json::from_slice(&std::fs::read(dir().join("expected.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn reads_what_usearch_wrote() {
+    let e = expected();
+    for (dtype, x) in &e.indexes {
+        let file = UsearchFile::read(&dir().join(&x.file)).unwrap();
+        assert_eq!(file.metric, Metric::Cos);
+        assert_eq!((file.dimensions, file.len()), (e.dimensions, e.count), "{dtype}");
+        assert_eq!(file.keys, e.keys, "{dtype}: slot order is insertion order");
+        assert_eq!(file.graph.connectivity, e.connectivity);
+        assert!(file.graph.max_level >= 1, "{dtype}: a 150-node graph with M=4 has upper levels");
+        let stored: Vec<f32> = match &file.vectors {
+            StoredVectors::F32(v) => v[..e.dimensions].to_vec(),
+            StoredVectors::F16(v) => v[..e.dimensions].iter().map(|h| h.to_f32()).collect(),
+        };
+        assert_eq!(file.vectors.kind_name(), dtype.as_str());
+        for (a, b) in stored.iter().zip(&e.first_vectors[0]) {
+            assert!((a - b).abs() < 1e-3, "{dtype}: first vector {a} vs {b}");
+        }
+        // Every neighbour list is within the graph and never lists the node itself.
+        for slot in 0..file.len() as u32 {
+            for level in 0..=file.graph.level(slot) {
+                assert!(!file.graph.neighbours(slot, level).contains(&slot));
+            }
+            assert!(!file.graph.neighbours(slot, 0).is_empty(), "{dtype}: node {slot} is isolated");
+        }
+    }
+}
+
+#[test]
+fn search_returns_usearchs_top_k() {
+    let e = expected();
+    for (dtype, x) in &e.indexes {
+        let index = ShotIndex::from_usearch(UsearchFile::read(&dir().join(&x.file)).unwrap(), 32).unwrap();
+        for (qi, query) in e.queries.iter().enumerate() {
+            let keys = |method| -> Vec<u64> {
+                index.search(query, e.k, None, method, None).iter().map(|s| index.key(s.row)).collect()
+            };
+            assert_eq!(keys(Method::Exact), x.exact_keys[qi], "{dtype} query {qi}: exact");
+            assert_eq!(keys(Method::Hnsw), x.hnsw_keys[qi], "{dtype} query {qi}: graph walk");
+            let scores = index.search(query, e.k, None, Method::Exact, None);
+            for (s, d) in scores.iter().zip(&x.exact_distances[qi]) {
+                assert!((1.0 - s.score - d).abs() < 2e-3, "{dtype}: score {} vs distance {d}", s.score);
+            }
+        }
+    }
+}
+
+#[test]
+fn filters_and_min_score_apply_to_both_methods() {
+    let e = expected();
+    let x = &e.indexes["f32"];
+    let index = ShotIndex::from_usearch(UsearchFile::read(&dir().join(&x.file)).unwrap(), 32).unwrap();
+    let query = &e.queries[0];
+    let even = |row: usize| index.key(row) % 2 == 0;
+    let hits = index.search(query, 10, None, Method::Exact, Some(&even));
+    assert_eq!(hits.len(), 10);
+    assert!(hits.iter().all(|s| index.key(s.row) % 2 == 0));
+    let best = hits[0].score;
+    for method in [Method::Exact, Method::Hnsw] {
+        let above = index.search(query, 10, Some(best - 1e-6), method, None);
+        assert!(!above.is_empty() && above.iter().all(|s| s.score >= best - 1e-6), "{method:?}");
+    }
+}
+
+#[test]
+fn truncated_fixture_is_an_error_naming_the_file() {
+    let bytes = std::fs::read(dir().join("cos_f16.usearch")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("cut.usearch");
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let err = UsearchFile::read(&path).unwrap_err().to_string();
+    assert!(err.contains("cut.usearch") && err.contains("truncated"), "{err}");
+}
