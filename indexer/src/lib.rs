@@ -1,1 +1,28 @@
-//! BuscaEscenas indexer (work in progress).
+//! The BuscaEscenas indexer: videos → CLIP frame embeddings → semantic
+//! classes, scenes and shots → a versioned index bundle.
+//!
+//! - [`inputs`]: files, folders and list files to videos with stable ids.
+//! - [`decode`]: FFmpeg decoding, sampling by presentation timestamp, swscale
+//!   straight to the model's resolution, rotation.
+//! - [`encoder`]: the batched ONNX Runtime image encoder (CPU, or CUDA with the
+//!   `cuda` feature).
+//! - [`work`]: the per-collection work directory that makes runs incremental
+//!   and resumable.
+//! - [`segment`]: the semantic analysis (classes, diarization, shots, 2-D map).
+//! - [`publish`]: bundle stores and the usearch index writer.
+//! - [`run`]: one indexing run tying these together.
+//!
+//! The bundle layout and every shared record are defined in `busca-core`.
+#![deny(missing_docs)]
+
+pub mod decode;
+pub mod encoder;
+pub mod inputs;
+pub mod publish;
+pub mod run;
+pub mod segment;
+pub mod work;
+
+pub use encoder::Device;
+pub use run::{run, IndexConfig, IndexError, Summary};
+pub use segment::AnalysisParams;

@@ -1,0 +1,325 @@
+//! `busca-bench`: the indexer's speed targets, each measured against its
+//! reference in the same run, printed as a table with ratios.
+//!
+//! ```text
+//! cargo run --release -p busca-indexer --bin busca-bench -- decode --clip /tmp/demo/bigbuckbunny.mp4
+//! cargo run --release -p busca-indexer --bin busca-bench -- encode --model DIR
+//! cargo run --release -p busca-indexer --bin busca-bench -- segment --frames 100000
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use busca_core::ModelManifest;
+use busca_indexer::decode::{decode_sampled, SampleOptions};
+use busca_indexer::encoder::{init_runtime, Device, ImageEncoder};
+use busca_indexer::segment::{analyse, AnalysisParams, VideoFrames};
+use clap::{Parser, Subcommand};
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+
+/// Speed benchmarks of the indexer (ratios measured in one run).
+#[derive(Parser, Debug)]
+#[command(name = "busca-bench")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand, Debug)]
+enum Bench {
+    /// Decode + sample + resize of a clip vs `ffmpeg -vf fps=N,scale=...` (goal ≤ 1.2×).
+    Decode {
+        /// The clip.
+        #[arg(long)]
+        clip: PathBuf,
+        /// Frames sampled per second.
+        #[arg(long, default_value_t = 2.0)]
+        fps: f32,
+        /// Shortest side after resizing.
+        #[arg(long, default_value_t = 224)]
+        size: u32,
+        /// Timed repetitions of each (the best is kept).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// FFmpeg decoder threads for both (0: FFmpeg chooses).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Image encoder images/s vs onnxruntime from Python on the same model (goal ≥ 1.0×).
+    Encode {
+        /// Model directory with manifest.json.
+        #[arg(long)]
+        model: PathBuf,
+        /// Images per batch.
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// Images timed (after one warm-up batch).
+        #[arg(long, default_value_t = 32)]
+        images: usize,
+        /// Python with onnxruntime and numpy.
+        #[arg(long, default_value = "/root/.cache/buscaescenas/venv/bin/python")]
+        python: PathBuf,
+        /// ONNX Runtime library (default: $ORT_DYLIB_PATH).
+        #[arg(long, env = "ORT_DYLIB_PATH")]
+        ort_lib: Option<PathBuf>,
+    },
+    /// Semantic analysis of synthetic 768-d frames (goal ≤ 30 s for 100k on 2 cores).
+    Segment {
+        /// Number of frames.
+        #[arg(long, default_value_t = 100_000)]
+        frames: usize,
+        /// Embedding dimension.
+        #[arg(long, default_value_t = 768)]
+        dim: usize,
+        /// Frames per synthetic video.
+        #[arg(long, default_value_t = 3600)]
+        frames_per_video: usize,
+        /// Frames k-means trains on.
+        #[arg(long, default_value_t = 20_000)]
+        max_train_frames: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.bench {
+        Bench::Decode {
+            clip,
+            fps,
+            size,
+            runs,
+            threads,
+        } => bench_decode(&clip, fps, size, runs.max(1), threads),
+        Bench::Encode {
+            model,
+            batch,
+            images,
+            python,
+            ort_lib,
+        } => bench_encode(&model, batch.max(1), images.max(1), &python, ort_lib.as_deref()),
+        Bench::Segment {
+            frames,
+            dim,
+            frames_per_video,
+            max_train_frames,
+        } => bench_segment(frames, dim, frames_per_video.max(1), max_train_frames),
+    }
+}
+
+fn table(title: &str, header: [&str; 4], rows: &[[String; 4]]) {
+    println!("{title}");
+    println!("| {:<28} | {:>12} | {:>10} | {:>14} |", header[0], header[1], header[2], header[3]);
+    println!("|{:-<30}|{:->14}|{:->12}|{:->16}|", "", "", "", "");
+    for r in rows {
+        println!("| {:<28} | {:>12} | {:>10} | {:>14} |", r[0], r[1], r[2], r[3]);
+    }
+}
+
+fn bench_decode(clip: &Path, fps: f32, size: u32, runs: usize, threads: usize) -> anyhow::Result<()> {
+    let options = SampleOptions {
+        fps,
+        short_side: size,
+        decoder_threads: threads,
+    };
+    let mut ours = f64::INFINITY;
+    let mut frames = 0;
+    let mut dims = (0, 0);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let mut n = 0;
+        decode_sampled(clip, options, |f| {
+            n += 1;
+            dims = (f.width, f.height);
+            std::hint::black_box(&f.rgb);
+            Ok(())
+        })
+        .with_context(|| format!("decoding {}", clip.display()))?;
+        ours = ours.min(start.elapsed().as_secs_f64());
+        frames = n;
+    }
+    // The same work with the ffmpeg CLI: same rate, same output size, same
+    // bicubic scaler, raw RGB thrown away.
+    let filter = format!("fps={fps},scale={}:{}:flags=bicubic", dims.0, dims.1);
+    let mut reference = f64::INFINITY;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-hide_banner", "-loglevel", "error"]);
+        if threads > 0 {
+            cmd.args(["-threads", &threads.to_string()]);
+        }
+        let status = cmd
+            .arg("-i")
+            .arg(clip)
+            .args(["-vf", &filter, "-pix_fmt", "rgb24", "-f", "rawvideo", "-"])
+            .stdout(Stdio::null())
+            .status()
+            .context("running the ffmpeg CLI")?;
+        if !status.success() {
+            bail!("ffmpeg failed on {}", clip.display());
+        }
+        reference = reference.min(start.elapsed().as_secs_f64());
+    }
+    table(
+        &format!("decode + sample {fps} fps + resize to {}x{}: {} ({frames} frames, best of {runs})", dims.0, dims.1, clip.display()),
+        ["", "seconds", "frames/s", "ratio vs ffmpeg"],
+        &[
+            ["ffmpeg CLI (fps,scale filters)".into(), format!("{reference:.3}"), format!("{:.1}", frames as f64 / reference), "1.00".into()],
+            ["busca-indexer decode".into(), format!("{ours:.3}"), format!("{:.1}", frames as f64 / ours), format!("{:.2} (goal ≤ 1.2)", ours / reference)],
+        ],
+    );
+    Ok(())
+}
+
+const PYTHON_BENCH: &str = r#"
+import sys, time
+import numpy as np
+import onnxruntime as ort
+path, inp, size, batch, images = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+opts = ort.SessionOptions()
+opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+s = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
+s.run(None, {inp: x})
+done, start = 0, time.perf_counter()
+while done < images:
+    s.run(None, {inp: x})
+    done += batch
+print(done / (time.perf_counter() - start))
+"#;
+
+fn bench_encode(model_dir: &Path, batch: usize, images: usize, python: &Path, ort_lib: Option<&Path>) -> anyhow::Result<()> {
+    let manifest = ModelManifest::load(model_dir)?;
+    init_runtime(ort_lib)?;
+    let mut encoder = ImageEncoder::load(model_dir, &manifest, Device::Cpu, 0)?;
+    let len = encoder.tensor_len();
+    let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(0);
+    let pixels: Vec<f32> = (0..batch * len)
+        .map(|_| (rng.next_u32() as f32 / u32::MAX as f32) * 4.0 - 2.0)
+        .collect();
+    encoder.encode(&pixels, batch)?;
+    let start = Instant::now();
+    let mut done = 0;
+    while done < images {
+        std::hint::black_box(encoder.encode(&pixels, batch)?);
+        done += batch;
+    }
+    let ours = done as f64 / start.elapsed().as_secs_f64();
+
+    let script = std::env::temp_dir().join(format!("busca-bench-encode-{}.py", std::process::id()));
+    std::fs::write(&script, PYTHON_BENCH)?;
+    let output = Command::new(python)
+        .arg(&script)
+        .arg(model_dir.join(&manifest.image.file))
+        .args([
+            manifest.image.input.clone(),
+            manifest.image.image_size.to_string(),
+            batch.to_string(),
+            images.to_string(),
+        ])
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    let _ = std::fs::remove_file(&script);
+    if !output.status.success() {
+        bail!("python onnxruntime bench failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let python_rate: f64 = String::from_utf8_lossy(&output.stdout).trim().parse().context("python's images/s")?;
+    table(
+        &format!("image encoder, CPU, {} (batch {batch}, {images} images)", manifest.model_id),
+        ["", "images/s", "batch", "ratio vs python"],
+        &[
+            ["onnxruntime (Python)".into(), format!("{python_rate:.2}"), batch.to_string(), "1.00".into()],
+            [format!("busca-indexer ({})", encoder.provider()), format!("{ours:.2}"), batch.to_string(), format!("{:.2} (goal ≥ 1.0)", ours / python_rate)],
+        ],
+    );
+    Ok(())
+}
+
+/// Synthetic frames: 256 topic centres; each video is a sequence of segments
+/// (2 to 60 s at 1 fps) around a centre with per-frame noise; normalised.
+fn synthetic_frames(frames: usize, dim: usize, per_video: usize) -> Vec<(Vec<u64>, Vec<f32>)> {
+    let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(7);
+    let mut uniform = move || (rng.next_u32() as f32 / u32::MAX as f32) * 2.0 - 1.0;
+    let centres: Vec<Vec<f32>> = (0..256)
+        .map(|_| {
+            let mut c: Vec<f32> = (0..dim).map(|_| uniform()).collect();
+            busca_core::vector::normalize(&mut c);
+            c
+        })
+        .collect();
+    let mut videos = Vec::new();
+    let mut left = frames;
+    while left > 0 {
+        let n = per_video.min(left);
+        left -= n;
+        let mut t = Vec::with_capacity(n);
+        let mut e = Vec::with_capacity(n * dim);
+        let mut i = 0;
+        while i < n {
+            let centre = &centres[((uniform() + 1.0) * 127.9) as usize];
+            let len = (2 + ((uniform() + 1.0) * 29.0) as usize).min(n - i);
+            for _ in 0..len {
+                let mut row: Vec<f32> = centre.iter().map(|c| c + 0.02 * uniform()).collect();
+                busca_core::vector::normalize(&mut row);
+                e.extend(row);
+                t.push(i as u64 * 1000);
+                i += 1;
+            }
+        }
+        videos.push((t, e));
+    }
+    videos
+}
+
+fn bench_segment(frames: usize, dim: usize, per_video: usize, max_train_frames: usize) -> anyhow::Result<()> {
+    let data = synthetic_frames(frames, dim, per_video);
+    let views: Vec<VideoFrames<'_>> = data
+        .iter()
+        .map(|(t, e)| VideoFrames {
+            t_ms: t,
+            embeddings: e,
+            duration_ms: t.last().map_or(0, |l| l + 1000),
+        })
+        .collect();
+    let mut params = AnalysisParams::defaults(1.0);
+    params.max_train_frames = max_train_frames;
+    let start = Instant::now();
+    let analysis = analyse(&views, dim, &params)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let scenes: usize = analysis.videos.iter().map(|v| v.scenes.len()).sum();
+    let shots: usize = analysis.videos.iter().map(|v| v.shots.len()).sum();
+    table(
+        &format!(
+            "semantic analysis: {frames} frames × {dim} ({:.1} h at 1 fps), {} videos, {} threads",
+            frames as f64 / 3600.0,
+            views.len(),
+            rayon::current_num_threads()
+        ),
+        ["", "seconds", "frames/s", "ratio vs goal"],
+        &[
+            ["goal".into(), "30.000".into(), format!("{:.0}", frames as f64 / 30.0), "1.00".into()],
+            [
+                format!("classes {} / scenes {scenes} / shots {shots}", analysis.classes),
+                format!("{seconds:.3}"),
+                format!("{:.0}", frames as f64 / seconds),
+                format!("{:.2} (goal ≤ 1.0)", seconds / 30.0),
+            ],
+        ],
+    );
+    Ok(())
+}

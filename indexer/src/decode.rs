@@ -1,0 +1,536 @@
+//! Video decoding and sampling with FFmpeg (through `ffmpeg-next`).
+//!
+//! Frames are chosen by presentation timestamp, not by frame count, so variable
+//! frame rates and streams that do not start at zero are sampled correctly:
+//! the sample grid is `k / fps` seconds from the stream's start, and a grid
+//! point takes the first decoded frame whose timestamp reaches it (a frame held
+//! across several grid points is taken once). The exact timestamp of every
+//! sampled frame is kept. swscale converts each sampled frame straight to RGB at
+//! the model's resolution (shortest side = `short_side`, bicubic, display aspect
+//! ratio honoured), and rotation metadata is applied afterwards on the small
+//! frame, so nothing full-size is ever converted twice.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg::format::Pixel;
+use ffmpeg::media::Type as MediaType;
+use ffmpeg::software::scaling::{Context as Scaler, Flags as ScaleFlags};
+
+/// One sampled frame, resized so its shortest side is `short_side`, rotated
+/// for display.
+#[derive(Debug, Clone)]
+pub struct SampledFrame {
+    /// Presentation timestamp from the start of the stream, in ms.
+    pub t_ms: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Row-major RGB8, `width × height × 3` bytes.
+    pub rgb: Vec<u8>,
+}
+
+/// What the container says about a video, known once it is opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// Duration in ms (container duration, or the last frame's timestamp).
+    pub duration_ms: u64,
+    /// Display width after rotation and sample aspect ratio.
+    pub width: u32,
+    /// Display height after rotation.
+    pub height: u32,
+    /// Clockwise rotation applied for display, in degrees (0, 90, 180, 270).
+    pub rotation: u32,
+    /// Codec name, for logs.
+    pub codec: String,
+}
+
+/// How to sample a video.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleOptions {
+    /// Frames per second to sample.
+    pub fps: f32,
+    /// Shortest side of the sampled frames (the model's image size).
+    pub short_side: u32,
+    /// FFmpeg decoder threads (0 = FFmpeg picks from the CPU count).
+    pub decoder_threads: usize,
+}
+
+/// Why a file could not be decoded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The file could not be read at all.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is empty.
+    #[error("{path}: empty file (0 bytes)")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// FFmpeg does not recognise the container.
+    #[error("{path}: not a readable media file ({reason})")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// FFmpeg's reason.
+        reason: String,
+    },
+    /// The container has no video stream (audio-only or not a video).
+    #[error("{path}: no video stream (audio-only or not a video file)")]
+    NoVideo {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The video stream's codec cannot be opened.
+    #[error("{path}: cannot open the {codec} decoder: {reason}")]
+    Codec {
+        /// The file.
+        path: PathBuf,
+        /// Codec name.
+        codec: String,
+        /// FFmpeg's reason.
+        reason: String,
+    },
+    /// Decoding produced no frame at all.
+    #[error("{path}: no frame could be decoded ({errors} packets failed{detail})")]
+    NoFrames {
+        /// The file.
+        path: PathBuf,
+        /// Number of packets the decoder rejected.
+        errors: usize,
+        /// Last decoder error, if any.
+        detail: String,
+    },
+    /// Reading stopped before the end the container announces.
+    #[error("{path}: truncated or corrupt: frames stop at {decoded_s:.1} s of {duration_s:.1} s ({reason})")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Timestamp of the last decoded frame.
+        decoded_s: f64,
+        /// Duration the container announces.
+        duration_s: f64,
+        /// What stopped the reading.
+        reason: String,
+    },
+    /// The consumer of the frames asked to stop.
+    #[error("{path}: stopped: {reason}")]
+    Stopped {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+static FFMPEG_INIT: Once = Once::new();
+
+/// Initialises FFmpeg once and silences its own logging: every problem is
+/// reported by us, as one line naming the file.
+pub fn init_ffmpeg() {
+    FFMPEG_INIT.call_once(|| {
+        let _ = ffmpeg::init();
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+    });
+}
+
+/// Clockwise display rotation of a 3×3 display matrix (16.16 fixed point), as
+/// FFmpeg's `av_display_rotation_get` and the ffmpeg CLI's autorotate compute
+/// it, rounded to a multiple of 90°.
+pub fn rotation_from_display_matrix(matrix: &[i32; 9]) -> u32 {
+    let conv = |v: i32| f64::from(v) / 65536.0;
+    let scale0 = conv(matrix[0]).hypot(conv(matrix[3]));
+    let scale1 = conv(matrix[1]).hypot(conv(matrix[4]));
+    if scale0 == 0.0 || scale1 == 0.0 {
+        return 0;
+    }
+    // av_display_rotation_get returns the counter-clockwise angle; the CLI
+    // negates it to get the clockwise rotation to apply.
+    let ccw = -(conv(matrix[1]) / scale1).atan2(conv(matrix[0]) / scale0).to_degrees();
+    let cw = -ccw;
+    let quarter = (cw / 90.0).round() as i64;
+    (quarter.rem_euclid(4) * 90) as u32
+}
+
+/// Rotates an RGB8 image clockwise by 90, 180 or 270 degrees.
+pub fn rotate_rgb(width: u32, height: u32, rgb: &[u8], degrees: u32) -> (u32, u32, Vec<u8>) {
+    let (w, h) = (width as usize, height as usize);
+    let mut out = vec![0u8; rgb.len()];
+    match degrees {
+        90 => {
+            // Source (x, y) goes to (h − 1 − y, x) in an h-wide image.
+            for y in 0..h {
+                for x in 0..w {
+                    let s = (y * w + x) * 3;
+                    let d = (x * h + (h - 1 - y)) * 3;
+                    out[d..d + 3].copy_from_slice(&rgb[s..s + 3]);
+                }
+            }
+            (height, width, out)
+        }
+        180 => {
+            for (i, px) in rgb.chunks_exact(3).enumerate() {
+                let d = (w * h - 1 - i) * 3;
+                out[d..d + 3].copy_from_slice(px);
+            }
+            (width, height, out)
+        }
+        270 => {
+            // Source (x, y) goes to (y, w − 1 − x) in an h-wide image.
+            for y in 0..h {
+                for x in 0..w {
+                    let s = (y * w + x) * 3;
+                    let d = ((w - 1 - x) * h + y) * 3;
+                    out[d..d + 3].copy_from_slice(&rgb[s..s + 3]);
+                }
+            }
+            (height, width, out)
+        }
+        _ => (width, height, rgb.to_vec()),
+    }
+}
+
+/// Size after resizing the shortest side to `short` (CLIP's rule, long side
+/// truncated).
+fn resized_dims(width: u32, height: u32, short: u32) -> (u32, u32) {
+    let (w, h, s) = (u64::from(width), u64::from(height), u64::from(short));
+    if w <= h {
+        (short, ((s * h) / w).max(1) as u32)
+    } else {
+        (((s * w) / h).max(1) as u32, short)
+    }
+}
+
+/// Decodes `path`, sampling `options.fps` frames per second of presentation
+/// time, and calls `on_frame` with each sampled frame in timestamp order.
+/// `on_frame` may return an error message to stop early.
+pub fn decode_sampled(
+    path: &Path,
+    options: SampleOptions,
+    mut on_frame: impl FnMut(SampledFrame) -> Result<(), String>,
+) -> Result<VideoInfo, DecodeError> {
+    init_ffmpeg();
+    let file_len = std::fs::metadata(path)
+        .map_err(|source| DecodeError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if file_len == 0 {
+        return Err(DecodeError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut input = ffmpeg::format::input(&path).map_err(|e| DecodeError::Open {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let stream = input
+        .streams()
+        .best(MediaType::Video)
+        .filter(|s| !s.disposition().contains(ffmpeg::format::stream::Disposition::ATTACHED_PIC))
+        .ok_or_else(|| DecodeError::NoVideo {
+            path: path.to_path_buf(),
+        })?;
+    let stream_index = stream.index();
+    let time_base = f64::from(stream.time_base());
+    let start_pts = match stream.start_time() {
+        ffmpeg::ffi::AV_NOPTS_VALUE => 0,
+        start => start,
+    };
+    let rotation = stream
+        .side_data()
+        .find(|sd| sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
+        .and_then(|sd| {
+            let bytes = sd.data();
+            (bytes.len() >= 36).then(|| {
+                let m: [i32; 9] = std::array::from_fn(|i| {
+                    i32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().expect("4 bytes"))
+                });
+                rotation_from_display_matrix(&m)
+            })
+        })
+        .unwrap_or(0);
+    let container_duration_ms = {
+        let d = input.duration();
+        if d > 0 {
+            Some((d as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE) * 1000.0) as u64)
+        } else if stream.duration() > 0 {
+            Some((stream.duration() as f64 * time_base * 1000.0) as u64)
+        } else {
+            None
+        }
+    };
+    let mut codec_ctx =
+        ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| DecodeError::Codec {
+            path: path.to_path_buf(),
+            codec: "video".into(),
+            reason: e.to_string(),
+        })?;
+    codec_ctx.set_threading(ffmpeg::codec::threading::Config {
+        kind: ffmpeg::codec::threading::Type::Frame,
+        count: options.decoder_threads,
+        ..Default::default()
+    });
+    let codec_name = codec_ctx.id().name().to_string();
+    let mut decoder = codec_ctx.decoder().video().map_err(|e| DecodeError::Codec {
+        path: path.to_path_buf(),
+        codec: codec_name.clone(),
+        reason: e.to_string(),
+    })?;
+
+    let mut sampler = Sampler::new(options, time_base, start_pts, rotation);
+    let mut packet = ffmpeg::Packet::empty();
+    let mut decode_errors = 0usize;
+    let mut last_error = String::new();
+    let mut read_error: Option<String> = None;
+    let mut stopped: Option<String> = None;
+    'read: loop {
+        match packet.read(&mut input) {
+            Ok(()) => {}
+            Err(ffmpeg::Error::Eof) => break,
+            Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => continue,
+            Err(e) => {
+                read_error = Some(e.to_string());
+                break;
+            }
+        }
+        if packet.stream() != stream_index {
+            continue;
+        }
+        if let Err(e) = decoder.send_packet(&packet) {
+            decode_errors += 1;
+            last_error = e.to_string();
+            continue;
+        }
+        if let Err(reason) = sampler.drain(&mut decoder, &mut on_frame) {
+            stopped = Some(reason);
+            break 'read;
+        }
+    }
+    if stopped.is_none() {
+        let _ = decoder.send_eof();
+        if let Err(reason) = sampler.drain(&mut decoder, &mut on_frame) {
+            stopped = Some(reason);
+        }
+    }
+    if let Some(reason) = stopped {
+        return Err(DecodeError::Stopped {
+            path: path.to_path_buf(),
+            reason,
+        });
+    }
+    if sampler.sampled == 0 {
+        return Err(DecodeError::NoFrames {
+            path: path.to_path_buf(),
+            errors: decode_errors,
+            detail: if last_error.is_empty() {
+                read_error.map(|e| format!("; {e}")).unwrap_or_default()
+            } else {
+                format!("; {last_error}")
+            },
+        });
+    }
+    let last_ms = sampler.last_frame_ms.unwrap_or(0);
+    if let Some(duration_ms) = container_duration_ms {
+        // A file cut short keeps the duration its header announced; frames that
+        // stop well before it mean the tail is missing. Two sampling periods of
+        // slack cover the last frame's own display time.
+        let slack_ms = (2000.0 / f64::from(options.fps)) as u64 + duration_ms / 20;
+        if last_ms + slack_ms < duration_ms {
+            return Err(DecodeError::Truncated {
+                path: path.to_path_buf(),
+                decoded_s: last_ms as f64 / 1000.0,
+                duration_s: duration_ms as f64 / 1000.0,
+                reason: read_error.unwrap_or_else(|| {
+                    if decode_errors > 0 {
+                        format!("{decode_errors} packets failed: {last_error}")
+                    } else {
+                        "data ends early".into()
+                    }
+                }),
+            });
+        }
+    }
+    if decode_errors > 0 {
+        tracing::warn!("{}: {decode_errors} damaged packets skipped ({last_error})", path.display());
+    }
+    let (width, height) = sampler.display_dims.unwrap_or((0, 0));
+    Ok(VideoInfo {
+        duration_ms: container_duration_ms.unwrap_or(0).max(last_ms),
+        width,
+        height,
+        rotation,
+        codec: codec_name,
+    })
+}
+
+/// The timestamp grid, the scaler and the reusable frames.
+struct Sampler {
+    options: SampleOptions,
+    time_base: f64,
+    start_pts: i64,
+    rotation: u32,
+    next_target_ms: f64,
+    period_ms: f64,
+    sampled: usize,
+    last_frame_ms: Option<u64>,
+    decoded: ffmpeg::frame::Video,
+    rgb: ffmpeg::frame::Video,
+    scaler: Option<(ScalerKey, Scaler)>,
+    display_dims: Option<(u32, u32)>,
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct ScalerKey {
+    format: Pixel,
+    width: u32,
+    height: u32,
+    out_width: u32,
+    out_height: u32,
+}
+
+impl Sampler {
+    fn new(options: SampleOptions, time_base: f64, start_pts: i64, rotation: u32) -> Self {
+        Sampler {
+            options,
+            time_base,
+            start_pts,
+            rotation,
+            next_target_ms: 0.0,
+            period_ms: 1000.0 / f64::from(options.fps),
+            sampled: 0,
+            last_frame_ms: None,
+            decoded: ffmpeg::frame::Video::empty(),
+            rgb: ffmpeg::frame::Video::empty(),
+            scaler: None,
+            display_dims: None,
+        }
+    }
+
+    fn drain(
+        &mut self,
+        decoder: &mut ffmpeg::decoder::Video,
+        on_frame: &mut impl FnMut(SampledFrame) -> Result<(), String>,
+    ) -> Result<(), String> {
+        while decoder.receive_frame(&mut self.decoded).is_ok() {
+            let Some(pts) = self.decoded.timestamp().or(self.decoded.pts()) else {
+                continue;
+            };
+            let t_ms = (pts - self.start_pts) as f64 * self.time_base * 1000.0;
+            // Frames before the presentation start (edit lists, pre-roll) are not shown.
+            if t_ms < -0.5 {
+                continue;
+            }
+            let t_ms = t_ms.max(0.0);
+            self.last_frame_ms = Some(self.last_frame_ms.unwrap_or(0).max(t_ms.round() as u64));
+            // Half a millisecond of tolerance absorbs time-base rounding.
+            if t_ms + 0.5 < self.next_target_ms {
+                continue;
+            }
+            while self.next_target_ms <= t_ms + 0.5 {
+                self.next_target_ms += self.period_ms;
+            }
+            let frame = self.convert(t_ms.round() as u64).map_err(|e| format!("swscale: {e}"))?;
+            self.sampled += 1;
+            on_frame(frame)?;
+        }
+        Ok(())
+    }
+
+    fn convert(&mut self, t_ms: u64) -> Result<SampledFrame, ffmpeg::Error> {
+        let (w, h) = (self.decoded.width(), self.decoded.height());
+        // Display size: sample aspect ratio, then rotation.
+        let sar = self.decoded.aspect_ratio();
+        let display_w = if sar.numerator() > 0 && sar.denominator() > 0 {
+            ((f64::from(w) * f64::from(sar)).round() as u32).max(1)
+        } else {
+            w
+        };
+        let quarter_turn = self.rotation == 90 || self.rotation == 270;
+        let (disp_w, disp_h) = if quarter_turn { (h, display_w) } else { (display_w, h) };
+        self.display_dims.get_or_insert((disp_w, disp_h));
+        let (rw, rh) = resized_dims(disp_w, disp_h, self.options.short_side);
+        // Scale the coded frame to the resized size before rotating it.
+        let (out_width, out_height) = if quarter_turn { (rh, rw) } else { (rw, rh) };
+        let key = ScalerKey {
+            format: self.decoded.format(),
+            width: w,
+            height: h,
+            out_width,
+            out_height,
+        };
+        if self.scaler.as_ref().is_none_or(|(k, _)| *k != key) {
+            let scaler = Scaler::get(key.format, w, h, Pixel::RGB24, out_width, out_height, ScaleFlags::BICUBIC)?;
+            self.scaler = Some((key, scaler));
+        }
+        let (_, scaler) = self.scaler.as_mut().expect("scaler just set");
+        scaler.run(&self.decoded, &mut self.rgb)?;
+        let stride = self.rgb.stride(0);
+        let data = self.rgb.data(0);
+        let row = out_width as usize * 3;
+        let mut rgb = Vec::with_capacity(row * out_height as usize);
+        for y in 0..out_height as usize {
+            rgb.extend_from_slice(&data[y * stride..y * stride + row]);
+        }
+        let (width, height, rgb) = if self.rotation == 0 {
+            (out_width, out_height, rgb)
+        } else {
+            rotate_rgb(out_width, out_height, &rgb, self.rotation)
+        };
+        Ok(SampledFrame {
+            t_ms,
+            width,
+            height,
+            rgb,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_matrix_rotation_matches_ffmpeg() {
+        // A matrix whose av_display_rotation_get is −90 (ffprobe
+        // "rotation=-90"): the ffmpeg CLI turns the picture 90° clockwise.
+        let cw90 = [0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30];
+        assert_eq!(rotation_from_display_matrix(&cw90), 90);
+        let ccw90 = [0, -65536, 0, 65536, 0, 0, 0, 0, 1 << 30];
+        assert_eq!(rotation_from_display_matrix(&ccw90), 270);
+        let half = [-65536, 0, 0, 0, -65536, 0, 0, 0, 1 << 30];
+        assert_eq!(rotation_from_display_matrix(&half), 180);
+        let identity = [65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30];
+        assert_eq!(rotation_from_display_matrix(&identity), 0);
+    }
+
+    #[test]
+    fn rotate_moves_the_top_left_pixel() {
+        // 2×1 image: red, green.
+        let rgb = [255, 0, 0, 0, 255, 0];
+        let (w, h, out) = rotate_rgb(2, 1, &rgb, 90);
+        // Clockwise: red ends on top of a 1×2 image.
+        assert_eq!((w, h), (1, 2));
+        assert_eq!(&out, &[255, 0, 0, 0, 255, 0]);
+        let (w, h, out) = rotate_rgb(2, 1, &rgb, 270);
+        assert_eq!((w, h), (1, 2));
+        assert_eq!(&out, &[0, 255, 0, 255, 0, 0]);
+        let (_, _, out) = rotate_rgb(2, 1, &rgb, 180);
+        assert_eq!(&out, &[0, 255, 0, 255, 0, 0]);
+    }
+
+    #[test]
+    fn resize_keeps_the_short_side() {
+        assert_eq!(resized_dims(320, 240, 224), (298, 224));
+        assert_eq!(resized_dims(240, 320, 224), (224, 298));
+    }
+}

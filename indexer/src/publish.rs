@@ -1,0 +1,242 @@
+//! Publishing bundle versions. The indexer writes through [`BundleStore`] so
+//! that other destinations (S3) can be added beside [`LocalFolderStore`].
+//!
+//! The local store writes a new version into a hidden temporary directory
+//! beside the others, fsyncs every file, writes the manifest with every file's
+//! sha256, renames the directory to its version name and only then switches
+//! `CURRENT` (core's atomic pointer). A crash at any moment leaves the previous
+//! version current and whole; the next run removes the leftovers.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use busca_core::bundle::{
+    self, hash_tree, list_versions, switch_current, version_dir, version_name, BundleManifest, IndexOptions,
+    MANIFEST_FILE, VERSIONS_DIR,
+};
+use busca_core::BundleError;
+
+/// Why publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// A bundle operation failed (names its path).
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// usearch refused to build or save the index.
+    #[error("shot index {path}: {reason}")]
+    Index {
+        /// The index file.
+        path: PathBuf,
+        /// usearch's message.
+        reason: String,
+    },
+}
+
+/// A version being written. Files are immutable once written.
+pub trait VersionWriter {
+    /// The version's name (`v000004`).
+    fn version(&self) -> &str;
+    /// Writes one file (`rel` is `/`-separated, checked by core).
+    fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError>;
+    /// A local scratch path where a library can save a file that is then
+    /// added as `rel` (usearch saves to a path).
+    fn scratch_path(&self, rel: &str) -> PathBuf;
+    /// Adds the file saved at [`VersionWriter::scratch_path`].
+    fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError>;
+    /// Fills the manifest's file list, writes it, and makes the version current.
+    fn commit(self: Box<Self>, manifest: BundleManifest) -> Result<BundleManifest, PublishError>;
+}
+
+/// Where bundle versions of a collection are published.
+pub trait BundleStore {
+    /// The current version's name, if any.
+    fn current(&self, collection: &str) -> Result<Option<String>, PublishError>;
+    /// Starts writing the next version of `collection`.
+    fn begin(&self, collection: &str) -> Result<Box<dyn VersionWriter>, PublishError>;
+}
+
+/// Bundles in a local folder: `<root>/<collection>/versions/vNNNNNN/`.
+#[derive(Debug, Clone)]
+pub struct LocalFolderStore {
+    root: PathBuf,
+}
+
+impl LocalFolderStore {
+    /// A store rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalFolderStore { root: root.into() }
+    }
+
+    /// The directory of a collection.
+    pub fn collection_dir(&self, collection: &str) -> PathBuf {
+        self.root.join(collection)
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
+    move |source| PublishError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+const TMP_PREFIX: &str = ".tmp-";
+
+impl BundleStore for LocalFolderStore {
+    fn current(&self, collection: &str) -> Result<Option<String>, PublishError> {
+        Ok(bundle::read_current(&self.collection_dir(collection))?)
+    }
+
+    fn begin(&self, collection: &str) -> Result<Box<dyn VersionWriter>, PublishError> {
+        bundle::validate_collection_name(collection)?;
+        let collection_dir = self.collection_dir(collection);
+        let versions = collection_dir.join(VERSIONS_DIR);
+        std::fs::create_dir_all(&versions).map_err(io_err(&versions))?;
+        // Leftovers of runs that died before their rename.
+        for entry in std::fs::read_dir(&versions).map_err(io_err(&versions))?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let next = list_versions(&collection_dir)?
+            .last()
+            .and_then(|v| bundle::parse_version_name(v))
+            .unwrap_or(0)
+            + 1;
+        let version = version_name(next);
+        let tmp = versions.join(format!("{TMP_PREFIX}{version}-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        Ok(Box::new(LocalVersionWriter {
+            collection_dir,
+            version,
+            tmp,
+        }))
+    }
+}
+
+struct LocalVersionWriter {
+    collection_dir: PathBuf,
+    version: String,
+    tmp: PathBuf,
+}
+
+impl VersionWriter for LocalVersionWriter {
+    fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError> {
+        bundle::validate_relative_path(rel)?;
+        let path = self.tmp.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mut file = std::fs::File::create(&path).map_err(io_err(&path))?;
+        file.write_all(bytes).map_err(io_err(&path))?;
+        file.sync_all().map_err(io_err(&path))?;
+        Ok(())
+    }
+
+    fn scratch_path(&self, rel: &str) -> PathBuf {
+        self.tmp.join(rel)
+    }
+
+    fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError> {
+        bundle::validate_relative_path(rel)?;
+        let path = self.tmp.join(rel);
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&path))
+    }
+
+    fn commit(self: Box<Self>, mut manifest: BundleManifest) -> Result<BundleManifest, PublishError> {
+        manifest.version = self.version.clone();
+        manifest.files = hash_tree(&self.tmp)?;
+        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        let mut this = self;
+        this.write(MANIFEST_FILE, &json)?;
+        sync_dirs(&this.tmp);
+        let dest = version_dir(&this.collection_dir, &this.version);
+        std::fs::rename(&this.tmp, &dest).map_err(io_err(&dest))?;
+        if let Ok(d) = std::fs::File::open(this.collection_dir.join(VERSIONS_DIR)) {
+            let _ = d.sync_all();
+        }
+        switch_current(&this.collection_dir, &this.version)?;
+        Ok(manifest)
+    }
+}
+
+/// fsync every directory under `dir` so the entries survive a crash.
+fn sync_dirs(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                sync_dirs(&entry.path());
+            }
+        }
+    }
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// The usearch options every bundle uses: cosine on normalised vectors,
+/// f16 storage (half the size of f32; recall unchanged at 768-d, see
+/// indexer/README.md), HNSW M = 16.
+pub fn default_index_options(dimensions: usize) -> IndexOptions {
+    IndexOptions {
+        file: bundle::INDEX_FILE.into(),
+        dimensions,
+        metric: "cos".into(),
+        quantization: "f16".into(),
+        connectivity: 16,
+        expansion_add: 128,
+        expansion_search: 64,
+    }
+}
+
+/// Builds the usearch index of `vectors` (`keys.len() × dimensions`) with
+/// `options` and saves it to `path`.
+pub fn build_usearch(path: &Path, options: &IndexOptions, keys: &[u64], vectors: &[f32]) -> Result<(), PublishError> {
+    let fail = |reason: String| PublishError::Index {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let metric = match options.metric.as_str() {
+        "cos" => usearch::MetricKind::Cos,
+        "ip" => usearch::MetricKind::IP,
+        "l2sq" => usearch::MetricKind::L2sq,
+        other => return Err(fail(format!("unsupported metric {other}"))),
+    };
+    let quantization = match options.quantization.as_str() {
+        "f32" => usearch::ScalarKind::F32,
+        "f16" => usearch::ScalarKind::F16,
+        "i8" => usearch::ScalarKind::I8,
+        other => return Err(fail(format!("unsupported quantization {other}"))),
+    };
+    let usearch_options = usearch::IndexOptions {
+        dimensions: options.dimensions,
+        metric,
+        quantization,
+        connectivity: options.connectivity,
+        expansion_add: options.expansion_add,
+        expansion_search: options.expansion_search,
+        multi: false,
+    };
+    let index = usearch::Index::new(&usearch_options).map_err(|e| fail(e.to_string()))?;
+    index.reserve(keys.len().max(1)).map_err(|e| fail(e.to_string()))?;
+    for (key, vector) in keys.iter().zip(vectors.chunks_exact(options.dimensions)) {
+        index.add(*key, vector).map_err(|e| fail(format!("key {key}: {e}")))?;
+    }
+    let path_str = path.to_str().ok_or_else(|| fail("path is not UTF-8".into()))?;
+    index.save(path_str).map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}

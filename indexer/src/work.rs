@@ -1,0 +1,209 @@
+//! The per-collection work directory `<out>/<collection>/.work/`: every
+//! finished video's sampled timestamps, f16 frame embeddings and frame
+//! thumbnails, so that re-runs index only new or changed videos and a run
+//! killed at any moment resumes from the videos it had finished.
+//!
+//! A finished video is three files: `<id>-<hash12>.f16` (embeddings),
+//! `<id>-<hash12>.jpgs` (concatenated JPEG thumbnails) and `<id>.json`
+//! ([`FinishedVideo`]), written in that order, each atomically; the JSON is the
+//! commit point, so a half-written video is simply not there. Re-segmenting
+//! reads these files and never decodes again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use busca_core::bundle::write_file_atomic;
+use busca_core::shot::VideoRecord;
+use serde::{Deserialize, Serialize};
+
+/// Name of the work directory inside a collection directory.
+pub const WORK_DIR: &str = ".work";
+
+/// A finished video in the work directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinishedVideo {
+    /// The video's record (id, source, duration, content hash, ...).
+    pub record: VideoRecord,
+    /// Sampled frame timestamps, in ms.
+    pub t_ms: Vec<u64>,
+    /// Embedding dimension.
+    pub dim: usize,
+    /// Model id the embeddings were made with.
+    pub model_id: String,
+    /// The embedding file, relative to the work directory.
+    pub embeddings_file: String,
+    /// The thumbnail file, relative to the work directory.
+    pub thumbs_file: String,
+    /// `(offset, length)` of each frame's JPEG in the thumbnail file.
+    pub thumbs: Vec<(u64, u32)>,
+}
+
+/// Why the work directory could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Writing failed (atomic write).
+    #[error(transparent)]
+    Bundle(#[from] busca_core::BundleError),
+    /// A stored file does not match its record.
+    #[error("{path}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The work directory of one collection.
+#[derive(Debug, Clone)]
+pub struct WorkStore {
+    dir: PathBuf,
+}
+
+impl WorkStore {
+    /// Opens (creating) `<collection_dir>/.work`.
+    pub fn open(collection_dir: &Path) -> Result<Self, WorkError> {
+        let dir = collection_dir.join(WORK_DIR);
+        std::fs::create_dir_all(&dir).map_err(|source| WorkError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(WorkStore { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every finished video, by video id. Records that cannot be read are
+    /// reported and left out (their videos will be indexed again).
+    pub fn load_all(&self) -> Result<BTreeMap<String, FinishedVideo>, WorkError> {
+        let mut out = BTreeMap::new();
+        let entries = std::fs::read_dir(&self.dir).map_err(|source| WorkError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| WorkError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".json") || name.starts_with('.') {
+                continue;
+            }
+            match self.read_record(&path) {
+                Ok(record) => {
+                    out.insert(record.record.video_id.clone(), record);
+                }
+                Err(e) => tracing::warn!("ignoring unreadable work record: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_record(&self, path: &Path) -> Result<FinishedVideo, WorkError> {
+        let bytes = std::fs::read(path).map_err(|source| WorkError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let record: FinishedVideo = serde_json::from_slice(&bytes).map_err(|e| WorkError::Corrupt {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let emb = self.dir.join(&record.embeddings_file);
+        let expected = (record.t_ms.len() * record.dim * 2) as u64;
+        let found = std::fs::metadata(&emb).map(|m| m.len()).unwrap_or(u64::MAX);
+        if found != expected || record.thumbs.len() != record.t_ms.len() {
+            return Err(WorkError::Corrupt {
+                path: emb,
+                reason: format!("expected {expected} bytes for {} frames", record.t_ms.len()),
+            });
+        }
+        Ok(record)
+    }
+
+    /// Stores a finished video: data files first, the record last.
+    pub fn save(
+        &self,
+        mut record: FinishedVideo,
+        embeddings_f16: &[u8],
+        thumbs: &[Vec<u8>],
+    ) -> Result<FinishedVideo, WorkError> {
+        let id = &record.record.video_id;
+        let stem = format!("{id}-{}", &record.record.content_sha256[..12.min(record.record.content_sha256.len())]);
+        record.embeddings_file = format!("{stem}.f16");
+        record.thumbs_file = format!("{stem}.jpgs");
+        let mut blob = Vec::with_capacity(thumbs.iter().map(Vec::len).sum());
+        record.thumbs = thumbs
+            .iter()
+            .map(|t| {
+                let entry = (blob.len() as u64, t.len() as u32);
+                blob.extend_from_slice(t);
+                entry
+            })
+            .collect();
+        write_file_atomic(&self.dir.join(&record.embeddings_file), embeddings_f16)?;
+        write_file_atomic(&self.dir.join(&record.thumbs_file), &blob)?;
+        let json = serde_json::to_vec(&record).expect("work record serialises");
+        write_file_atomic(&self.dir.join(format!("{id}.json")), &json)?;
+        Ok(record)
+    }
+
+    /// The f16 embeddings of a finished video, as f32.
+    pub fn embeddings(&self, record: &FinishedVideo) -> Result<Vec<f32>, WorkError> {
+        let path = self.dir.join(&record.embeddings_file);
+        let bytes = std::fs::read(&path).map_err(|source| WorkError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let values = busca_core::vector::f16_bytes_to_f32(&bytes).ok_or_else(|| WorkError::Corrupt {
+            path: path.clone(),
+            reason: "odd length".into(),
+        })?;
+        if values.len() != record.t_ms.len() * record.dim {
+            return Err(WorkError::Corrupt {
+                path,
+                reason: format!("{} values for {} frames × {}", values.len(), record.t_ms.len(), record.dim),
+            });
+        }
+        Ok(values)
+    }
+
+    /// The thumbnail file of a finished video, whole.
+    pub fn thumbs(&self, record: &FinishedVideo) -> Result<Vec<u8>, WorkError> {
+        let path = self.dir.join(&record.thumbs_file);
+        std::fs::read(&path).map_err(|source| WorkError::Io { path, source })
+    }
+
+    /// Removes data files no record refers to (left by replaced videos or by a
+    /// run killed between the data files and the record).
+    pub fn remove_orphans(&self, records: &BTreeMap<String, FinishedVideo>) -> Result<(), WorkError> {
+        let live: std::collections::BTreeSet<&str> = records
+            .values()
+            .flat_map(|r| [r.embeddings_file.as_str(), r.thumbs_file.as_str()])
+            .collect();
+        for entry in std::fs::read_dir(&self.dir).map_err(|source| WorkError::Io {
+            path: self.dir.clone(),
+            source,
+        })? {
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_data = name.ends_with(".f16") || name.ends_with(".jpgs") || name.contains(".tmp-");
+            if is_data && !live.contains(name.as_str()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! End-to-end tests of the indexer on generated videos with known content and
+//! the tiny colour models: shot boundaries, retrieval, timestamps, rotation,
+//! bad inputs and incremental runs.
+
+mod common;
+
+use std::path::Path;
+
+use busca_core::bundle::{OpenBundle, SHOTS_FILE, VIDEOS_FILE, INDEX_FILE};
+use busca_core::shot::{ShotRecord, Timeline, VideoRecord};
+use busca_core::{ClipTokenizer, ModelManifest};
+use common::*;
+
+/// The tiny text tower's embedding of `text`, through the core tokenizer and ort.
+fn text_embedding(text: &str) -> Vec<f32> {
+    let dir = tiny_model_dir();
+    let manifest = ModelManifest::load(&dir).unwrap();
+    busca_indexer::encoder::init_runtime(Some(&ort_lib())).unwrap();
+    let ids = ClipTokenizer::for_model(&manifest).tokenize(text);
+    let mut session = ort::session::Session::builder()
+        .unwrap()
+        .commit_from_file(dir.join(&manifest.text.file))
+        .unwrap();
+    let input = ort::value::Tensor::from_array(([1usize, ids.len()], ids)).unwrap();
+    let outputs = session.run(ort::inputs![manifest.text.input.as_str() => input]).unwrap();
+    let (_, data) = outputs[manifest.text.output.as_str()].try_extract_tensor::<f32>().unwrap();
+    busca_core::vector::normalized(data).unwrap()
+}
+
+/// Searches the bundle's usearch file the way a reader of the manifest would.
+fn search(bundle: &OpenBundle, query: &[f32], k: usize) -> Vec<(u64, f32)> {
+    let o = &bundle.manifest.index;
+    assert_eq!((o.metric.as_str(), o.quantization.as_str()), ("cos", "f16"));
+    let options = usearch::IndexOptions {
+        dimensions: o.dimensions,
+        metric: usearch::MetricKind::Cos,
+        quantization: usearch::ScalarKind::F16,
+        connectivity: o.connectivity,
+        expansion_add: o.expansion_add,
+        expansion_search: o.expansion_search,
+        multi: false,
+    };
+    let index = usearch::Index::new(&options).unwrap();
+    index.load(bundle.dir.join(INDEX_FILE).to_str().unwrap()).unwrap();
+    let found = index.search(query, k).unwrap();
+    found.keys.iter().zip(&found.distances).map(|(k, d)| (*k, 1.0 - d)).collect()
+}
+
+fn assert_near(found: u64, expected: u64, tolerance: u64, what: &str) {
+    assert!(
+        found.abs_diff(expected) <= tolerance,
+        "{what}: {found} ms, expected {expected} ± {tolerance} ms"
+    );
+}
+
+#[test]
+fn colour_video_gives_its_shots_and_blue_finds_the_blue_shot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let videos = tmp.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    make_colour_video(&videos.join("Colores Año 1.mp4"));
+    let out = tmp.path().join("bundles");
+    let summary = busca_indexer::run(&config(vec![videos], &out, "demo")).unwrap();
+    assert_eq!(summary.failures.len(), 0, "{:?}", summary.failures);
+    assert_eq!(summary.videos_indexed, 1);
+
+    let bundle = open_bundle(&out, "demo");
+    let shots: Vec<ShotRecord> = bundle.read_json(SHOTS_FILE).unwrap();
+    let videos: Vec<VideoRecord> = bundle.read_json(VIDEOS_FILE).unwrap();
+    assert_eq!(videos.len(), 1);
+    assert_eq!(videos[0].video_id, "colores_ano_1");
+    assert_near(videos[0].duration_ms, 13_000, 50, "duration");
+    // red | green (cut 3 s) | blue (cut 6 s) | dissolve 9–10 s | checkerboard.
+    let cuts = boundaries(&shots, "colores_ano_1");
+    assert_eq!(cuts.len(), 3, "shots: {shots:#?}");
+    let period = 500; // one sampled frame at 2 fps
+    assert_near(cuts[0], 3000, period, "red→green");
+    assert_near(cuts[1], 6000, period, "green→blue");
+    assert_near(cuts[2], 9500, period, "blue→checkerboard dissolve");
+    // Shot ids are unique and every shot has its keyframe inside it.
+    let mut ids: Vec<u64> = shots.iter().map(|s| s.shot_id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), shots.len());
+    for shot in &shots {
+        assert!((shot.start_ms..shot.end_ms).contains(&shot.keyframe_ms), "{shot:?}");
+        let jpeg = bundle.read_checked(&shot.keyframe).unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "keyframe is a JPEG");
+    }
+    // The timeline has every sampled frame with its shot, and f16 embeddings.
+    let timeline: Timeline = bundle.read_json("timelines/colores_ano_1.json").unwrap();
+    assert_eq!(timeline.frames.len(), videos[0].frames as usize);
+    let f16 = bundle.read_checked(&timeline.embeddings).unwrap();
+    assert_eq!(f16.len(), timeline.frames.len() * timeline.dim * 2);
+    let map: Vec<busca_core::bundle::MapPoint> = bundle.read_json("map.json").unwrap();
+    assert_eq!(map.len(), shots.len());
+    assert!(map.iter().all(|p| (0.0..=1.0).contains(&p.x) && (0.0..=1.0).contains(&p.y)));
+
+    // "blue" ranks the blue shot first, with its timecodes.
+    let hits = search(&bundle, &text_embedding("a blue scene"), 3);
+    let best = shots.iter().find(|s| s.shot_id == hits[0].0).unwrap();
+    assert_near(best.start_ms, 6000, period, "blue shot start");
+    assert_near(best.end_ms, 9500, period, "blue shot end");
+    assert!(hits[0].1 > hits[1].1, "blue is strictly first: {hits:?}");
+    let red = search(&bundle, &text_embedding("red"), 1);
+    let red_shot = shots.iter().find(|s| s.shot_id == red[0].0).unwrap();
+    assert_eq!(red_shot.start_ms, 0);
+}
+
+#[test]
+fn variable_frame_rate_and_start_offset_are_sampled_by_timestamp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("vfr.ts");
+    // 2 s of red at 5 fps then 2 s of green at 30 fps, shifted to start at
+    // 10 s: frame counts would put the cut at 0.6 s, timestamps at 2 s.
+    ffmpeg(&[
+        "-f", "lavfi", "-i", &colour_src(prototype("red"), 2.0, "160x120", 5),
+        "-f", "lavfi", "-i", &colour_src(prototype("green"), 2.0, "160x120", 30),
+        "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[out]",
+        "-map", "[out]", "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast",
+        "-pix_fmt", "yuv420p", "-output_ts_offset", "10", path.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("bundles");
+    let summary = busca_indexer::run(&config(vec![path], &out, "vfr")).unwrap();
+    assert!(summary.failures.is_empty(), "{:?}", summary.failures);
+    let bundle = open_bundle(&out, "vfr");
+    let timeline: Timeline = bundle.read_json("timelines/vfr.json").unwrap();
+    let times: Vec<u64> = timeline.frames.iter().map(|f| f.t_ms).collect();
+    assert_eq!(times[0], 0, "start offset removed: {times:?}");
+    // One frame per 500 ms grid point, each within one source frame (200 ms
+    // in the 5 fps part) after its grid point.
+    assert!((7..=9).contains(&times.len()), "{times:?}");
+    for (k, t) in times.iter().enumerate() {
+        let grid = k as u64 * 500;
+        assert!(*t >= grid && *t < grid + 200, "frame {k} at {t} ms: {times:?}");
+    }
+    let shots: Vec<ShotRecord> = bundle.read_json(SHOTS_FILE).unwrap();
+    assert_eq!(boundaries(&shots, "vfr").len(), 1, "{shots:?}");
+    assert_near(boundaries(&shots, "vfr")[0], 2000, 500, "red→green");
+}
+
+#[test]
+fn rotated_video_is_turned_for_display() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain.mp4");
+    let rotated = tmp.path().join("rotated.mp4");
+    // Left half red, right half blue, stored landscape with rotation metadata.
+    ffmpeg(&[
+        "-f", "lavfi", "-i", &colour_src(prototype("red"), 2.0, "160x240", 25),
+        "-f", "lavfi", "-i", &colour_src(prototype("blue"), 2.0, "160x240", 25),
+        "-filter_complex", "[0:v][1:v]hstack[out]", "-map", "[out]",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", plain.to_str().unwrap(),
+    ]);
+    ffmpeg(&["-i", plain.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated.to_str().unwrap()]);
+    let options = busca_indexer::decode::SampleOptions {
+        fps: 2.0,
+        short_side: 224,
+        decoder_threads: 1,
+    };
+    let mut frames = Vec::new();
+    let info = busca_indexer::decode::decode_sampled(&rotated, options, |f| {
+        frames.push(f);
+        Ok(())
+    })
+    .unwrap();
+    // FFmpeg 5.1 stores `rotate=90` as a display matrix that ffprobe reports
+    // as "rotation=90" (counter-clockwise) and that the ffmpeg CLI turns 90°
+    // counter-clockwise: we must show what the CLI shows.
+    assert_eq!(info.rotation, 270);
+    assert_eq!((info.width, info.height), (240, 320));
+    let f = &frames[0];
+    assert_eq!((f.width, f.height), (224, 298));
+    let pixel = |rgb: &[u8], width: u32, x: u32, y: u32| {
+        let i = ((y * width + x) * 3) as usize;
+        [rgb[i], rgb[i + 1], rgb[i + 2]]
+    };
+    let is_red = |p: [u8; 3]| p[0] > 200 && p[2] < 60;
+    let is_blue = |p: [u8; 3]| p[2] > 200 && p[0] < 60;
+    let (top, bottom) = (pixel(&f.rgb, f.width, 112, 10), pixel(&f.rgb, f.width, 112, 288));
+    assert!(is_blue(top) && is_red(bottom), "ours: top {top:?}, bottom {bottom:?}");
+    // The ffmpeg CLI (autorotate) agrees.
+    let cli = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i", rotated.to_str().unwrap(), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(cli.len(), 240 * 320 * 3, "the CLI also shows 240x320");
+    assert!(is_blue(pixel(&cli, 240, 120, 5)) && is_red(pixel(&cli, 240, 120, 315)));
+}
+
+#[test]
+fn bad_files_are_skipped_with_reasons_and_nothing_indexed_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let videos = tmp.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    make_solid_video(&videos.join("good.mp4"), "red", 3.0);
+    let out = tmp.path().join("bundles");
+    let first = busca_indexer::run(&config(vec![videos.clone()], &out, "bad")).unwrap();
+    assert_eq!(first.videos, 1);
+
+    // Now: the good file is overwritten with garbage, and bad files appear.
+    // moov first (faststart) so that the cut file opens and its tail is missing.
+    let long = tmp.path().join("long.mp4");
+    ffmpeg(&[
+        "-f", "lavfi", "-i", &colour_src(prototype("green"), 20.0, "160x120", 25),
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+        long.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&long).unwrap();
+    std::fs::write(videos.join("truncated.mp4"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(videos.join("zero.mp4"), b"").unwrap();
+    std::fs::write(videos.join("notes.mp4"), "these are not video frames\n".repeat(100)).unwrap();
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "aac",
+        videos.join("audio_only.m4a").to_str().unwrap(),
+    ]);
+    std::fs::write(videos.join("good.mp4"), vec![0x47u8; 5000]).unwrap();
+
+    let summary = busca_indexer::run(&config(vec![videos.clone()], &out, "bad")).unwrap();
+    let reasons: Vec<String> = summary.failures.iter().map(|(_, r)| r.clone()).collect();
+    assert_eq!(summary.failures.len(), 5, "{reasons:#?}");
+    for (path, reason) in &summary.failures {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(reason.contains(name), "reason names the file: {reason}");
+    }
+    let reason_of = |name: &str| reasons.iter().find(|r| r.contains(name)).unwrap().clone();
+    assert!(reason_of("zero.mp4").contains("empty file"));
+    assert!(reason_of("audio_only.m4a").contains("no video stream"));
+    assert!(reason_of("notes.mp4").contains("not a readable media file"));
+    assert!(reason_of("truncated.mp4").contains("truncated"), "{}", reason_of("truncated.mp4"));
+    // The previously indexed good video is still in the collection.
+    let bundle = open_bundle(&out, "bad");
+    let videos: Vec<VideoRecord> = bundle.read_json(VIDEOS_FILE).unwrap();
+    assert_eq!(videos.iter().map(|v| v.video_id.as_str()).collect::<Vec<_>>(), vec!["good"]);
+}
+
+fn version_of(out: &Path, collection: &str) -> String {
+    busca_core::bundle::read_current(&out.join(collection)).unwrap().unwrap()
+}
+
+#[test]
+fn rerun_indexes_only_new_or_changed_videos() {
+    let tmp = tempfile::tempdir().unwrap();
+    let videos = tmp.path().join("videos");
+    std::fs::create_dir_all(videos.join("sub")).unwrap();
+    make_solid_video(&videos.join("a.mp4"), "red", 3.0);
+    make_solid_video(&videos.join("sub/b.mp4"), "green", 3.0);
+    let out = tmp.path().join("bundles");
+    let cfg = config(vec![videos.clone()], &out, "inc");
+    let first = busca_indexer::run(&cfg).unwrap();
+    assert_eq!((first.videos_indexed, first.videos_reused), (2, 0));
+    let v1 = version_of(&out, "inc");
+    let v1_manifest = open_bundle(&out, "inc").manifest;
+
+    let again = busca_indexer::run(&cfg).unwrap();
+    assert_eq!((again.videos_indexed, again.videos_reused, again.published), (0, 2, false));
+    assert_eq!(version_of(&out, "inc"), v1);
+
+    make_solid_video(&videos.join("c.mp4"), "blue", 3.0);
+    make_solid_video(&videos.join("sub/b.mp4"), "yellow", 4.0);
+    let third = busca_indexer::run(&cfg).unwrap();
+    assert_eq!((third.videos_indexed, third.videos_reused), (2, 1));
+    let bundle = open_bundle(&out, "inc");
+    assert_ne!(bundle.manifest.version, v1);
+    let records: Vec<VideoRecord> = bundle.read_json(VIDEOS_FILE).unwrap();
+    let ids: Vec<&str> = records.iter().map(|v| v.video_id.as_str()).collect();
+    assert_eq!(ids, vec!["a", "c", "sub_b"]);
+    assert_near(records[2].duration_ms, 4000, 50, "changed video re-indexed");
+    // The old version is still on disk, whole, and readable.
+    let old = OpenBundle::open_version_dir(&bundle.dir.with_file_name(&v1), busca_core::bundle::Verify::All).unwrap();
+    assert_eq!(old.manifest, v1_manifest);
+}
