@@ -1,0 +1,228 @@
+//! Writes small, complete bundles with the core types, without the indexer:
+//! for the native tests and for smoke-running the component
+//! (`cargo run --example make_test_bundle`).
+//!
+//! Shots belong to `classes` semantic classes; each class has a random unit
+//! direction and its shots lie close to it, so a query along a class direction
+//! must return that class's shots first. The index is written in usearch's
+//! format by `busca_core::usearch_file::write`, its level-0 graph linking every
+//! shot to its nearest neighbours.
+
+use std::path::Path;
+
+use busca_core::bundle::{
+    self, BundleError, BundleManifest, Counts, IndexOptions, MapPoint, SegmentationParams, FORMAT_VERSION,
+};
+use busca_core::model::ModelManifest;
+use busca_core::shot::{SceneRecord, ShotRecord, Timeline, TimelineFrame, VideoRecord};
+use busca_core::usearch_file::{self, HnswGraph, Metric, StoredVectors, UsearchFile};
+use busca_core::vector;
+
+/// What to write.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Collection name.
+    pub collection: String,
+    /// Version number.
+    pub version: u32,
+    /// Videos.
+    pub videos: usize,
+    /// Shots per video.
+    pub shots_per_video: usize,
+    /// Semantic classes.
+    pub classes: usize,
+    /// The model recorded in the manifest (its `embedding_dim` is the vector size).
+    pub model: ModelManifest,
+    /// Seed of the vectors.
+    pub seed: u64,
+}
+
+/// A model manifest for tests: CLIP-shaped, `dim`-d, tiny images.
+pub fn test_model(dim: usize) -> ModelManifest {
+    serde_json::from_value(serde_json::json!({
+        "format_version": 1, "model_id": format!("test-{dim}d"), "embedding_dim": dim,
+        "image": {"file": "image.onnx", "graph_name": "test-image", "input": "pixel_values", "output": "image_embeds",
+            "image_size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25],
+            "resize": "shortest-side-bicubic", "crop": "center"},
+        "text": {"file": "text.onnx", "graph_name": "test-text", "input": "input_ids", "output": "text_embeds",
+            "context_length": 77, "tokenizer": "openai-clip-bpe-49408", "pad_id": 0}
+    }))
+    .expect("test model manifest")
+}
+
+/// Deterministic pseudo-random numbers in [-1, 1).
+pub struct Rng(pub u64);
+impl Rng {
+    /// Next value.
+    pub fn next_f32(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+    /// A random unit vector.
+    pub fn unit(&mut self, dim: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..dim).map(|_| self.next_f32()).collect();
+        vector::normalize(&mut v);
+        v
+    }
+}
+
+/// The direction of class `class` for a spec (what queries aim at).
+pub fn class_direction(spec: &Spec, class: usize) -> Vec<f32> {
+    let mut rng = Rng(spec.seed ^ (0xC1A5_5000 + class as u64));
+    rng.unit(spec.model.embedding_dim)
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The shots.
+    pub shots: Vec<ShotRecord>,
+    /// Each shot's vector.
+    pub vectors: Vec<Vec<f32>>,
+}
+
+/// Writes the bundle under `root/<collection>/versions/vNNNNNN` and points
+/// `CURRENT` at it.
+pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
+    let dim = spec.model.embedding_dim;
+    let collection_dir = root.join(&spec.collection);
+    let version = bundle::version_name(spec.version);
+    let dir = bundle::version_dir(&collection_dir, &version);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BundleError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir.join(bundle::KEYFRAMES_DIR)).map_err(io(&dir))?;
+    std::fs::create_dir_all(dir.join(bundle::TIMELINES_DIR)).map_err(io(&dir))?;
+    let directions: Vec<Vec<f32>> = (0..spec.classes).map(|c| class_direction(spec, c)).collect();
+    let mut rng = Rng(spec.seed);
+    let (mut shots, mut scenes, mut videos, mut vectors, mut map) = (vec![], vec![], vec![], vec![], vec![]);
+    const SHOT_MS: u64 = 4000;
+    for v in 0..spec.videos {
+        let video_id = format!("video-{v:02}");
+        let mut frames = Vec::new();
+        for s in 0..spec.shots_per_video {
+            let shot_id = (v * spec.shots_per_video + s) as u64 * 3 + 5; // not row numbers
+            let class = (v + s) % spec.classes;
+            let scene_id = shot_id; // one scene per shot keeps the tables simple
+            let (start_ms, end_ms) = (s as u64 * SHOT_MS, (s as u64 + 1) * SHOT_MS);
+            let mut vector: Vec<f32> = directions[class].iter().map(|x| x + 0.15 * rng.next_f32() / (dim as f32).sqrt()).collect();
+            vector::normalize(&mut vector);
+            let keyframe = format!("{}/{shot_id}.jpg", bundle::KEYFRAMES_DIR);
+            let shade = (40 + 50 * class) as u8;
+            let img = image::RgbImage::from_pixel(16, 9, image::Rgb([shade, 255 - shade, 128]));
+            img.save_with_format(dir.join(&keyframe), image::ImageFormat::Jpeg)
+                .map_err(|e| io(&dir.join(&keyframe))(std::io::Error::other(e)))?;
+            shots.push(ShotRecord {
+                shot_id,
+                video_id: video_id.clone(),
+                start_ms,
+                end_ms,
+                scene_id,
+                class_id: class as u32,
+                keyframe,
+                keyframe_ms: start_ms + SHOT_MS / 2,
+                frame_count: 4,
+            });
+            scenes.push(SceneRecord { scene_id, video_id: video_id.clone(), start_ms, end_ms, class_id: class as u32 });
+            for f in 0..4 {
+                frames.push(TimelineFrame { t_ms: start_ms + f * 1000, class_id: class as u32, scene_id, shot_id });
+            }
+            map.push(MapPoint { shot_id, x: 0.5 + 0.5 * vector[0], y: 0.5 + 0.5 * vector[1 % dim], class_id: class as u32 });
+            vectors.push(vector);
+        }
+        let duration_ms = spec.shots_per_video as u64 * SHOT_MS;
+        let embeddings = format!("{}/{video_id}.f16", bundle::TIMELINES_DIR);
+        let frame_vectors: Vec<f32> = frames
+            .iter()
+            .flat_map(|f| vectors[shots.iter().position(|s| s.shot_id == f.shot_id).expect("shot")].clone())
+            .collect();
+        std::fs::write(dir.join(&embeddings), vector::f32_to_f16_bytes(&frame_vectors)).map_err(io(&dir))?;
+        let timeline = Timeline { video_id: video_id.clone(), frames, embeddings, dim };
+        write_json(&dir.join(format!("{}/{video_id}.json", bundle::TIMELINES_DIR)), &timeline)?;
+        videos.push(VideoRecord {
+            video_id: video_id.clone(),
+            source_uri: format!("file:///videos/{video_id}.mp4"),
+            duration_ms,
+            content_sha256: bundle::sha256_hex(video_id.as_bytes()),
+            sampled_fps: 1.0,
+            frames: (spec.shots_per_video * 4) as u32,
+            width: 640,
+            height: 360,
+        });
+    }
+    write_json(&dir.join(bundle::SHOTS_FILE), &shots)?;
+    write_json(&dir.join(bundle::SCENES_FILE), &scenes)?;
+    write_json(&dir.join(bundle::VIDEOS_FILE), &videos)?;
+    write_json(&dir.join(bundle::MAP_FILE), &map)?;
+
+    // Level-0 graph: each shot linked to its nearest neighbours.
+    let (connectivity, connectivity_base) = (8, 16);
+    let lists: Vec<Vec<Vec<u32>>> = (0..vectors.len())
+        .map(|i| {
+            let mut others: Vec<(f32, u32)> = (0..vectors.len())
+                .filter(|j| *j != i)
+                .map(|j| (vector::dot(&vectors[i], &vectors[j]), j as u32))
+                .collect();
+            others.sort_by(|a, b| b.0.total_cmp(&a.0));
+            vec![others.iter().take(connectivity_base).map(|(_, j)| *j).collect()]
+        })
+        .collect();
+    let file = UsearchFile {
+        version: (2, 26, 6),
+        metric: Metric::Cos,
+        dimensions: dim,
+        count_present: shots.len() as u64,
+        count_deleted: 0,
+        keys: shots.iter().map(|s| s.shot_id).collect(),
+        vectors: StoredVectors::F32(vectors.concat()),
+        graph: HnswGraph::from_lists(connectivity, connectivity_base, 0, &lists),
+    };
+    std::fs::write(dir.join(bundle::INDEX_FILE), usearch_file::write(&file)).map_err(io(&dir))?;
+
+    let manifest = BundleManifest {
+        format_version: FORMAT_VERSION,
+        collection: spec.collection.clone(),
+        version: version.clone(),
+        created_unix_ms: 1_764_000_000_000,
+        model: spec.model.clone(),
+        index: IndexOptions {
+            file: bundle::INDEX_FILE.into(),
+            dimensions: dim,
+            metric: "cos".into(),
+            quantization: "f32".into(),
+            connectivity,
+            expansion_add: 128,
+            expansion_search: 64,
+        },
+        segmentation: SegmentationParams {
+            sample_fps: 1.0,
+            class_algorithm: "synthetic".into(),
+            classes: spec.classes,
+            min_scene_ms: 0,
+            shot_similarity: 0.9,
+            min_shot_ms: 0,
+            seed: spec.seed,
+        },
+        counts: Counts {
+            videos: videos.len(),
+            frames: shots.len() * 4,
+            classes: spec.classes,
+            scenes: scenes.len(),
+            shots: shots.len(),
+        },
+        files: bundle::hash_tree(&dir)?,
+    };
+    write_json(&dir.join(bundle::MANIFEST_FILE), &manifest)?;
+    bundle::switch_current(&collection_dir, &version)?;
+    Ok(Written { shots, vectors })
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), BundleError> {
+    let bytes = serde_json::to_vec_pretty(value).expect("bundle tables serialise");
+    std::fs::write(path, bytes).map_err(|source| BundleError::Io { path: path.to_path_buf(), source })
+}

@@ -1,0 +1,151 @@
+//! The component's glue: wasi:http in (spin-sdk), wasi:nn for the encoders,
+//! and pre-initialization.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use futures::StreamExt;
+use spin_sdk::http::{IncomingRequest, Response};
+
+use crate::api::{Encoder, EncoderError, HttpRequest, HttpResponse, Service, TensorData};
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "buscaescenas:edge/query-guest",
+    generate_all,
+});
+
+use wasi::nn::graph::{load_by_name, Graph};
+use wasi::nn::tensor::{Tensor, TensorType};
+
+/// Where the host preopens the bundles root (read-only).
+const BUNDLES_ROOT: &str = "/bundles";
+
+static SERVICE: OnceLock<Service> = OnceLock::new();
+
+/// Every collection, loaded at pre-initialization, or on the first request
+/// when the component was not pre-initialized.
+fn service() -> &'static Service {
+    SERVICE.get_or_init(|| Service::load(Path::new(BUNDLES_ROOT)))
+}
+
+extern "C" {
+    /// wasi-libc caches the preopened directories' handles on first use; the
+    /// handles of the pre-initialization run mean nothing in a later instance,
+    /// so the cache is cleared before the snapshot and refilled on next use.
+    fn __wasilibc_reset_preopens();
+}
+
+struct Component;
+
+impl Guest for Component {
+    fn wizer_initialize() {
+        let service = service();
+        // Nothing else to warm: the tokenizers are built with the collections.
+        let _ = service.collection_names().count();
+        unsafe { __wasilibc_reset_preopens() };
+    }
+}
+
+export!(Component);
+
+/// Encoders through wasi:nn; graphs are loaded once per instance.
+#[derive(Default)]
+struct NnEncoder {
+    graphs: RefCell<HashMap<String, Graph>>,
+}
+
+impl Encoder for NnEncoder {
+    fn encode(&self, graph: &str, input: &str, output: &str, dims: &[u32], data: TensorData) -> Result<Vec<f32>, EncoderError> {
+        let failed = |detail: String| EncoderError::Failed { graph: graph.to_string(), detail };
+        let mut graphs = self.graphs.borrow_mut();
+        if !graphs.contains_key(graph) {
+            let loaded = load_by_name(graph).map_err(|e| EncoderError::GraphMissing {
+                graph: graph.to_string(),
+                detail: format!("{:?}: {}", e.code(), e.data()),
+            })?;
+            graphs.insert(graph.to_string(), loaded);
+        }
+        let context = graphs[graph]
+            .init_execution_context()
+            .map_err(|e| failed(format!("init-execution-context: {:?}: {}", e.code(), e.data())))?;
+        let (ty, bytes) = match data {
+            TensorData::I64(v) => (TensorType::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()),
+            TensorData::F32(v) => (TensorType::Fp32, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()),
+        };
+        let tensor = Tensor::new(&dims.to_vec(), ty, &bytes);
+        let outputs = context
+            .compute(vec![(input.to_string(), tensor)])
+            .map_err(|e| failed(format!("compute: {:?}: {}", e.code(), e.data())))?;
+        let count = outputs.len();
+        let (_, out) = outputs
+            .into_iter()
+            .find(|(name, _)| name == output)
+            .ok_or_else(|| failed(format!("no output named {output:?} among {count} outputs")))?;
+        if out.ty() != TensorType::Fp32 {
+            return Err(failed(format!("output {output:?} is {:?}, not FP32", out.ty())));
+        }
+        let out_dims = out.dimensions();
+        if out_dims.first() != Some(&1) || out_dims.len() != 2 {
+            return Err(failed(format!("output {output:?} has shape {out_dims:?}, expected [1, D]")));
+        }
+        let bytes = out.data();
+        Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+}
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest) -> Response {
+    let service = service();
+    let limit = service.limits().max_body_bytes;
+    let method = req.method().to_string();
+    let path_and_query = req.path_with_query().unwrap_or_else(|| "/".into());
+    let headers = req.headers().entries();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let content_type = header("content-type");
+    let too_large = || to_spin(HttpResponse::error(&busca_core::query::QueryError::body_too_large(limit)));
+    // Refuse a declared oversized body before reading it, and count while
+    // streaming in case the declaration lies or is absent.
+    if header("content-length").and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let mut body = Vec::new();
+    let mut stream = req.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => {
+                if body.len() + chunk.len() > limit {
+                    return too_large();
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Err(e) => {
+                let err = busca_core::query::QueryError::invalid(format!("request body could not be read: {e:?}"));
+                return to_spin(HttpResponse::error(&err));
+            }
+        }
+    }
+    let request = HttpRequest {
+        method,
+        path_and_query,
+        content_type,
+        body,
+    };
+    to_spin(service.handle(&request, &NnEncoder::default()))
+}
+
+fn to_spin(response: HttpResponse) -> Response {
+    let mut builder = Response::builder();
+    builder.status(response.status);
+    for (name, value) in response.headers {
+        builder.header(name, value);
+    }
+    builder.body(response.body).build()
+}
