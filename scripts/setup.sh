@@ -20,7 +20,7 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 apt_packages=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
     libavfilter-dev libavdevice-dev libswresample-dev clang libclang-dev pkg-config
-    g++ python3-venv curl)
+    g++ python3-venv curl chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,6 +30,11 @@ if ((${#missing[@]})); then
     SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v npm >/dev/null; then
+    log "apt: installing nodejs and npm (browser tests)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then

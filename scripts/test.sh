@@ -21,4 +21,9 @@ if [[ -x scripts/build-component.sh ]]; then
 fi
 
 echo "== cargo test"
+cargo build -q -p busca-indexer -p busca-host
 cargo test --workspace --no-fail-fast 2>&1 | tee "$BUSCA_HOME/last-test.log"
+
+echo "== search page in headless Chromium"
+export BUSCA_ARTIFACTS="$BUSCA_HOME/artifacts"
+(cd ui && npm ci --no-audit --no-fund --silent && npm test)
