@@ -589,6 +589,10 @@ pub fn parse_search_body(
             };
             Ok((req, image))
         }
+        // `curl -d '{...}'` labels JSON as a form; accept it when it is JSON.
+        "application/x-www-form-urlencoded" if body.trim_ascii_start().starts_with(b"{") => {
+            parse_search_body(Some("application/json"), body, limits)
+        }
         "multipart/form-data" => parse_multipart(mime, body, limits),
         other => Err(QueryError::new(
             415,

@@ -38,18 +38,18 @@ extern "C" {
     fn __wasilibc_reset_preopens();
 }
 
-struct Component;
-
-impl Guest for Component {
-    fn wizer_initialize() {
-        let service = service();
-        // Nothing else to warm: the tokenizers are built with the collections.
-        let _ = service.collection_names().count();
-        unsafe { __wasilibc_reset_preopens() };
-    }
+/// The world's `wizer-initialize` export, written by hand under its standard
+/// (`cm32p2`) core name instead of through wit-bindgen's `export!`, whose
+/// legacy core name is exactly `wizer-initialize`: wasmtime-wizer 48 removes a
+/// core export with the init func's name when `keep_init_func(false)`, which
+/// would leave the component's lift of it dangling and the snapshot invalid.
+#[export_name = "cm32p2||wizer-initialize"]
+extern "C" fn wizer_initialize() {
+    let service = service();
+    // Nothing else to warm: the tokenizers are built with the collections.
+    let _ = service.collection_names().count();
+    unsafe { __wasilibc_reset_preopens() };
 }
-
-export!(Component);
 
 /// Encoders through wasi:nn; graphs are loaded once per instance.
 #[derive(Default)]

@@ -233,6 +233,7 @@ fn bad_input_gets_the_right_status_and_names_the_input() {
         (422, "bad_image", post(br#"{"image": "!!!not base64"}"#, None)),
         (422, "bad_image", post(format!(r#"{{"image": "{}"}}"#, base64_of(b"plain text, not an image")).as_bytes(), None)),
         (415, "unsupported_media_type", post(b"text=red", Some("application/x-www-form-urlencoded"))),
+        (415, "unsupported_media_type", post(b"<q>red</q>", Some("application/xml"))),
         (413, "body_too_large", post(&vec![b' '; Limits::DEFAULT.max_body_bytes + 1], None)),
         (404, "not_found", call(&service, &enc, "GET", "/api/nothing", b"", None)),
         (404, "not_found", call(&service, &enc, "GET", "/api/shots/424242", b"", None)),
