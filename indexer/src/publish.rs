@@ -240,3 +240,79 @@ pub fn build_usearch(path: &Path, options: &IndexOptions, keys: &[u64], vectors:
     index.save(path_str).map_err(|e| fail(e.to_string()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use busca_core::bundle::{Counts, OpenBundle, SegmentationParams, Verify};
+
+    fn manifest() -> BundleManifest {
+        let model: busca_core::ModelManifest = serde_json::from_str(
+            r#"{"format_version":1,"model_id":"m","embedding_dim":2,
+            "image":{"file":"i.onnx","graph_name":"m-image","input":"pixel_values","output":"image_embeds",
+              "image_size":224,"mean":[0.5,0.5,0.5],"std":[0.25,0.25,0.25],"resize":"shortest-side-bicubic","crop":"center"},
+            "text":{"file":"t.onnx","graph_name":"m-text","input":"input_ids","output":"text_embeds",
+              "context_length":77,"tokenizer":"openai-clip-bpe-49408","pad_id":0}}"#,
+        )
+        .unwrap();
+        BundleManifest {
+            format_version: busca_core::FORMAT_VERSION,
+            collection: "c".into(),
+            version: String::new(),
+            created_unix_ms: 0,
+            model,
+            index: default_index_options(2),
+            segmentation: SegmentationParams {
+                sample_fps: 2.0,
+                class_algorithm: "test".into(),
+                classes: 1,
+                min_scene_ms: 0,
+                shot_similarity: 0.5,
+                min_shot_ms: 0,
+                seed: 1,
+            },
+            counts: Counts::default(),
+            files: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_unfinished_version_never_replaces_the_current_one() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalFolderStore::new(root.path());
+        let mut first = store.begin("c").unwrap();
+        first.write("shots.json", b"[]").unwrap();
+        build_usearch(&first.scratch_path(bundle::INDEX_FILE), &default_index_options(2), &[7], &[0.6, 0.8]).unwrap();
+        first.add_scratch(bundle::INDEX_FILE).unwrap();
+        let published = first.commit(manifest()).unwrap();
+        assert_eq!(published.version, "v000001");
+        assert!(published.files.contains_key(bundle::INDEX_FILE));
+
+        // A second version dies half-written (no commit): v000001 stays
+        // current and verifies.
+        let mut second = store.begin("c").unwrap();
+        second.write("shots.json", b"[{\"half\":").unwrap();
+        drop(second);
+        let dir = store.collection_dir("c");
+        let current = OpenBundle::open_current(&dir, Verify::All).unwrap();
+        assert_eq!(current.manifest.version, "v000001");
+        assert_eq!(current.read_checked("shots.json").unwrap(), b"[]");
+
+        // The next run clears the leftovers and takes the next number.
+        let third = store.begin("c").unwrap();
+        assert_eq!(third.version(), "v000002");
+        let leftovers = std::fs::read_dir(dir.join(VERSIONS_DIR))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(TMP_PREFIX))
+            .count();
+        assert_eq!(leftovers, 1, "only the new version's own scratch directory");
+    }
+
+    #[test]
+    fn bad_collection_names_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let err = LocalFolderStore::new(root.path()).begin("../etc").err().unwrap();
+        assert!(err.to_string().contains("../etc"));
+    }
+}

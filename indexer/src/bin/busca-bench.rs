@@ -64,6 +64,9 @@ enum Bench {
         /// ONNX Runtime library (default: $ORT_DYLIB_PATH).
         #[arg(long, env = "ORT_DYLIB_PATH")]
         ort_lib: Option<PathBuf>,
+        /// Alternating rounds of each (the best is kept).
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
     },
     /// Semantic analysis of synthetic 768-d frames (goal ≤ 30 s for 100k on 2 cores).
     Segment {
@@ -111,7 +114,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             images,
             python,
             ort_lib,
-        } => bench_encode(&model, batch.max(1), images.max(1), &python, ort_lib.as_deref()),
+            rounds,
+        } => bench_encode(&model, batch.max(1), images.max(1), &python, ort_lib.as_deref(), rounds.max(1)),
         Bench::Segment {
             frames,
             dim,
@@ -123,10 +127,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn table(title: &str, header: [&str; 4], rows: &[[String; 4]]) {
     println!("{title}");
-    println!("| {:<28} | {:>12} | {:>10} | {:>14} |", header[0], header[1], header[2], header[3]);
-    println!("|{:-<30}|{:->14}|{:->12}|{:->16}|", "", "", "", "");
+    println!("| {:<44} | {:>8} | {:>10} | {:>18} |", header[0], header[1], header[2], header[3]);
+    println!("|{:-<46}|{:->10}|{:->12}|{:->20}|", "", "", "", "");
     for r in rows {
-        println!("| {:<28} | {:>12} | {:>10} | {:>14} |", r[0], r[1], r[2], r[3]);
+        println!("| {:<44} | {:>8} | {:>10} | {:>18} |", r[0], r[1], r[2], r[3]);
     }
 }
 
@@ -203,7 +207,14 @@ while done < images:
 print(done / (time.perf_counter() - start))
 "#;
 
-fn bench_encode(model_dir: &Path, batch: usize, images: usize, python: &Path, ort_lib: Option<&Path>) -> anyhow::Result<()> {
+fn bench_encode(
+    model_dir: &Path,
+    batch: usize,
+    images: usize,
+    python: &Path,
+    ort_lib: Option<&Path>,
+    rounds: usize,
+) -> anyhow::Result<()> {
     let manifest = ModelManifest::load(model_dir)?;
     init_runtime(ort_lib)?;
     let mut encoder = ImageEncoder::load(model_dir, &manifest, Device::Cpu, 0)?;
@@ -213,34 +224,40 @@ fn bench_encode(model_dir: &Path, batch: usize, images: usize, python: &Path, or
         .map(|_| (rng.next_u32() as f32 / u32::MAX as f32) * 4.0 - 2.0)
         .collect();
     encoder.encode(&pixels, batch)?;
-    let start = Instant::now();
-    let mut done = 0;
-    while done < images {
-        std::hint::black_box(encoder.encode(&pixels, batch)?);
-        done += batch;
-    }
-    let ours = done as f64 / start.elapsed().as_secs_f64();
-
     let script = std::env::temp_dir().join(format!("busca-bench-encode-{}.py", std::process::id()));
     std::fs::write(&script, PYTHON_BENCH)?;
-    let output = Command::new(python)
-        .arg(&script)
-        .arg(model_dir.join(&manifest.image.file))
-        .args([
-            manifest.image.input.clone(),
-            manifest.image.image_size.to_string(),
-            batch.to_string(),
-            images.to_string(),
-        ])
-        .output()
-        .with_context(|| format!("running {}", python.display()))?;
-    let _ = std::fs::remove_file(&script);
-    if !output.status.success() {
-        bail!("python onnxruntime bench failed: {}", String::from_utf8_lossy(&output.stderr));
+    // Alternate the two so that load from other processes hits both alike;
+    // keep each side's best round.
+    let (mut ours, mut python_rate) = (0.0f64, 0.0f64);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let mut done = 0;
+        while done < images {
+            std::hint::black_box(encoder.encode(&pixels, batch)?);
+            done += batch;
+        }
+        ours = ours.max(done as f64 / start.elapsed().as_secs_f64());
+        let output = Command::new(python)
+            .arg(&script)
+            .arg(model_dir.join(&manifest.image.file))
+            .args([
+                manifest.image.input.clone(),
+                manifest.image.image_size.to_string(),
+                batch.to_string(),
+                images.to_string(),
+            ])
+            .output()
+            .with_context(|| format!("running {}", python.display()))?;
+        if !output.status.success() {
+            let _ = std::fs::remove_file(&script);
+            bail!("python onnxruntime bench failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let rate: f64 = String::from_utf8_lossy(&output.stdout).trim().parse().context("python's images/s")?;
+        python_rate = python_rate.max(rate);
     }
-    let python_rate: f64 = String::from_utf8_lossy(&output.stdout).trim().parse().context("python's images/s")?;
+    let _ = std::fs::remove_file(&script);
     table(
-        &format!("image encoder, CPU, {} (batch {batch}, {images} images)", manifest.model_id),
+        &format!("image encoder, CPU, {} (batch {batch}, {images} images, best of {rounds} alternating rounds)", manifest.model_id),
         ["", "images/s", "batch", "ratio vs python"],
         &[
             ["onnxruntime (Python)".into(), format!("{python_rate:.2}"), batch.to_string(), "1.00".into()],
@@ -302,13 +319,27 @@ fn bench_segment(frames: usize, dim: usize, per_video: usize, max_train_frames: 
     let analysis = analyse(&views, dim, &params)?;
     let seconds = start.elapsed().as_secs_f64();
     let scenes: usize = analysis.videos.iter().map(|v| v.scenes.len()).sum();
+    // Quality of the classes: mean cosine of a frame to its class centroid
+    // (same seed, so the same centroids as the timed run).
+    let centroids = busca_indexer::segment::train_classes(&views, dim, &params)?;
+    let mut cosine_sum = 0.0f64;
+    for view in &views {
+        let labels = busca_indexer::segment::assign(view.embeddings, &centroids, dim);
+        for (row, label) in view.embeddings.chunks_exact(dim).zip(labels) {
+            let c = &centroids[label as usize * dim..(label as usize + 1) * dim];
+            let norm = busca_core::vector::dot(c, c).sqrt().max(1e-12);
+            cosine_sum += f64::from(busca_core::vector::dot(row, c) / norm);
+        }
+    }
+    let mean_cosine = cosine_sum / frames as f64;
     let shots: usize = analysis.videos.iter().map(|v| v.shots.len()).sum();
     table(
         &format!(
-            "semantic analysis: {frames} frames × {dim} ({:.1} h at 1 fps), {} videos, {} threads",
+            "semantic analysis: {frames} frames × {dim} ({:.1} h at 1 fps), {} videos, {} threads, k-means trained on {} frames; mean frame-to-centroid cosine {mean_cosine:.4}",
             frames as f64 / 3600.0,
             views.len(),
-            rayon::current_num_threads()
+            rayon::current_num_threads(),
+            max_train_frames.min(frames),
         ),
         ["", "seconds", "frames/s", "ratio vs goal"],
         &[
