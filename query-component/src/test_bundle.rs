@@ -169,7 +169,17 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
                 .map(|j| (vector::dot(&vectors[i], &vectors[j]), j as u32))
                 .collect();
             others.sort_by(|a, b| b.0.total_cmp(&a.0));
-            vec![others.iter().take(connectivity_base).map(|(_, j)| *j).collect()]
+            // Nearest neighbours plus a few long links, so that the graph stays
+            // navigable across classes (as HNSW's upper levels make it).
+            let mut list: Vec<u32> = others.iter().take(connectivity_base - 4).map(|(_, j)| *j).collect();
+            let n = vectors.len() as u32;
+            for step in 1..=4u32 {
+                let far = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(step * 7919) % n;
+                if far as usize != i && !list.contains(&far) {
+                    list.push(far);
+                }
+            }
+            vec![list]
         })
         .collect();
     let file = UsearchFile {
@@ -225,4 +235,85 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), BundleError> {
     let bytes = serde_json::to_vec_pretty(value).expect("bundle tables serialise");
     std::fs::write(path, bytes).map_err(|source| BundleError::Io { path: path.to_path_buf(), source })
+}
+
+/// Wraps an existing usearch index (e.g. from
+/// `core/tests/fixtures/usearch/gen_bench_index.py`) into a bundle: one shot
+/// per key, spread over 20 videos, no keyframes or timelines. For measuring
+/// search inside the component at realistic sizes. Returns the shot count.
+pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Result<usize, BundleError> {
+    let file = UsearchFile::read(index_path).map_err(|e| BundleError::Io {
+        path: index_path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let collection_dir = root.join(collection);
+    let version = bundle::version_name(1);
+    let dir = bundle::version_dir(&collection_dir, &version);
+    std::fs::create_dir_all(&dir).map_err(|source| BundleError::Io { path: dir.clone(), source })?;
+    const VIDEOS: u64 = 20;
+    let shots: Vec<ShotRecord> = file
+        .keys
+        .iter()
+        .map(|&key| ShotRecord {
+            shot_id: key,
+            video_id: format!("video-{:02}", key % VIDEOS),
+            start_ms: (key / VIDEOS) * 3000,
+            end_ms: (key / VIDEOS + 1) * 3000,
+            scene_id: key,
+            class_id: (key % 7) as u32,
+            keyframe: format!("{}/{key}.jpg", bundle::KEYFRAMES_DIR),
+            keyframe_ms: (key / VIDEOS) * 3000 + 1500,
+            frame_count: 3,
+        })
+        .collect();
+    let scenes: Vec<SceneRecord> = shots
+        .iter()
+        .map(|s| SceneRecord { scene_id: s.scene_id, video_id: s.video_id.clone(), start_ms: s.start_ms, end_ms: s.end_ms, class_id: s.class_id })
+        .collect();
+    let videos: Vec<VideoRecord> = (0..VIDEOS)
+        .map(|v| VideoRecord {
+            video_id: format!("video-{v:02}"),
+            source_uri: format!("file:///videos/{v}.mp4"),
+            duration_ms: (file.keys.len() as u64 / VIDEOS + 1) * 3000,
+            content_sha256: bundle::sha256_hex(&v.to_le_bytes()),
+            sampled_fps: 1.0,
+            frames: 0,
+            width: 640,
+            height: 360,
+        })
+        .collect();
+    write_json(&dir.join(bundle::SHOTS_FILE), &shots)?;
+    write_json(&dir.join(bundle::SCENES_FILE), &scenes)?;
+    write_json(&dir.join(bundle::VIDEOS_FILE), &videos)?;
+    std::fs::copy(index_path, dir.join(bundle::INDEX_FILE)).map_err(|source| BundleError::Io { path: index_path.to_path_buf(), source })?;
+    let manifest = BundleManifest {
+        format_version: FORMAT_VERSION,
+        collection: collection.into(),
+        version: version.clone(),
+        created_unix_ms: 1_764_000_000_000,
+        model: test_model(file.dimensions),
+        index: IndexOptions {
+            file: bundle::INDEX_FILE.into(),
+            dimensions: file.dimensions,
+            metric: file.metric.name().into(),
+            quantization: file.vectors.kind_name().into(),
+            connectivity: file.graph.connectivity,
+            expansion_add: 128,
+            expansion_search: 64,
+        },
+        segmentation: SegmentationParams {
+            sample_fps: 1.0,
+            class_algorithm: "synthetic".into(),
+            classes: 7,
+            min_scene_ms: 0,
+            shot_similarity: 0.9,
+            min_shot_ms: 0,
+            seed: 0,
+        },
+        counts: Counts { videos: videos.len(), frames: 0, classes: 7, scenes: scenes.len(), shots: shots.len() },
+        files: bundle::hash_tree(&dir)?,
+    };
+    write_json(&dir.join(bundle::MANIFEST_FILE), &manifest)?;
+    bundle::switch_current(&collection_dir, &version)?;
+    Ok(shots.len())
 }

@@ -345,3 +345,25 @@ fn no_bundles_is_a_clear_503() {
     assert_eq!(status, 503);
     assert!(json["error"]["message"].as_str().unwrap().contains("missing"), "{json}");
 }
+
+#[test]
+fn graph_walk_finds_what_the_exact_scan_finds() {
+    use busca_core::search::{Collection, Method};
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Spec { videos: 12, shots_per_video: 50, classes: 40, ..spec("grande") };
+    test_bundle::write(tmp.path(), &s).unwrap();
+    let c = Collection::load_current(&tmp.path().join("grande")).unwrap();
+    let mut rng = test_bundle::Rng(99);
+    let (mut found, mut total) = (0, 0);
+    for _ in 0..60 {
+        let q = rng.unit(DIM);
+        let exact = c.index.search(&q, 10, None, Method::Exact, None);
+        let graph = c.index.search(&q, 10, None, Method::Hnsw, None);
+        assert_eq!(graph.len(), 10);
+        assert!(graph.windows(2).all(|w| w[0].score >= w[1].score));
+        found += graph.iter().filter(|g| exact.iter().any(|e| e.row == g.row)).count();
+        total += 10;
+    }
+    let recall = found as f64 / total as f64;
+    assert!(recall >= 0.95, "recall@10 of the graph walk: {recall}");
+}

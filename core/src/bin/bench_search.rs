@@ -1,0 +1,128 @@
+//! Native latency and quality of shot search, to compare with the same search
+//! inside the component (its `took_ms`): exact scan over f32 and f16 storage,
+//! and the HNSW graph walk when the index has a graph.
+//!
+//! ```text
+//! cargo run --release -p busca-core --bin bench_search                      # 20k × 768 random, exact only
+//! python core/tests/fixtures/usearch/gen_bench_index.py /tmp/bench-index  # usearch-built graph
+//! cargo run --release -p busca-core --bin bench_search -- /tmp/bench-index/f32.usearch
+//! ```
+//!
+//! Prints a table: mean and p95 latency per query, speed ratio against the f32
+//! exact scan measured in the same run, and recall@k against that scan.
+
+use std::time::Instant;
+
+use busca_core::search::{Method, ShotIndex};
+use busca_core::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile};
+use busca_core::vector;
+
+const K: usize = 10;
+const QUERIES: usize = 200;
+
+struct Rng(u64);
+impl Rng {
+    fn next_f32(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+fn random_file(n: usize, dim: usize, rng: &mut Rng) -> UsearchFile {
+    let mut vectors = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let mut v: Vec<f32> = (0..dim).map(|_| rng.next_f32()).collect();
+        vector::normalize(&mut v);
+        vectors.extend(v);
+    }
+    UsearchFile {
+        version: (2, 26, 6),
+        metric: Metric::Cos,
+        dimensions: dim,
+        count_present: n as u64,
+        count_deleted: 0,
+        keys: (0..n as u64).collect(),
+        vectors: StoredVectors::F32(vectors),
+        graph: HnswGraph::from_lists(16, 32, 0, &vec![vec![vec![]]; n]),
+    }
+}
+
+fn main() {
+    let path = std::env::args().nth(1);
+    let mut rng = Rng(42);
+    let (file, has_graph, source) = match &path {
+        Some(p) => match UsearchFile::read(std::path::Path::new(p)) {
+            Ok(f) => (f, true, p.clone()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        },
+        None => (random_file(20_000, 768, &mut rng), false, "random 20000 x 768".into()),
+    };
+    let dim = file.dimensions;
+    let index = ShotIndex::from_usearch(file, 64).expect("cos index").with_f16(false);
+    let n = index.len();
+    // Queries near stored vectors (as a "more like this" or a good text query is).
+    let queries: Vec<Vec<f32>> = (0..QUERIES)
+        .map(|i| {
+            let base = index.vector((i * 7919) % n);
+            let mut q: Vec<f32> = base.iter().map(|x| x + 0.6 * rng.next_f32() / (dim as f32).sqrt()).collect();
+            vector::normalize(&mut q);
+            q
+        })
+        .collect();
+    let f16_index = index.clone().with_f16(true);
+
+    let run = |idx: &ShotIndex, method: Method| -> (Vec<Vec<usize>>, Vec<f64>) {
+        let mut rows = Vec::new();
+        let mut times = Vec::new();
+        for q in &queries {
+            let t = Instant::now();
+            let hits = idx.search(q, K, None, method, None);
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            rows.push(hits.iter().map(|h| h.row).collect());
+        }
+        (rows, times)
+    };
+    // Warm up caches once, then measure.
+    let _ = run(&index, Method::Exact);
+    let (truth, base_times) = run(&index, Method::Exact);
+    let mean = |t: &[f64]| t.iter().sum::<f64>() / t.len() as f64;
+    let p95 = |t: &[f64]| {
+        let mut s = t.to_vec();
+        s.sort_by(f64::total_cmp);
+        s[(s.len() * 95 / 100).min(s.len() - 1)]
+    };
+    let recall = |rows: &[Vec<usize>]| {
+        let hit: usize = rows.iter().zip(&truth).map(|(r, t)| r.iter().filter(|x| t.contains(x)).count()).sum();
+        hit as f64 / (truth.len() * K) as f64
+    };
+    let base_mean = mean(&base_times);
+    println!("bench_search: {source}: {n} shots x {dim} dims, {QUERIES} queries, k = {K}");
+    println!("{:<14} {:>8} {:>10} {:>10} {:>14} {:>10}", "method", "storage", "mean ms", "p95 ms", "speed vs f32", "recall@10");
+    let row = |name: &str, storage: &str, times: &[f64], rows: &[Vec<usize>]| {
+        println!(
+            "{:<14} {:>8} {:>10.3} {:>10.3} {:>13.2}x {:>10.4}",
+            name,
+            storage,
+            mean(times),
+            p95(times),
+            base_mean / mean(times),
+            recall(rows)
+        );
+    };
+    row("exact scan", "f32", &base_times, &truth);
+    let (rows, times) = run(&f16_index, Method::Exact);
+    row("exact scan", "f16", &times, &rows);
+    if has_graph {
+        let (rows, times) = run(&index, Method::Hnsw);
+        row("hnsw (ef=64)", "f32", &times, &rows);
+        let (rows, times) = run(&f16_index, Method::Hnsw);
+        row("hnsw (ef=64)", "f16", &times, &rows);
+    }
+}
