@@ -402,6 +402,9 @@ impl Collection {
             )));
         }
         let index = ShotIndex::from_usearch(file, m.index.expansion_search).map_err(inconsistent)?;
+        // Collections that are scanned keep f32 rows: the f16 scan pays ~1.7x
+        // for the conversion (bench_search) and the extra memory is small here.
+        let index = if index.len() <= EXACT_SCAN_MAX_ROWS { index.with_f16(false) } else { index };
         let mut shot_at = HashMap::with_capacity(shots.len());
         let mut row_shot = vec![u32::MAX; index.len()];
         for (pos, shot) in shots.iter().enumerate() {

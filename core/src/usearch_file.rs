@@ -356,13 +356,16 @@ fn parse_graph(cursor: &mut Cursor<'_>, rows: usize) -> Result<(Vec<u64>, HnswGr
     let mut keys = Vec::with_capacity(rows);
     let mut first_list = Vec::with_capacity(rows);
     let mut list_starts = vec![0u32];
-    let mut neighbours: Vec<u32> = Vec::with_capacity(rows * connectivity_base / 2);
-    for slot in 0..rows {
+    // Sized from the header but never beyond what the rest of the file can hold,
+    // so a corrupt header cannot make us reserve gigabytes.
+    let remaining_slots = (cursor.bytes.len() - cursor.offset) / 4;
+    let mut neighbours: Vec<u32> = Vec::with_capacity((rows.saturating_mul(connectivity_base) / 2).min(remaining_slots));
+    for (slot, &table_level) in levels.iter().enumerate() {
         let node_start = cursor.offset;
         keys.push(le_u64(cursor.take(8, "node key")?));
         let level = i16::from_le_bytes(cursor.take(2, "node level")?.try_into().expect("2 bytes"));
-        if level as u8 != levels[slot] || level < 0 {
-            return Err(format!("node {slot} at byte {node_start} says level {level}, the level table {}", levels[slot]));
+        if level < 0 || level as u8 != table_level {
+            return Err(format!("node {slot} at byte {node_start} says level {level}, the level table {table_level}"));
         }
         first_list.push(u32::try_from(list_starts.len() - 1).map_err(|_| "too many lists")?);
         for l in 0..=level as usize {

@@ -101,7 +101,7 @@ fn classes_of(json: &Value) -> Vec<u64> {
 fn text_search_returns_the_class_asked_for_with_bundle_version() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec("demo");
-    let service = service_with(tmp.path(), &[s.clone()]);
+    let service = service_with(tmp.path(), std::slice::from_ref(&s));
     let enc = FakeEncoder::new(s);
     for class in 0..3u64 {
         let (status, json) = search(&service, &enc, serde_json::json!({"text": format!("class {class}"), "k": 6}));
@@ -118,7 +118,7 @@ fn text_search_returns_the_class_asked_for_with_bundle_version() {
 fn image_and_fused_queries_go_through_the_image_tower() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec("demo");
-    let service = service_with(tmp.path(), &[s.clone()]);
+    let service = service_with(tmp.path(), std::slice::from_ref(&s));
     let enc = FakeEncoder::new(s);
     let b64 = base64_of(&png([255, 0, 0], 40, 30));
     let (status, json) = search(&service, &enc, serde_json::json!({"image": format!("data:image/png;base64,{b64}"), "k": 3}));
@@ -141,7 +141,7 @@ fn base64_of(bytes: &[u8]) -> String {
 fn multipart_form_is_accepted() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec("demo");
-    let service = service_with(tmp.path(), &[s.clone()]);
+    let service = service_with(tmp.path(), std::slice::from_ref(&s));
     let enc = FakeEncoder::new(s);
     let image = png([255, 0, 0], 8, 8);
     let mut body = Vec::new();
@@ -164,7 +164,7 @@ fn multipart_form_is_accepted() {
 fn more_like_this_and_feedback_need_no_encoder() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec("demo");
-    let service = service_with(tmp.path(), &[s.clone()]);
+    let service = service_with(tmp.path(), std::slice::from_ref(&s));
     let mut enc = FakeEncoder::new(s);
     enc.missing = true; // any encoder call would fail the request
     let (_, shots, _) = call(&service, &enc, "GET", "/api/shots/5", b"", None);
@@ -202,7 +202,7 @@ fn service_shots(service: &Service, enc: &dyn Encoder) -> Vec<(u64, u64)> {
 fn filters_restrict_results() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec("demo");
-    let service = service_with(tmp.path(), &[s.clone()]);
+    let service = service_with(tmp.path(), std::slice::from_ref(&s));
     let enc = FakeEncoder::new(s);
     let (status, json) = search(&service, &enc, serde_json::json!({
         "text": "class 1", "k": 20, "filter": {"video_ids": ["video-01"], "start_ms": 4000, "end_ms": 16000}}));
@@ -221,7 +221,7 @@ fn filters_restrict_results() {
 fn bad_input_gets_the_right_status_and_names_the_input() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec("demo");
-    let service = service_with(tmp.path(), &[s.clone()]);
+    let service = service_with(tmp.path(), std::slice::from_ref(&s));
     let enc = FakeEncoder::new(s);
     let post = |body: &[u8], ct: Option<&str>| call(&service, &enc, "POST", "/api/search", body, ct);
     let cases: Vec<(u16, &str, (u16, Value, HttpResponse))> = vec![
@@ -258,7 +258,7 @@ fn bad_input_gets_the_right_status_and_names_the_input() {
 fn encoder_problems_are_503_naming_graph_and_bundle() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec("demo");
-    let service = service_with(tmp.path(), &[s.clone()]);
+    let service = service_with(tmp.path(), std::slice::from_ref(&s));
     let mut enc = FakeEncoder::new(s.clone());
     enc.missing = true;
     let (status, json) = search(&service, &enc, serde_json::json!({"text": "class 1"}));
