@@ -1,1 +1,25 @@
-//! BuscaEscenas host (work in progress).
+//! The BuscaEscenas host: a wasmtime server for the query component.
+//!
+//! At start-up it preloads every model directory's CLIP graphs for wasi-nn
+//! (`load-by-name`, ONNX Runtime backend), runs the component's
+//! `wizer-initialize` with the bundles preopened so the index lands in the
+//! snapshot's memory, compiles (or loads from the on-disk cache) that
+//! snapshot, and serves HTTP: every request gets a fresh instance from the
+//! pooling allocator, whose memory is the snapshot mapped copy-on-write.
+//!
+//! - [`server`]: options, listening, routing, limits, graceful shutdown.
+//! - [`runtime`]: engine configuration, store state, imports, one request.
+//! - [`snapshot`]: pre-initialization and the compiled-snapshot cache.
+//! - [`models`]: the preloaded graphs.
+//! - [`media`]: source videos with Range support.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod media;
+pub mod models;
+pub mod runtime;
+pub mod server;
+pub mod snapshot;
+
+pub use error::HostError;
+pub use server::{start, RunningServer, ServeOptions};

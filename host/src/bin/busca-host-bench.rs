@@ -1,0 +1,445 @@
+//! `busca-host-bench`: the host's speed targets, measured in one run and printed as
+//! a table with ratios.
+//!
+//! For each size (default 20k and 200k shots) it writes a synthetic bundle
+//! (seeded random normalised 768-d vectors, core's table types, the usearch
+//! file built by `host/bench/build_usearch.py`), starts the real host on it, and
+//! measures:
+//! - instantiation of a fresh pre-initialized instance (goal ≤ 5 ms), against
+//!   what loading the bundle natively costs (what a host without the snapshot
+//!   would pay per request);
+//! - a search in a fresh instance, end to end and inside the component
+//!   (`took_ms`), against core's search called natively on the same bundle
+//!   (goal ≤ 1.5×);
+//! - with `wrk`, text-search requests/s and p50/p99 latency over HTTP
+//!   (goal ≥ 1,000 req/s) on the smallest size.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use busca_core::bundle::{
+    self, BundleManifest, Counts, IndexOptions, SegmentationParams, FORMAT_VERSION, INDEX_FILE, MANIFEST_FILE,
+    SCENES_FILE, SHOTS_FILE, VIDEOS_FILE,
+};
+use busca_core::model::ModelManifest;
+use busca_core::query::SearchRequest;
+use busca_core::search::{Collection, Method};
+use busca_core::shot::{SceneRecord, ShotRecord, VideoRecord};
+use busca_host::snapshot::SnapshotSource;
+use busca_host::{RunningServer, ServeOptions};
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use rand::{Rng, SeedableRng};
+
+/// Measure instantiation, search and throughput of the host.
+#[derive(Debug, Parser)]
+#[command(name = "busca-host-bench", version)]
+struct Args {
+    /// The query component (.wasm).
+    #[arg(long, env = "BUSCA_COMPONENT")]
+    component: PathBuf,
+    /// Model directory whose manifest the synthetic bundles name (graphs are preloaded from it).
+    #[arg(long, default_value = "models/tiny")]
+    model: PathBuf,
+    /// Where synthetic bundles and the snapshot cache are kept (reused between runs).
+    #[arg(long, default_value = "target/bench-work")]
+    work: PathBuf,
+    /// Collection sizes, in shots.
+    #[arg(long, value_delimiter = ',', default_values_t = [20_000usize, 200_000])]
+    sizes: Vec<usize>,
+    /// Instantiations timed per size.
+    #[arg(long, default_value_t = 200)]
+    instantiations: usize,
+    /// Searches timed per size (each in a fresh instance).
+    #[arg(long, default_value_t = 50)]
+    searches: usize,
+    /// Seconds of wrk load (0: skip the throughput run).
+    #[arg(long, default_value_t = 10)]
+    wrk_seconds: u64,
+    /// wrk connections.
+    #[arg(long, default_value_t = 32)]
+    wrk_connections: u32,
+    /// Python with numpy and usearch (scripts/requirements.txt).
+    #[arg(long, env = "BUSCA_PYTHON", default_value = "/root/.cache/buscaescenas/venv/bin/python")]
+    python: PathBuf,
+    /// ONNX Runtime shared library.
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    ort_dylib: Option<PathBuf>,
+}
+
+const COLLECTION: &str = "synthetic";
+const SHOTS_PER_VIDEO: usize = 100;
+const SHOTS_PER_SCENE: usize = 10;
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("busca-host-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Summary of timings, in ms.
+struct Stats {
+    p50: f64,
+    p99: f64,
+    mean: f64,
+}
+
+fn stats(mut samples: Vec<f64>) -> Stats {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Stats {
+        p50: at(0.5),
+        p99: at(0.99),
+        mean: samples.iter().sum::<f64>() / samples.len() as f64,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct SizeReport {
+    shots: usize,
+    startup_ms: f64,
+    snapshot: SnapshotSource,
+    instantiate: Stats,
+    native_load_ms: f64,
+    request: Stats,
+    in_component: Stats,
+    native_search: Stats,
+    text_request: Stats,
+}
+
+fn run(args: Args) -> Result<()> {
+    let model = ModelManifest::load(&args.model).context("loading the model manifest")?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut reports = Vec::new();
+    let mut throughput = None;
+    for (i, &shots) in args.sizes.iter().enumerate() {
+        let bundles = args.work.join(format!("bundles-{shots}"));
+        write_synthetic_bundle(&bundles, shots, &model, &args)?;
+        let mut opts = ServeOptions::new(args.component.clone(), bundles.clone(), vec![args.model.clone()]);
+        opts.listen = "127.0.0.1:0".parse()?;
+        opts.cache_dir = Some(args.work.join("snapshots"));
+        opts.ort_dylib = args.ort_dylib.clone();
+        opts.max_concurrency = 64;
+        let server = rt.block_on(busca_host::start(&opts))?;
+        eprintln!("{shots} shots: server up in {:.0} ms ({:?})", ms(server.startup), server.snapshot);
+        let report = rt.block_on(measure_size(&server, &bundles, shots, &args))?;
+        if i == 0 && args.wrk_seconds > 0 {
+            throughput = Some(run_wrk(&server, &args)?);
+        }
+        rt.block_on(server.shutdown());
+        reports.push(report);
+    }
+    print_tables(&reports, throughput.as_ref());
+    Ok(())
+}
+
+async fn measure_size(server: &RunningServer, bundles: &Path, shots: usize, args: &Args) -> Result<SizeReport> {
+    // Instantiation alone: a fresh store and instance from the pool, dropped.
+    for _ in 0..10 {
+        server.runtime.instantiate_only().await?;
+    }
+    let mut inst = Vec::with_capacity(args.instantiations);
+    for _ in 0..args.instantiations {
+        let t = Instant::now();
+        server.runtime.instantiate_only().await?;
+        inst.push(ms(t.elapsed()));
+    }
+    // What each request would pay without the snapshot: loading the bundle.
+    let t = Instant::now();
+    let collection = Collection::load_current(&bundles.join(COLLECTION))?;
+    let native_load_ms = ms(t.elapsed());
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let (mut request, mut in_component, mut native) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.searches {
+        let like = rng.gen_range(0..shots) as u64;
+        let body = format!(r#"{{"like_shot":{like},"k":20}}"#);
+        let t = Instant::now();
+        let response = post_search(server, &body).await?;
+        request.push(ms(t.elapsed()));
+        in_component.push(response["took_ms"].as_f64().context("took_ms")?);
+
+        let req: SearchRequest = serde_json::from_str(&body)?;
+        let t = Instant::now();
+        let query = collection.query_vector(None, &req).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let hits = collection.search(&query, &req, Method::Auto);
+        native.push(ms(t.elapsed()));
+        let first = response["results"][0]["shot_id"].as_u64();
+        if first != Some(hits[0].shot.shot_id) || first != Some(like) {
+            bail!("component and native disagree on like_shot {like}: {first:?} vs {}", hits[0].shot.shot_id);
+        }
+    }
+    let mut text = Vec::new();
+    for _ in 0..args.searches {
+        let t = Instant::now();
+        post_search(server, r#"{"text":"a blue scene","k":20}"#).await?;
+        text.push(ms(t.elapsed()));
+    }
+    Ok(SizeReport {
+        shots,
+        startup_ms: ms(server.startup),
+        snapshot: server.snapshot,
+        instantiate: stats(inst),
+        native_load_ms,
+        request: stats(request),
+        in_component: stats(in_component),
+        native_search: stats(native),
+        text_request: stats(text),
+    })
+}
+
+/// One search through the runtime (fresh instance, no TCP), body parsed.
+async fn post_search(server: &RunningServer, body: &str) -> Result<serde_json::Value> {
+    let req = hyper::Request::post("http://bench/api/search")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))?;
+    let resp = server.runtime.handle(req).await?;
+    let status = resp.status();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the response body: {e:?}"))?
+        .to_bytes();
+    if !status.is_success() {
+        bail!("{body} → {status}: {}", String::from_utf8_lossy(&bytes));
+    }
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+struct Throughput {
+    requests_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+    shots: usize,
+}
+
+fn run_wrk(server: &RunningServer, args: &Args) -> Result<Throughput> {
+    let script = args.work.join("search.lua");
+    std::fs::write(
+        &script,
+        "wrk.method = \"POST\"\nwrk.body = '{\"text\":\"a blue scene\",\"k\":10}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
+    )?;
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{}", args.wrk_connections), &format!("-d{}s", args.wrk_seconds), "--latency", "-s"])
+        .arg(&script)
+        .arg(format!("http://{}/api/search", server.addr))
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        bail!("wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let field = |prefix: &str| -> Option<String> {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l[prefix.len()..].trim().to_string())
+    };
+    let latency = |p: &str| -> Result<f64> { parse_wrk_duration(&field(p).with_context(|| format!("wrk {p} in {text}"))?) };
+    Ok(Throughput {
+        requests_per_s: field("Requests/sec:").context("wrk Requests/sec")?.parse()?,
+        p50_ms: latency("50%")?,
+        p99_ms: latency("99%")?,
+        errors: field("Non-2xx or 3xx responses:").map(|v| v.parse().unwrap_or(u64::MAX)).unwrap_or(0),
+        shots: args.sizes[0],
+    })
+}
+
+fn parse_wrk_duration(v: &str) -> Result<f64> {
+    let split = v.find(|c: char| c.is_ascii_alphabetic()).context("wrk duration unit")?;
+    let (n, unit) = v.split_at(split);
+    let n: f64 = n.parse()?;
+    Ok(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => bail!("unknown wrk unit {unit}"),
+    })
+}
+
+fn print_tables(reports: &[SizeReport], throughput: Option<&Throughput>) {
+    println!("\n| shots | start-up (snapshot) | instantiate p50 / p99 | native bundle load | load ÷ instantiate |");
+    println!("|---:|---:|---:|---:|---:|");
+    for r in reports {
+        println!(
+            "| {} | {:.0} ms ({:?}) | {:.2} / {:.2} ms | {:.0} ms | {:.0}× |",
+            r.shots, r.startup_ms, r.snapshot, r.instantiate.p50, r.instantiate.p99, r.native_load_ms,
+            r.native_load_ms / r.instantiate.p50
+        );
+    }
+    if let (Some(a), Some(b)) = (reports.first(), reports.last()) {
+        if reports.len() > 1 {
+            println!(
+                "\ninstantiate p50 at {} ÷ at {} shots: {:.2}× (goal: independent of size, ≤ 5 ms)",
+                b.shots, a.shots, b.instantiate.p50 / a.instantiate.p50
+            );
+        }
+    }
+    println!("\n| shots | like_shot request p50 / p99 (fresh instance) | in component p50 | native core search p50 | component ÷ native | text request p50 / p99 |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for r in reports {
+        println!(
+            "| {} | {:.2} / {:.2} ms | {:.3} ms | {:.3} ms | {:.2}× | {:.2} / {:.2} ms |",
+            r.shots, r.request.p50, r.request.p99, r.in_component.p50, r.native_search.p50,
+            r.in_component.p50 / r.native_search.p50, r.text_request.p50, r.text_request.p99
+        );
+    }
+    for r in reports {
+        println!(
+            "mean at {} shots: instantiate {:.2} ms, request {:.2} ms, in component {:.3} ms, native {:.3} ms",
+            r.shots, r.instantiate.mean, r.request.mean, r.in_component.mean, r.native_search.mean
+        );
+    }
+    if let Some(t) = throughput {
+        println!("\n| text search over HTTP (wrk, {} shots) | req/s | p50 | p99 | non-2xx | req/s ÷ goal (1,000) |", t.shots);
+        println!("|---|---:|---:|---:|---:|---:|");
+        println!(
+            "| tiny model | {:.0} | {:.2} ms | {:.2} ms | {} | {:.2}× |",
+            t.requests_per_s, t.p50_ms, t.p99_ms, t.errors, t.requests_per_s / 1000.0
+        );
+    }
+}
+
+/// Writes (once) a bundle of `shots` random shots in `root/synthetic`, the way
+/// the indexer lays it out, so that the component loads it like a real one.
+fn write_synthetic_bundle(root: &Path, shots: usize, model: &ModelManifest, args: &Args) -> Result<()> {
+    let dir = root.join(COLLECTION);
+    if let Ok(open) = bundle::OpenBundle::open_current(&dir, bundle::Verify::SearchFiles) {
+        if open.manifest.counts.shots == shots && open.manifest.model == *model {
+            return Ok(());
+        }
+    }
+    let started = Instant::now();
+    let version = bundle::version_name(1);
+    let vdir = bundle::version_dir(&dir, &version);
+    if vdir.exists() {
+        std::fs::remove_dir_all(&vdir).with_context(|| format!("removing stale {}", vdir.display()))?;
+    }
+    std::fs::create_dir_all(&vdir)?;
+    let dim = model.embedding_dim;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(shots as u64);
+    let mut vectors = vec![0f32; shots * dim];
+    for row in vectors.chunks_exact_mut(dim) {
+        row.iter_mut().for_each(|x| *x = rng.gen_range(-1.0..1.0));
+        busca_core::vector::normalize(row);
+    }
+    let raw = root.join("vectors.f32");
+    std::fs::write(&raw, bytemuck_cast(&vectors))?;
+    let index = IndexOptions {
+        file: INDEX_FILE.into(),
+        dimensions: dim,
+        metric: "cos".into(),
+        quantization: "f16".into(),
+        connectivity: 16,
+        expansion_add: 128,
+        expansion_search: 64,
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench").join("build_usearch.py");
+    let status = Command::new(&args.python)
+        .arg(&script)
+        .arg(&raw)
+        .arg(dim.to_string())
+        .arg(vdir.join(INDEX_FILE))
+        .args([index.connectivity, index.expansion_add, index.expansion_search].map(|v| v.to_string()))
+        .status()
+        .with_context(|| format!("running {} {}", args.python.display(), script.display()))?;
+    if !status.success() {
+        bail!("{} failed: {status}", script.display());
+    }
+    std::fs::remove_file(&raw)?;
+
+    let shot_records: Vec<ShotRecord> = (0..shots)
+        .map(|i| {
+            let start_ms = (i % SHOTS_PER_VIDEO) as u64 * 5_000;
+            ShotRecord {
+                shot_id: i as u64,
+                video_id: format!("synthetic-{:05}", i / SHOTS_PER_VIDEO),
+                start_ms,
+                end_ms: start_ms + 5_000,
+                scene_id: (i / SHOTS_PER_SCENE) as u64,
+                class_id: ((i / SHOTS_PER_SCENE) % 50) as u32,
+                keyframe: format!("{}/{i}.jpg", bundle::KEYFRAMES_DIR),
+                keyframe_ms: start_ms + 2_500,
+                frame_count: 10,
+            }
+        })
+        .collect();
+    let scenes: Vec<SceneRecord> = shot_records
+        .chunks(SHOTS_PER_SCENE)
+        .map(|c| SceneRecord {
+            scene_id: c[0].scene_id,
+            video_id: c[0].video_id.clone(),
+            start_ms: c[0].start_ms,
+            end_ms: c[c.len() - 1].end_ms,
+            class_id: c[0].class_id,
+        })
+        .collect();
+    let videos: Vec<VideoRecord> = shot_records
+        .chunks(SHOTS_PER_VIDEO)
+        .map(|c| VideoRecord {
+            video_id: c[0].video_id.clone(),
+            source_uri: format!("synthetic://{}", c[0].video_id),
+            duration_ms: c[c.len() - 1].end_ms,
+            content_sha256: bundle::sha256_hex(c[0].video_id.as_bytes()),
+            sampled_fps: 2.0,
+            frames: c.len() as u32 * 10,
+            width: 320,
+            height: 240,
+        })
+        .collect();
+    std::fs::write(vdir.join(SHOTS_FILE), serde_json::to_vec(&shot_records)?)?;
+    std::fs::write(vdir.join(SCENES_FILE), serde_json::to_vec(&scenes)?)?;
+    std::fs::write(vdir.join(VIDEOS_FILE), serde_json::to_vec(&videos)?)?;
+    let manifest = BundleManifest {
+        format_version: FORMAT_VERSION,
+        collection: COLLECTION.into(),
+        version: version.clone(),
+        created_unix_ms: 0,
+        model: model.clone(),
+        index,
+        segmentation: SegmentationParams {
+            sample_fps: 2.0,
+            class_algorithm: "synthetic".into(),
+            classes: 50,
+            min_scene_ms: 0,
+            shot_similarity: 0.0,
+            min_shot_ms: 0,
+            seed: shots as u64,
+        },
+        counts: Counts {
+            videos: videos.len(),
+            frames: shots * 10,
+            classes: 50,
+            scenes: scenes.len(),
+            shots,
+        },
+        files: bundle::hash_tree(&vdir)?,
+    };
+    std::fs::write(vdir.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
+    bundle::switch_current(&dir, &version)?;
+    eprintln!("wrote a {shots}-shot synthetic bundle in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn bytemuck_cast(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}

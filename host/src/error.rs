@@ -1,0 +1,77 @@
+//! Why the host could not start or serve.
+
+use std::path::PathBuf;
+
+/// Start-up and serving failures, each naming the input at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A model directory is unusable (manifest or ONNX file).
+    #[error("model directory {dir}: {message}")]
+    Model {
+        /// The model directory.
+        dir: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two model directories offer a graph under the same name.
+    #[error("graph name {name:?} is offered by both {first} and {second}; graph names must be unique")]
+    DuplicateGraph {
+        /// The graph name.
+        name: String,
+        /// The first model directory.
+        first: PathBuf,
+        /// The second model directory.
+        second: PathBuf,
+    },
+    /// The bundles root or one of its collections is unusable.
+    #[error("bundles directory {dir}: {message}")]
+    Bundles {
+        /// The bundles root or collection directory.
+        dir: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The component could not be pre-initialized, compiled or linked.
+    #[error("component {path}: {message}")]
+    Component {
+        /// The component file.
+        path: PathBuf,
+        /// What failed, with wasmtime's cause chain.
+        message: String,
+    },
+    /// wasmtime refused the engine configuration.
+    #[error("wasmtime engine configuration: {0}")]
+    Engine(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl HostError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> HostError {
+        let path = path.into();
+        move |source| HostError::Io { path, source }
+    }
+
+    /// A component failure with wasmtime's full cause chain.
+    pub fn component(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> HostError {
+        HostError::Component {
+            path: path.into(),
+            message: format!("{err:#}"),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The CLIP graphs the component loads with wasi-nn `load-by-name`: every model
+//! directory's image and text ONNX files, loaded once at start-up through
+//! wasmtime-wasi-nn's ONNX backend and shared by every request.
+//!
+//! wasmtime-wasi-nn's own `preload` names a graph after its directory and
+//! expects `model.onnx`; our model directories hold two towers named by
+//! [`ModelManifest`], so the registry here is keyed by the manifest's graph names.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use busca_core::model::ModelManifest;
+use wasmtime_wasi_nn::backend::onnx::OnnxBackend;
+use wasmtime_wasi_nn::backend::BackendInner;
+use wasmtime_wasi_nn::wit::ExecutionTarget;
+use wasmtime_wasi_nn::{Graph, GraphRegistry, Registry};
+
+use crate::error::HostError;
+
+/// Initialises ONNX Runtime from the shared library at `dylib` (the `ort`
+/// crate is built with `load-dynamic`). Without a path, `ORT_DYLIB_PATH` or the
+/// system library search path decides. Call before [`PreloadedGraphs::load`].
+pub fn init_onnx_runtime(dylib: Option<&Path>) -> Result<(), HostError> {
+    let builder = match dylib {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(HostError::Model {
+                    dir: path.to_path_buf(),
+                    message: "ONNX Runtime shared library not found (set --ort-dylib or ORT_DYLIB_PATH)".into(),
+                });
+            }
+            ort::init_from(path.display().to_string())
+        }
+        None => ort::init(),
+    };
+    builder.with_name("busca-serve").commit().map_err(|e| HostError::Model {
+        dir: dylib.map(Path::to_path_buf).unwrap_or_default(),
+        message: format!("cannot initialise ONNX Runtime: {e}"),
+    })?;
+    Ok(())
+}
+
+/// One loaded graph and where it came from.
+#[derive(Clone)]
+struct NamedGraph {
+    graph: Graph,
+    dir: PathBuf,
+}
+
+/// Graphs by name, loaded once; each request gets a cheap clone (the sessions
+/// are shared behind `Arc`s).
+#[derive(Clone, Default)]
+pub struct PreloadedGraphs {
+    graphs: HashMap<String, NamedGraph>,
+    manifests: Vec<(PathBuf, ModelManifest)>,
+}
+
+impl PreloadedGraphs {
+    /// Loads the image and text graphs of every model directory.
+    pub fn load(model_dirs: &[PathBuf]) -> Result<Self, HostError> {
+        let mut backend = OnnxBackend::default();
+        let mut out = PreloadedGraphs::default();
+        for dir in model_dirs {
+            let manifest = ModelManifest::load(dir).map_err(|e| HostError::Model {
+                dir: dir.clone(),
+                message: e.to_string(),
+            })?;
+            for (graph_name, file) in [
+                (&manifest.image.graph_name, &manifest.image.file),
+                (&manifest.text.graph_name, &manifest.text.file),
+            ] {
+                if let Some(existing) = out.graphs.get(graph_name) {
+                    return Err(HostError::DuplicateGraph {
+                        name: graph_name.clone(),
+                        first: existing.dir.clone(),
+                        second: dir.clone(),
+                    });
+                }
+                let path = dir.join(file);
+                let bytes = std::fs::read(&path).map_err(HostError::io(&path))?;
+                let graph = backend
+                    .load(&[&bytes], ExecutionTarget::Cpu)
+                    .map_err(|e| HostError::Model {
+                        dir: dir.clone(),
+                        message: format!("ONNX Runtime cannot load {}: {e}", path.display()),
+                    })?;
+                tracing::info!(graph = %graph_name, file = %path.display(), "preloaded graph");
+                out.graphs.insert(
+                    graph_name.clone(),
+                    NamedGraph {
+                        graph,
+                        dir: dir.clone(),
+                    },
+                );
+            }
+            out.manifests.push((dir.clone(), manifest));
+        }
+        Ok(out)
+    }
+
+    /// The graph names offered, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.graphs.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The manifests of the loaded model directories.
+    pub fn manifests(&self) -> &[(PathBuf, ModelManifest)] {
+        &self.manifests
+    }
+
+    /// A wasi-nn registry for one store.
+    pub fn registry(&self) -> Registry {
+        Registry::from(GraphsByName(
+            self.graphs
+                .iter()
+                .map(|(name, g)| (name.clone(), g.graph.clone()))
+                .collect(),
+        ))
+    }
+}
+
+/// The per-store registry handed to wasi-nn.
+struct GraphsByName(HashMap<String, Graph>);
+
+impl GraphRegistry for GraphsByName {
+    fn get(&self, name: &str) -> Option<&Graph> {
+        self.0.get(name)
+    }
+    fn get_mut(&mut self, name: &str) -> Option<&mut Graph> {
+        self.0.get_mut(name)
+    }
+}

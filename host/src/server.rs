@@ -1,0 +1,382 @@
+//! The HTTP server: binds, routes `/media/...` to the source videos and every
+//! other request to a fresh instance of the component, bounds concurrency and
+//! body size, logs one line per request and shuts down gracefully.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use busca_core::query::QueryError;
+use busca_core::Limits;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, Semaphore};
+use tower::ServiceExt;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::error::HostError;
+use crate::media::{MediaIndex, MEDIA_PREFIX};
+use crate::models::{init_onnx_runtime, PreloadedGraphs};
+use crate::runtime::{serving_engine, InstanceLimits, RequestFailure, Runtime};
+use crate::snapshot::{self, SnapshotSource};
+
+/// `busca-serve` options.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "busca-serve",
+    version,
+    about = "Serve the BuscaEscenas query component over HTTP: one fresh, pre-initialized instance per request."
+)]
+pub struct ServeOptions {
+    /// The query component (.wasm): a wasi:http proxy that exports `wizer-initialize`.
+    #[arg(long, env = "BUSCA_COMPONENT")]
+    pub component: PathBuf,
+    /// Bundles root (`<collection>/CURRENT`, `<collection>/versions/...`); the
+    /// guest sees it read-only at /bundles.
+    #[arg(long)]
+    pub bundles: PathBuf,
+    /// Model directories (each with manifest.json and its image and text ONNX
+    /// files); their graphs are preloaded under the manifests' graph names.
+    #[arg(long = "models", required = true, num_args = 1..)]
+    pub models: Vec<PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Requests run in the component at once; more wait for a slot.
+    #[arg(long, default_value_t = 64)]
+    pub max_concurrency: u32,
+    /// How long a request may wait for a slot before it gets 503, in ms.
+    #[arg(long, default_value_t = 2_000)]
+    pub queue_timeout_ms: u64,
+    /// Time budget of one request inside the component, in ms; past it the
+    /// instance is interrupted and the request gets 503.
+    #[arg(long, default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Linear memory cap of one instance, in MiB; it must hold the loaded index.
+    #[arg(long, default_value_t = 2_048)]
+    pub max_memory_mib: usize,
+    /// Largest request body, in bytes: a larger Content-Length gets 413
+    /// before any instance is made (the component also checks streamed bodies).
+    #[arg(long, default_value_t = Limits::DEFAULT.max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Where compiled snapshots are cached (default: ~/.cache/buscaescenas/snapshots).
+    #[arg(long, env = "BUSCA_SNAPSHOT_CACHE")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the snapshot cache: always pre-initialize and compile.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The ONNX Runtime shared library (libonnxruntime.so).
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    pub ort_dylib: Option<PathBuf>,
+}
+
+impl ServeOptions {
+    /// Options with defaults for everything but the three required inputs.
+    pub fn new(component: PathBuf, bundles: PathBuf, models: Vec<PathBuf>) -> Self {
+        ServeOptions {
+            component,
+            bundles,
+            models,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_concurrency: 64,
+            queue_timeout_ms: 2_000,
+            request_timeout_ms: 10_000,
+            max_memory_mib: 2_048,
+            max_body_bytes: Limits::DEFAULT.max_body_bytes,
+            cache_dir: None,
+            no_cache: false,
+            ort_dylib: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
+        }
+    }
+
+    fn effective_cache_dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir.clone().or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            Some(base.join("buscaescenas").join("snapshots"))
+        })
+    }
+}
+
+/// A server that is listening.
+pub struct RunningServer {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// Whether the snapshot came from the cache.
+    pub snapshot: SnapshotSource,
+    /// Time from [`start`] to listening.
+    pub startup: Duration,
+    /// The runtime, for benchmarks that instantiate directly.
+    pub runtime: Runtime,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), returns.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("signal received; finishing requests in flight");
+        self.shutdown().await;
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Loads the graphs, pre-initializes and compiles the component, and starts
+/// listening. Returns once the port is bound.
+pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
+    let started = Instant::now();
+    if !opts.bundles.is_dir() {
+        return Err(HostError::Bundles {
+            dir: opts.bundles.clone(),
+            message: "not a directory".into(),
+        });
+    }
+    init_onnx_runtime(opts.ort_dylib.as_deref())?;
+    let graphs = PreloadedGraphs::load(&opts.models)?;
+    let limits = InstanceLimits {
+        // Slack beyond the concurrency cap: an instance lives on while its
+        // response body streams after the slot is released.
+        max_instances: opts.max_concurrency.saturating_add(16),
+        max_memory_bytes: opts.max_memory_mib.saturating_mul(1 << 20),
+        timeout: Duration::from_millis(opts.request_timeout_ms),
+    };
+    let engine = serving_engine(&limits)?;
+    let cache_dir = opts.effective_cache_dir();
+    let (component, source) = snapshot::load_or_build(
+        &engine,
+        &opts.component,
+        &opts.bundles,
+        &graphs,
+        cache_dir.as_deref(),
+    )
+    .await?;
+    let graph_names = graphs.names();
+    let runtime = Runtime::new(
+        engine,
+        &component,
+        &opts.component,
+        graphs,
+        opts.bundles.clone(),
+        limits,
+    )?;
+    let media = MediaIndex::load(&opts.bundles)?;
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| HostError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| HostError::Listen {
+        addr: opts.listen,
+        source,
+    })?;
+    let startup = started.elapsed();
+    tracing::info!(
+        %addr,
+        graphs = ?graph_names,
+        videos = media.len(),
+        snapshot = ?source,
+        startup_ms = startup.as_millis() as u64,
+        "listening"
+    );
+    let server = Arc::new(Server {
+        runtime: runtime.clone(),
+        media,
+        slots: Arc::new(Semaphore::new(opts.max_concurrency.max(1) as usize)),
+        queue_timeout: Duration::from_millis(opts.queue_timeout_ms),
+        max_body_bytes: opts.max_body_bytes,
+    });
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(accept_loop(listener, server, rx));
+    Ok(RunningServer {
+        addr,
+        snapshot: source,
+        startup,
+        runtime,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+struct Server {
+    runtime: Runtime,
+    media: MediaIndex,
+    slots: Arc<Semaphore>,
+    queue_timeout: Duration,
+    max_body_bytes: usize,
+}
+
+async fn accept_loop(listener: TcpListener, server: Arc<Server>, mut shutdown: oneshot::Receiver<()>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let server = server.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let server = server.clone();
+                    async move { Ok::<_, Infallible>(server.respond(req).await) }
+                });
+                let conn = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, "connection ended with error: {e}");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("connections still open after 10 s; closing them");
+        }
+    }
+}
+
+impl Server {
+    async fn respond(&self, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let resp = self.route(req).await;
+        tracing::info!(
+            target: "busca_host::access",
+            method = %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+        );
+        resp
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
+        let path = req.uri().path();
+        if path.starts_with(MEDIA_PREFIX) {
+            return self.media(req).await;
+        }
+        if let Some(declared) = content_length(&req) {
+            if declared > self.max_body_bytes as u64 {
+                return error_response(&QueryError::body_too_large(self.max_body_bytes));
+            }
+        }
+        let permit = match tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                return error_response(&QueryError::new(
+                    503,
+                    "busy",
+                    format!("every instance slot stayed busy for {:?}; retry later", self.queue_timeout),
+                ))
+            }
+        };
+        let result = self.runtime.handle(req).await;
+        drop(permit);
+        match result {
+            Ok(resp) => resp,
+            Err(failure) => {
+                let status = match failure {
+                    RequestFailure::Timeout(_) | RequestFailure::Instantiate(_) => 503,
+                    RequestFailure::Guest(_) => 500,
+                };
+                tracing::warn!("request failed: {failure}");
+                let code = match failure {
+                    RequestFailure::Timeout(_) => "timeout",
+                    RequestFailure::Instantiate(_) => "unavailable",
+                    RequestFailure::Guest(_) => "component_failed",
+                };
+                error_response(&QueryError::new(status, code, failure.to_string()))
+            }
+        }
+    }
+
+    async fn media(&self, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return error_response(&QueryError::new(405, "method_not_allowed", "media is GET or HEAD only"));
+        }
+        let Some(file) = self.media.lookup(req.uri().path()) else {
+            return error_response(&QueryError::not_found(format!(
+                "no video at {}; the path is /media/{{collection}}/{{video_id}}",
+                req.uri().path()
+            )));
+        };
+        match tower_http::services::ServeFile::new(file).oneshot(req).await {
+            Ok(resp) => resp.map(|body| {
+                body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+                    .boxed_unsync()
+            }),
+            Err(never) => match never {},
+        }
+    }
+}
+
+fn content_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// A JSON error response in the shape the component uses (`{"error": {...}}`).
+pub fn error_response(err: &QueryError) -> Response<HyperOutgoingBody> {
+    let body = serde_json::to_vec(&err.body()).unwrap_or_default();
+    Response::builder()
+        .status(StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(
+            Full::new(Bytes::from(body))
+                .map_err(|never: Infallible| match never {})
+                .boxed_unsync(),
+        )
+        .expect("static response parts are valid")
+}

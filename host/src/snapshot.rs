@@ -1,0 +1,216 @@
+//! Pre-initialization: run the component's `wizer-initialize` once at start-up
+//! with the bundles preopened, so that the loaded index becomes part of the
+//! snapshot's linear memory, then compile the snapshot. Every request then
+//! starts from that memory image, mapped copy-on-write by the pooling
+//! allocator: nothing is parsed or copied per request.
+//!
+//! The compiled snapshot is cached on disk keyed by the sha256 of the
+//! component, the wasmtime version and each collection's current manifest, so a
+//! restart with unchanged inputs skips both wizer and compilation.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use busca_core::bundle::{self, MANIFEST_FILE};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+use wasmtime_wizer::Wizer;
+
+use crate::error::HostError;
+use crate::models::PreloadedGraphs;
+use crate::runtime::{self, RequestState};
+
+/// The export wizer runs (and removes from the snapshot).
+pub const INIT_FUNCTION: &str = "wizer-initialize";
+
+/// Whether the component can be pre-initialized. Export names are stored as
+/// plain strings, so a component without the name anywhere cannot export it;
+/// when the name is present wizer itself checks that it is an exported
+/// `func()` and says so if not.
+pub fn exports_init_function(component: &[u8]) -> bool {
+    component
+        .windows(INIT_FUNCTION.len())
+        .any(|w| w == INIT_FUNCTION.as_bytes())
+}
+
+/// Bump when the cache key's meaning changes.
+const CACHE_KEY_VERSION: &str = "busca-snapshot-v1";
+
+/// How the compiled snapshot was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotSource {
+    /// Loaded from the on-disk cache.
+    Cache,
+    /// Pre-initialized and compiled now.
+    Built,
+}
+
+/// The cache key: the component, this host's wasmtime, and each published
+/// collection's current manifest (which lists the sha256 of every file, and
+/// version directories are immutable).
+pub fn cache_key(component: &[u8], bundles: &Path) -> Result<String, HostError> {
+    let mut hasher = Sha256::new();
+    hasher.update(CACHE_KEY_VERSION);
+    hasher.update(env!("CARGO_PKG_VERSION"));
+    hasher.update(wasmtime_version());
+    hasher.update(Sha256::digest(component));
+    let collections = bundle::list_collections(bundles).map_err(|e| HostError::Bundles {
+        dir: bundles.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    for collection in collections {
+        let dir = bundles.join(&collection);
+        let version = bundle::read_current(&dir)
+            .map_err(|e| HostError::Bundles {
+                dir: dir.clone(),
+                message: e.to_string(),
+            })?
+            .unwrap_or_default();
+        let manifest = bundle::version_dir(&dir, &version).join(MANIFEST_FILE);
+        let bytes = std::fs::read(&manifest).map_err(HostError::io(&manifest))?;
+        hasher.update(collection.as_bytes());
+        hasher.update([0]);
+        hasher.update(version.as_bytes());
+        hasher.update([0]);
+        hasher.update(Sha256::digest(&bytes));
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn wasmtime_version() -> &'static str {
+    // Kept in step with the workspace pin; compiled artifacts are also checked
+    // by wasmtime itself when deserialized.
+    "wasmtime-48.0.8"
+}
+
+/// Runs the component's `wizer-initialize` with the bundles preopened at
+/// `/bundles` and returns the snapshot component (init function removed).
+pub async fn preinitialize(
+    component_path: &Path,
+    component: &[u8],
+    bundles: &Path,
+    graphs: &PreloadedGraphs,
+) -> Result<Vec<u8>, HostError> {
+    let engine = runtime::preinit_engine()?;
+    let linker = runtime::linker(&engine)?;
+    // No store limiter: initialization may use more memory than a request.
+    let state = RequestState::new(bundles, graphs, usize::MAX)?;
+    let mut store = wasmtime::Store::new(&engine, state);
+    let (snapshot, _results) = Wizer::new()
+        .init_func(INIT_FUNCTION)
+        .keep_init_func(false)
+        .run_component(&mut store, component, async |store, component| {
+            linker.instantiate_async(store, component).await
+        })
+        .await
+        .map_err(|e| HostError::component(component_path, format!("pre-initialization failed: {e:#}")))?;
+    Ok(snapshot)
+}
+
+/// The serving component: from the cache when `cache_dir` holds a snapshot
+/// with the same key, otherwise pre-initialized, compiled and (when
+/// `cache_dir` is given) stored there.
+pub async fn load_or_build(
+    engine: &Engine,
+    component_path: &Path,
+    bundles: &Path,
+    graphs: &PreloadedGraphs,
+    cache_dir: Option<&Path>,
+) -> Result<(Component, SnapshotSource), HostError> {
+    let component = std::fs::read(component_path).map_err(HostError::io(component_path))?;
+    let cached = match cache_dir {
+        Some(dir) => Some(dir.join(format!("{}.cwasm", cache_key(&component, bundles)?))),
+        None => None,
+    };
+    if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
+        // SAFETY: the file is one this host wrote with `precompile_component`
+        // into its own cache directory; wasmtime checks that it was compiled
+        // by this version with this configuration and refuses otherwise.
+        match unsafe { Component::deserialize_file(engine, path) } {
+            Ok(compiled) => {
+                tracing::info!(cache = %path.display(), "loaded pre-initialized snapshot from cache");
+                return Ok((compiled, SnapshotSource::Cache));
+            }
+            Err(e) => tracing::warn!(cache = %path.display(), "ignoring unusable cached snapshot: {e:#}"),
+        }
+    }
+    let started = Instant::now();
+    let snapshot = if exports_init_function(&component) {
+        preinitialize(component_path, &component, bundles, graphs).await?
+    } else {
+        tracing::warn!(
+            component = %component_path.display(),
+            "the component has no {INIT_FUNCTION} export; serving it without pre-initialization"
+        );
+        component.clone()
+    };
+    let wizer_ms = started.elapsed().as_millis() as u64;
+    let started = Instant::now();
+    let compiled = match cached {
+        Some(path) => {
+            let bytes = engine
+                .precompile_component(&snapshot)
+                .map_err(|e| HostError::component(component_path, format!("compiling the snapshot: {e:#}")))?;
+            write_cache(&path, &bytes)?;
+            // SAFETY: just written by this process from `precompile_component`.
+            unsafe { Component::deserialize_file(engine, &path) }
+                .map_err(|e| HostError::component(&path, format!("loading the compiled snapshot: {e:#}")))?
+        }
+        None => Component::new(engine, &snapshot)
+            .map_err(|e| HostError::component(component_path, format!("compiling the snapshot: {e:#}")))?,
+    };
+    tracing::info!(
+        wizer_ms,
+        compile_ms = started.elapsed().as_millis() as u64,
+        snapshot_bytes = snapshot.len(),
+        "pre-initialized and compiled the component"
+    );
+    Ok((compiled, SnapshotSource::Built))
+}
+
+fn write_cache(path: &PathBuf, bytes: &[u8]) -> Result<(), HostError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(HostError::io(dir))?;
+    }
+    bundle::write_file_atomic(path, bytes).map_err(|e| HostError::Bundles {
+        dir: path.clone(),
+        message: format!("cannot write the snapshot cache: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(root: &Path, collection: &str, version: &str, manifest: &str) {
+        let dir = root.join(collection);
+        let vdir = bundle::version_dir(&dir, version);
+        std::fs::create_dir_all(&vdir).unwrap();
+        std::fs::write(vdir.join(MANIFEST_FILE), manifest).unwrap();
+        bundle::switch_current(&dir, version).unwrap();
+    }
+
+    #[test]
+    fn cache_key_follows_component_and_current_versions() {
+        let root = tempfile::tempdir().unwrap();
+        publish(root.path(), "demo", "v000001", "{\"a\":1}");
+        let k1 = cache_key(b"component", root.path()).unwrap();
+        assert_eq!(k1, cache_key(b"component", root.path()).unwrap());
+        assert_ne!(k1, cache_key(b"other component", root.path()).unwrap());
+        publish(root.path(), "demo", "v000002", "{\"a\":2}");
+        let k2 = cache_key(b"component", root.path()).unwrap();
+        assert_ne!(k1, k2, "a new CURRENT version must change the key");
+        publish(root.path(), "news", "v000001", "{}");
+        assert_ne!(k2, cache_key(b"component", root.path()).unwrap());
+    }
+
+    #[test]
+    fn cache_key_names_a_broken_pointer() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("demo")).unwrap();
+        std::fs::write(root.path().join("demo/CURRENT"), "v000009\n").unwrap();
+        let err = cache_key(b"c", root.path()).unwrap_err().to_string();
+        assert!(err.contains("v000009") && err.contains("manifest.json"), "{err}");
+    }
+}
