@@ -214,7 +214,7 @@ pub fn train_classes(videos: &[VideoFrames<'_>], dim: usize, params: &AnalysisPa
     let records = Array2::from_shape_vec((take, dim), sample).expect("sample is take × dim");
     let dataset = DatasetBase::from(records);
     let rng = Xoshiro256Plus::seed_from_u64(params.segmentation.seed);
-    let model = KMeans::params_with_rng(k, rng)
+    let model = KMeans::params_with(k, rng, SimdL2)
         .init_method(KMeansInit::KMeansPlusPlus)
         .n_runs(1)
         .max_n_iterations(params.max_iterations)
@@ -225,6 +225,52 @@ pub fn train_classes(videos: &[VideoFrames<'_>], dim: usize, params: &AnalysisPa
             reason: e.to_string(),
         })?;
     Ok(model.centroids().iter().copied().collect())
+}
+
+/// Squared L2 distance for linfa's k-means, written so that the compiler
+/// vectorises it (linfa's generic `L2Dist` walks ndarray element by element and
+/// took 94% of the analysis time in a profile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimdL2;
+
+impl linfa_nn::distance::Distance<f32> for SimdL2 {
+    #[inline]
+    fn distance<D: ndarray::Dimension>(&self, a: ndarray::ArrayView<f32, D>, b: ndarray::ArrayView<f32, D>) -> f32 {
+        self.rdistance(a, b).sqrt()
+    }
+
+    #[inline]
+    fn rdistance<D: ndarray::Dimension>(&self, a: ndarray::ArrayView<f32, D>, b: ndarray::ArrayView<f32, D>) -> f32 {
+        match (a.as_slice(), b.as_slice()) {
+            (Some(a), Some(b)) => squared_l2(a, b),
+            _ => a.iter().zip(b.iter()).map(|(x, y)| (x - y) * (x - y)).sum(),
+        }
+    }
+
+    #[inline]
+    fn rdist_to_dist(&self, rdist: f32) -> f32 {
+        rdist.sqrt()
+    }
+
+    #[inline]
+    fn dist_to_rdist(&self, dist: f32) -> f32 {
+        dist * dist
+    }
+}
+
+/// `‖a − b‖²` with eight independent accumulators (vectorised, no bounds checks).
+pub fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f32; LANES];
+    let split = a.len().min(b.len()) / LANES * LANES;
+    for (x, y) in a[..split].chunks_exact(LANES).zip(b[..split].chunks_exact(LANES)) {
+        for i in 0..LANES {
+            let d = x[i] - y[i];
+            acc[i] += d * d;
+        }
+    }
+    let tail: f32 = a[split..].iter().zip(&b[split..]).map(|(x, y)| (x - y) * (x - y)).sum();
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Nearest centroid (squared L2) of every row. For normalised rows this is
@@ -546,6 +592,20 @@ mod tests {
             let lo = p.iter().map(|q| q[axis]).fold(f32::INFINITY, f32::min);
             let hi = p.iter().map(|q| q[axis]).fold(f32::NEG_INFINITY, f32::max);
             assert!(lo.abs() < 1e-6 && (hi - 1.0).abs() < 1e-6, "axis {axis}: {lo}..{hi}");
+        }
+    }
+
+    #[test]
+    fn squared_l2_matches_naive_for_all_tail_lengths() {
+        use linfa_nn::distance::Distance;
+        for n in 0..20 {
+            let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.3).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32).cos()).collect();
+            let naive: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
+            assert!((squared_l2(&a, &b) - naive).abs() < 1e-3, "n={n}");
+            let view = |v: &Vec<f32>| ndarray::ArrayView1::from(v.as_slice()).to_owned();
+            let (va, vb) = (view(&a), view(&b));
+            assert!((SimdL2.rdistance(va.view(), vb.view()) - naive).abs() < 1e-3);
         }
     }
 
