@@ -75,7 +75,7 @@ impl Encoder for NnEncoder {
             TensorData::I64(v) => (TensorType::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()),
             TensorData::F32(v) => (TensorType::Fp32, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()),
         };
-        let tensor = Tensor::new(&dims.to_vec(), ty, &bytes);
+        let tensor = Tensor::new(dims, ty, &bytes);
         let outputs = context
             .compute(vec![(input.to_string(), tensor)])
             .map_err(|e| failed(format!("compute: {:?}: {}", e.code(), e.data())))?;
