@@ -498,35 +498,29 @@ impl Collection {
         query.ok_or_else(|| QueryError::invalid("the query has no direction (opposite inputs cancelled out); change it"))
     }
 
-    /// Runs a search with a ready query vector: filters, `k`, `min_score`
-    /// from the request; the `like_shot` itself is left out of its own results.
-    pub fn search(&self, query: &[f32], req: &SearchRequest, method: Method) -> Vec<SearchHit> {
+    /// Runs a search with a ready query vector: filters, `k` and `min_score`
+    /// from the request. A `like_shot` is an ordinary query vector here, so the
+    /// shot itself comes first (score ≈ 1); `exclude` leaves shots out (e.g. a
+    /// shot's own entry among its neighbours).
+    pub fn search(&self, query: &[f32], req: &SearchRequest, method: Method, exclude: &[ShotId]) -> Vec<SearchHit> {
         let filter = &req.filter;
         let has_filter = !filter.video_ids.is_empty() || filter.start_ms.is_some() || filter.end_ms.is_some();
         let admit_row = |row: usize| {
             let pos = self.row_shot[row];
             pos != u32::MAX
-                && Some(self.shots[pos as usize].shot_id) != req.like_shot
+                && !exclude.contains(&self.shots[pos as usize].shot_id)
                 && filter.admits(&self.shots[pos as usize])
         };
-        // One more than asked when the like_shot is excluded after a graph walk.
-        let k = req.k + usize::from(req.like_shot.is_some() && !has_filter);
-        let scored = if has_filter || req.like_shot.is_some() {
-            let admit: &dyn Fn(usize) -> bool = &admit_row;
-            if has_filter {
-                self.index.search(query, k, filter.min_score, method, Some(admit))
-            } else {
-                // Keep the graph walk for "more like this" on large collections.
-                let mut s = self.index.search(query, k, filter.min_score, method, None);
-                s.retain(|s| admit_row(s.row));
-                s
-            }
+        let scored = if has_filter {
+            self.index.search(query, req.k, filter.min_score, method, Some(&admit_row))
         } else {
-            self.index.search(query, k, filter.min_score, method, None)
+            // No filter: keep the graph walk available, drop exclusions after it.
+            let mut scored = self.index.search(query, req.k + exclude.len(), filter.min_score, method, None);
+            scored.retain(|s| admit_row(s.row));
+            scored
         };
         scored
             .into_iter()
-            .filter(|s| self.row_shot[s.row] != u32::MAX)
             .take(req.k)
             .map(|s| SearchHit::new(self.shots[self.row_shot[s.row] as usize].clone(), s.score))
             .collect()

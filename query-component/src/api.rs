@@ -417,7 +417,7 @@ impl Service {
             None
         };
         let query = c.query_vector(encoded, &search)?;
-        let results = c.search(&query, &search, Method::Auto);
+        let results = c.search(&query, &search, Method::Auto, &[]);
         Ok(HttpResponse::json(200, &SearchResponse {
             collection: c.name().to_string(),
             bundle_version: c.version().to_string(),
@@ -490,7 +490,7 @@ impl Service {
             filter: SearchFilter::default(),
         };
         let query = c.query_vector(None, &like)?;
-        let neighbours = c.search(&query, &like, Method::Auto);
+        let neighbours = c.search(&query, &like, Method::Auto, &[shot_id]);
         Ok(HttpResponse::json(200, &serde_json::json!({
             "collection": c.name(),
             "bundle_version": c.version(),
