@@ -1,1 +1,274 @@
-//! Helpers for the end-to-end tests (work in progress).
+//! Helpers for the end-to-end tests: make colour videos with the ffmpeg CLI,
+//! index them with the real `busca-index` binary, start the real host
+//! in-process on a free port, and talk to it over HTTP.
+//!
+//! What the tests need and how it is found:
+//! - `ffmpeg` on `PATH`;
+//! - ONNX Runtime: `ORT_DYLIB_PATH`;
+//! - the indexer: `BUSCA_INDEX_BIN`, or else `cargo build -p busca-indexer
+//!   --bin busca-index` into the target directory these tests were built in
+//!   (a no-op when it is fresh), its path taken from cargo's JSON messages, so
+//!   a stale indexer is never tested;
+//! - the component: `BUSCA_COMPONENT` (what `scripts/test.sh` sets), or else
+//!   the path `scripts/build-component.sh` prints on its last line.
+//!
+//! The host runs in-process through `busca_host::start`, so the test gets the
+//! bound port directly and no second binary has to be located.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use busca_core::model::ModelManifest;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+/// The tiny deterministic colour model.
+pub fn tiny_model_dir() -> PathBuf {
+    repo_root().join("models").join("tiny")
+}
+
+/// The tiny model's manifest (with its colour table).
+pub fn tiny_manifest() -> &'static ModelManifest {
+    static MANIFEST: OnceLock<ModelManifest> = OnceLock::new();
+    MANIFEST.get_or_init(|| ModelManifest::load(&tiny_model_dir()).expect("models/tiny/manifest.json"))
+}
+
+/// RGB of a named prototype colour of the tiny model.
+pub fn colour(name: &str) -> [u8; 3] {
+    *tiny_manifest()
+        .colours
+        .as_ref()
+        .expect("tiny manifest has a colours table")
+        .get(name)
+        .unwrap_or_else(|| panic!("colour {name:?} not in models/tiny/manifest.json"))
+}
+
+/// The target directory these tests were built into (`.../target`), from the
+/// test executable's path (`target/debug/deps/e2e-…`).
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.ancestors()
+        .nth(3)
+        .expect("test executable is under target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Writes `path`: an H.264 video of solid colour segments `(colour name,
+/// seconds)`, 160×120 at 10 fps, encoded like `scripts/make_demo_videos.sh`
+/// (BT.601 limited range) so that decoded colours stay near the prototypes.
+pub fn make_colour_video(path: &Path, segments: &[(&str, u32)]) {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]);
+    let mut graph = String::new();
+    for (i, (name, seconds)) in segments.iter().enumerate() {
+        let [r, g, b] = colour(name);
+        cmd.args(["-f", "lavfi", "-i"])
+            .arg(format!("color=c=0x{r:02x}{g:02x}{b:02x}:s=160x120:r=10:d={seconds}"));
+        graph.push_str(&format!("[{i}:v]"));
+    }
+    graph.push_str(&format!("concat=n={}:v=1:a=0[v]", segments.len()));
+    cmd.args(["-filter_complex", &graph, "-map", "[v]"]);
+    cmd.args([
+        "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p",
+        "-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m",
+        "-color_range", "tv",
+    ]);
+    cmd.arg(path);
+    run_ok(&mut cmd, "ffmpeg (is it on PATH?)");
+}
+
+fn run_ok(cmd: &mut Command, what: &str) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The `busca-index` executable (see the module docs for how it is found).
+pub fn indexer_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("BUSCA_INDEX_BIN") {
+            return PathBuf::from(bin);
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = run_ok(
+            Command::new(cargo)
+                .current_dir(repo_root())
+                .args(["build", "-p", "busca-indexer", "--bin", "busca-index"])
+                .args(["--message-format", "json-render-diagnostics", "--target-dir"])
+                .arg(target_dir()),
+            "cargo build -p busca-indexer",
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "busca-index")
+            .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported no busca-index executable")
+    })
+    .clone()
+}
+
+/// Indexes `videos` into collection `collection` under `bundles` with the tiny model.
+pub fn index_videos(bundles: &Path, collection: &str, videos: &[PathBuf]) {
+    run_ok(
+        Command::new(indexer_bin())
+            .args(["--collection", collection, "--out"])
+            .arg(bundles)
+            .arg("--model")
+            .arg(tiny_model_dir())
+            .args(videos),
+        "busca-index",
+    );
+}
+
+/// The query component (see the module docs for how it is found).
+pub fn component_wasm() -> PathBuf {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| {
+        if let Some(path) = std::env::var_os("BUSCA_COMPONENT") {
+            return PathBuf::from(path);
+        }
+        // The script prints the component's path as its last line.
+        let script = repo_root().join("scripts").join("build-component.sh");
+        let out = run_ok(Command::new("bash").arg(&script), "scripts/build-component.sh");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let built = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
+        assert!(built.is_file(), "{} printed {:?}, not a component file", script.display(), built);
+        built
+    })
+    .clone()
+}
+
+/// A PNG of `width × height` pixels of one colour.
+pub fn solid_png(rgb: [u8; 3], width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(width, height, image::Rgb(rgb));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("encode PNG");
+    out.into_inner()
+}
+
+/// A small valid PNG whose header claims `width × height` pixels: a
+/// decompression bomb as far as anything that trusts the header is concerned.
+pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut png = solid_png([0, 0, 255], 1, 1);
+    // Signature (8) + IHDR length (4) + "IHDR" (4): width and height follow.
+    assert_eq!(&png[12..16], b"IHDR");
+    png[16..20].copy_from_slice(&width.to_be_bytes());
+    png[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32fast::hash(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    png
+}
+
+/// Base64 of bytes, as the search API takes images.
+pub fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// An HTTP answer: status and body.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Body text.
+    pub body: String,
+    /// Response headers (lower-case names).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Answer {
+    /// The body as JSON (panics with the body if it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// A header value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A tiny HTTP client for the server under test.
+#[derive(Clone)]
+pub struct Client {
+    addr: std::net::SocketAddr,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client for `http://addr`.
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        Client {
+            addr,
+            base: format!("http://{addr}"),
+            agent: ureq::AgentBuilder::new()
+                .timeout(std::time::Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// `POST path` with a raw body.
+    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Answer {
+        let req = self.agent.post(&format!("{}{path}", self.base)).set("content-type", content_type);
+        Self::answer(req.send_bytes(body))
+    }
+
+    /// `POST /api/search` with a JSON value.
+    pub fn search(&self, request: &serde_json::Value) -> Answer {
+        self.post("/api/search", "application/json", request.to_string().as_bytes())
+    }
+
+    /// `GET path` with extra headers.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.agent.get(&format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.set(name, value);
+        }
+        Self::answer(req.call())
+    }
+
+    fn answer(result: Result<ureq::Response, ureq::Error>) -> Answer {
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(ureq::Error::Status(_, resp)) => resp,
+            Err(e) => panic!("HTTP transport error: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| resp.header(&n).map(|v| (n.to_ascii_lowercase(), v.to_string())))
+            .collect();
+        let body = resp.into_string().unwrap_or_default();
+        Answer { status, body, headers }
+    }
+}

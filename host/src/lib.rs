@@ -10,13 +10,14 @@
 //! - [`server`]: options, listening, routing, limits, graceful shutdown.
 //! - [`runtime`]: engine configuration, store state, imports, one request.
 //! - [`snapshot`]: pre-initialization and the compiled-snapshot cache.
-//! - [`models`]: the preloaded graphs.
+//! - [`models`]: the preloaded graphs; [`onnx`]: wasi-nn graphs over ONNX Runtime.
 //! - [`media`]: source videos with Range support.
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod media;
 pub mod models;
+pub mod onnx;
 pub mod runtime;
 pub mod server;
 pub mod snapshot;

@@ -1,6 +1,6 @@
 //! The CLIP graphs the component loads with wasi-nn `load-by-name`: every model
-//! directory's image and text ONNX files, loaded once at start-up through
-//! wasmtime-wasi-nn's ONNX backend and shared by every request.
+//! directory's image and text ONNX files, loaded once at start-up into ONNX
+//! Runtime sessions ([`crate::onnx`]) and shared by every request.
 //!
 //! wasmtime-wasi-nn's own `preload` names a graph after its directory and
 //! expects `model.onnx`; our model directories hold two towers named by
@@ -10,12 +10,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use busca_core::model::ModelManifest;
-use wasmtime_wasi_nn::backend::onnx::OnnxBackend;
-use wasmtime_wasi_nn::backend::BackendInner;
-use wasmtime_wasi_nn::wit::ExecutionTarget;
 use wasmtime_wasi_nn::{Graph, GraphRegistry, Registry};
 
 use crate::error::HostError;
+use crate::onnx::OrtGraph;
 
 /// Initialises ONNX Runtime from the shared library at `dylib` (the `ort`
 /// crate is built with `load-dynamic`). Without a path, `ORT_DYLIB_PATH` or the
@@ -58,7 +56,9 @@ pub struct PreloadedGraphs {
 impl PreloadedGraphs {
     /// Loads the image and text graphs of every model directory.
     pub fn load(model_dirs: &[PathBuf]) -> Result<Self, HostError> {
-        let mut backend = OnnxBackend::default();
+        // One single-threaded session per core (up to 4) per graph: requests
+        // run side by side instead of queueing on one session.
+        let sessions = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let mut out = PreloadedGraphs::default();
         for dir in model_dirs {
             let manifest = ModelManifest::load(dir).map_err(|e| HostError::Model {
@@ -78,13 +78,19 @@ impl PreloadedGraphs {
                 }
                 let path = dir.join(file);
                 let bytes = std::fs::read(&path).map_err(HostError::io(&path))?;
-                let graph = backend
-                    .load(&[&bytes], ExecutionTarget::Cpu)
-                    .map_err(|e| HostError::Model {
-                        dir: dir.clone(),
-                        message: format!("ONNX Runtime cannot load {}: {e}", path.display()),
-                    })?;
-                tracing::info!(graph = %graph_name, file = %path.display(), "preloaded graph");
+                let graph = OrtGraph::load(&bytes, sessions).map_err(|e| HostError::Model {
+                    dir: dir.clone(),
+                    message: format!("ONNX Runtime cannot load {}: {e}", path.display()),
+                })?;
+                tracing::info!(
+                    graph = %graph_name,
+                    file = %path.display(),
+                    inputs = ?graph.input_names(),
+                    outputs = ?graph.output_names(),
+                    sessions,
+                    "preloaded graph"
+                );
+                let graph = graph.into_wasi_graph();
                 out.graphs.insert(
                     graph_name.clone(),
                     NamedGraph {

@@ -305,6 +305,7 @@ impl Server {
         }
         if let Some(declared) = content_length(&req) {
             if declared > self.max_body_bytes as u64 {
+                drain_some(req.into_body(), self.max_body_bytes.saturating_mul(2)).await;
                 return error_response(&QueryError::body_too_large(self.max_body_bytes));
             }
         }
@@ -356,6 +357,22 @@ impl Server {
             Err(never) => match never {},
         }
     }
+}
+
+/// Reads and drops up to `limit` bytes of a refused body (for at most 5 s):
+/// a client that does not wait for `100 Continue` is still writing, and
+/// closing on it would make it see a broken pipe instead of our 413.
+async fn drain_some(mut body: Incoming, limit: usize) {
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
 }
 
 fn content_length(req: &Request<Incoming>) -> Option<u64> {
