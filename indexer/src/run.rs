@@ -239,6 +239,12 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
     summary.analysis_time = analysis_started.elapsed();
     let mut segmentation = config.analysis.segmentation.clone();
     segmentation.classes = analysis.classes;
+    // SegmentationParams has no field for the training sample; the algorithm
+    // name records it so that the manifest says everything that shaped the classes.
+    segmentation.class_algorithm = format!(
+        "{}: k-means++ init, trained on a seeded sample of at most {} frames, at most {} iterations",
+        config.analysis.segmentation.class_algorithm, config.analysis.max_train_frames, config.analysis.max_iterations
+    );
 
     summary.videos = videos.len();
     summary.hours = videos.iter().map(|v| v.record.duration_ms as f64).sum::<f64>() / 3_600_000.0;

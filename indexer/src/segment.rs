@@ -30,7 +30,7 @@ use rand_xoshiro::Xoshiro256Plus;
 use rayon::prelude::*;
 
 /// Name of the class algorithm recorded in the manifest.
-pub const CLASS_ALGORITHM: &str = "kmeans++-sampled/linfa";
+pub const CLASS_ALGORITHM: &str = "kmeans/linfa-clustering";
 
 /// The analysis parameters: what the manifest records plus the sampling cap.
 #[derive(Debug, Clone, PartialEq)]
