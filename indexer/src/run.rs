@@ -210,7 +210,7 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
     for record in fresh {
         finished.insert(record.record.video_id.clone(), record);
     }
-    work.remove_orphans(&finished)?;
+    work.remove_orphans()?;
     for (path, reason) in &summary.failures {
         tracing::debug!("failed: {}: {reason}", path.display());
     }

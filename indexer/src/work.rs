@@ -186,9 +186,11 @@ impl WorkStore {
         std::fs::read(&path).map_err(|source| WorkError::Io { path, source })
     }
 
-    /// Removes data files no record refers to (left by replaced videos or by a
-    /// run killed between the data files and the record).
-    pub fn remove_orphans(&self, records: &BTreeMap<String, FinishedVideo>) -> Result<(), WorkError> {
+    /// Removes data files no record on disk refers to (left by replaced videos
+    /// or by a run killed between the data files and the record). Records made
+    /// with another model keep their files.
+    pub fn remove_orphans(&self) -> Result<(), WorkError> {
+        let records = self.load_all()?;
         let live: std::collections::BTreeSet<&str> = records
             .values()
             .flat_map(|r| [r.embeddings_file.as_str(), r.thumbs_file.as_str()])
@@ -205,5 +207,68 @@ impl WorkStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, sha: &str, frames: usize) -> FinishedVideo {
+        FinishedVideo {
+            record: VideoRecord {
+                video_id: id.into(),
+                source_uri: format!("/videos/{id}.mp4"),
+                duration_ms: 1000,
+                content_sha256: sha.into(),
+                sampled_fps: 2.0,
+                frames: frames as u32,
+                width: 320,
+                height: 240,
+            },
+            t_ms: (0..frames as u64).map(|i| i * 500).collect(),
+            dim: 2,
+            model_id: "m".into(),
+            embeddings_file: String::new(),
+            thumbs_file: String::new(),
+            thumbs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn saved_videos_load_back_and_replacements_leave_no_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = WorkStore::open(dir.path()).unwrap();
+        let values = [0.5f32, 0.75, 1.0, 0.0]; // exact in f16
+        let bytes = busca_core::vector::f32_to_f16_bytes(&values);
+        let thumbs = vec![b"jpeg-1".to_vec(), b"jpeg-22".to_vec()];
+        store.save(record("a", "aaaaaaaaaaaaaaaa", 2), &bytes, &thumbs).unwrap();
+        let loaded = store.load_all().unwrap();
+        let a = &loaded["a"];
+        assert_eq!(store.embeddings(a).unwrap(), values);
+        let blob = store.thumbs(a).unwrap();
+        let (offset, len) = a.thumbs[1];
+        assert_eq!(&blob[offset as usize..(offset + len as u64) as usize], b"jpeg-22");
+
+        // New content for the same video: the old files become orphans.
+        store.save(record("a", "bbbbbbbbbbbbbbbb", 2), &bytes, &thumbs).unwrap();
+        store.remove_orphans().unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(store.dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["a-bbbbbbbbbbbb.f16", "a-bbbbbbbbbbbb.jpgs", "a.json"]);
+    }
+
+    #[test]
+    fn a_record_whose_data_is_short_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = WorkStore::open(dir.path()).unwrap();
+        let bytes = busca_core::vector::f32_to_f16_bytes(&[0.6, 0.8, 1.0, 0.0]);
+        let saved = store.save(record("a", "aaaaaaaaaaaaaaaa", 2), &bytes, &[vec![1], vec![2]]).unwrap();
+        std::fs::write(store.dir().join(&saved.embeddings_file), &bytes[..4]).unwrap();
+        assert!(store.load_all().unwrap().is_empty(), "the video will be indexed again");
     }
 }
