@@ -101,6 +101,15 @@ fn colour_video_gives_its_shots_and_blue_finds_the_blue_shot() {
     assert_near(best.start_ms, 6000, period, "blue shot start");
     assert_near(best.end_ms, 9500, period, "blue shot end");
     assert!(hits[0].1 > hits[1].1, "blue is strictly first: {hits:?}");
+    // The component's pure-Rust reader (busca-core) loads the same bundle and
+    // its HNSW walk over our usearch file finds the same blue shot.
+    let blue = text_embedding("a blue scene");
+    let collection = busca_core::search::Collection::load_current(&out.join("demo")).unwrap();
+    assert_eq!(collection.shots.len(), shots.len());
+    let walked = collection
+        .index
+        .search(&blue, 1, None, busca_core::search::Method::Hnsw, None);
+    assert_eq!(collection.index.key(walked[0].row), hits[0].0);
     let red = search(&bundle, &text_embedding("red"), 1);
     let red_shot = shots.iter().find(|s| s.shot_id == red[0].0).unwrap();
     assert_eq!(red_shot.start_ms, 0);
