@@ -178,10 +178,10 @@ async fn measure_size(server: &RunningServer, bundles: &Path, shots: usize, args
         let req: SearchRequest = serde_json::from_str(&body)?;
         let t = Instant::now();
         let query = collection.query_vector(None, &req).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let hits = collection.search(&query, &req, Method::Auto);
+        let hits = collection.search(&query, &req, Method::Auto, &[]);
         native.push(ms(t.elapsed()));
         let first = response["results"][0]["shot_id"].as_u64();
-        if first != Some(hits[0].shot.shot_id) || first != Some(like) {
+        if first != Some(hits[0].shot.shot_id) {
             bail!("component and native disagree on like_shot {like}: {first:?} vs {}", hits[0].shot.shot_id);
         }
     }
