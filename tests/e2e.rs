@@ -68,8 +68,16 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-async fn start_server(bundles: &Path, cache: &Path, tweak: impl FnOnce(&mut ServeOptions)) -> RunningServer {
-    let mut opts = ServeOptions::new(component_wasm(), bundles.to_path_buf(), vec![tiny_model_dir()]);
+async fn start_server(
+    bundles: &Path,
+    cache: &Path,
+    tweak: impl FnOnce(&mut ServeOptions),
+) -> RunningServer {
+    let mut opts = ServeOptions::new(
+        component_wasm(),
+        bundles.to_path_buf(),
+        vec![tiny_model_dir()],
+    );
     opts.listen = "127.0.0.1:0".parse().unwrap();
     opts.cache_dir = Some(cache.to_path_buf());
     tweak(&mut opts);
@@ -123,10 +131,22 @@ fn assert_is_shot_of(f: &Fixture, hit: &Value, colour: &str) {
     let (video_id, start, end) = f.expected_shot(colour);
     let tol = f.boundary_tolerance_ms();
     assert_eq!(hit["video_id"], video_id.as_str(), "{colour}: {hit}");
-    let (hit_start, hit_end) = (hit["start_ms"].as_u64().unwrap(), hit["end_ms"].as_u64().unwrap());
-    assert!(hit_start.abs_diff(start) <= tol, "{colour} shot starts at {hit_start}, expected {start}±{tol}");
-    assert!(hit_end.abs_diff(end) <= tol, "{colour} shot ends at {hit_end}, expected {end}±{tol}");
-    assert_eq!(hit["start_tc"], busca_core::shot::timecode(hit_start).as_str());
+    let (hit_start, hit_end) = (
+        hit["start_ms"].as_u64().unwrap(),
+        hit["end_ms"].as_u64().unwrap(),
+    );
+    assert!(
+        hit_start.abs_diff(start) <= tol,
+        "{colour} shot starts at {hit_start}, expected {start}±{tol}"
+    );
+    assert!(
+        hit_end.abs_diff(end) <= tol,
+        "{colour} shot ends at {hit_end}, expected {end}±{tol}"
+    );
+    assert_eq!(
+        hit["start_tc"],
+        busca_core::shot::timecode(hit_start).as_str()
+    );
     assert_eq!(hit["end_tc"], busca_core::shot::timecode(hit_end).as_str());
 }
 
@@ -137,11 +157,20 @@ fn text_query_finds_the_blue_shot_with_its_timecodes() {
     assert_eq!(response["collection"], COLLECTION);
     assert_eq!(response["model_id"], tiny_manifest().model_id.as_str());
     let hits = results(&response);
-    assert!(hits.len() >= 5, "every shot is returned with k=20: {response}");
+    assert!(
+        hits.len() >= 5,
+        "every shot is returned with k=20: {response}"
+    );
     assert_is_shot_of(f, &hits[0], "blue");
     let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "scores not sorted: {scores:?}");
-    assert!(scores[0] > scores[1] + 0.1, "blue should stand out: {scores:?}");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "scores not sorted: {scores:?}"
+    );
+    assert!(
+        scores[0] > scores[1] + 0.1,
+        "blue should stand out: {scores:?}"
+    );
 }
 
 #[test]
@@ -171,19 +200,30 @@ fn text_and_image_together_rank_both_colours_first() {
     let hits = results(&response);
     let mut top: Vec<(String, u64)> = hits[..2]
         .iter()
-        .map(|h| (h["video_id"].as_str().unwrap().to_string(), h["start_ms"].as_u64().unwrap()))
+        .map(|h| {
+            (
+                h["video_id"].as_str().unwrap().to_string(),
+                h["start_ms"].as_u64().unwrap(),
+            )
+        })
         .collect();
     top.sort();
     let tol = f.boundary_tolerance_ms();
     let (red_video, red_start, _) = f.expected_shot("red");
     let (blue_video, blue_start, _) = f.expected_shot("blue");
     assert!(
-        top.iter().any(|(v, s)| *v == red_video && s.abs_diff(red_start) <= tol)
-            && top.iter().any(|(v, s)| *v == blue_video && s.abs_diff(blue_start) <= tol),
+        top.iter()
+            .any(|(v, s)| *v == red_video && s.abs_diff(red_start) <= tol)
+            && top
+                .iter()
+                .any(|(v, s)| *v == blue_video && s.abs_diff(blue_start) <= tol),
         "red and blue must be the first two: {hits:?}"
     );
     let third = hits[2]["score"].as_f64().unwrap();
-    assert!(hits[1]["score"].as_f64().unwrap() > third, "the other colours score lower");
+    assert!(
+        hits[1]["score"].as_f64().unwrap() > third,
+        "the other colours score lower"
+    );
 }
 
 #[test]
@@ -199,8 +239,15 @@ fn more_like_this_puts_the_shot_first_and_matches_core_search_run_natively() {
     let req: SearchRequest = serde_json::from_value(request).unwrap();
     let query = collection.query_vector(None, &req).unwrap();
     let native = collection.search(&query, &req, Method::Auto, &[]);
-    let ids = |hits: &[Value]| hits.iter().map(|h| h["shot_id"].as_u64().unwrap()).collect::<Vec<_>>();
-    assert_eq!(ids(&hits), native.iter().map(|h| h.shot.shot_id).collect::<Vec<_>>());
+    let ids = |hits: &[Value]| {
+        hits.iter()
+            .map(|h| h["shot_id"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(&hits),
+        native.iter().map(|h| h.shot.shot_id).collect::<Vec<_>>()
+    );
     assert_eq!(ids(&hits)[0], blue_id, "a shot is most like itself");
     assert!(hits[0]["score"].as_f64().unwrap() > 0.99, "{}", hits[0]);
     for (hit, want) in hits.iter().zip(&native) {
@@ -218,16 +265,34 @@ fn bad_inputs_get_their_status_and_the_server_lives_on() {
         ("unknown field", br#"{"txt": "blue"}"#.to_vec(), 400),
         ("oversized body", oversized, 413),
         ("image bomb", bomb.into_bytes(), 422),
-        ("not an image", json!({"image": base64(b"GIF89a nonsense")}).to_string().into_bytes(), 422),
+        (
+            "not an image",
+            json!({"image": base64(b"GIF89a nonsense")})
+                .to_string()
+                .into_bytes(),
+            422,
+        ),
         ("k=1000", br#"{"text": "blue", "k": 1000}"#.to_vec(), 400),
-        ("unknown collection", br#"{"text": "blue", "collection": "nope"}"#.to_vec(), 404),
+        (
+            "unknown collection",
+            br#"{"text": "blue", "collection": "nope"}"#.to_vec(),
+            404,
+        ),
     ];
     for (what, body, status) in cases {
         let answer = f.client.post("/api/search", "application/json", &body);
         assert_eq!(answer.status, status, "{what}: {}", answer.body);
         let error = &answer.json()["error"];
-        assert_eq!(error["status"].as_u64(), Some(u64::from(status)), "{what}: {}", answer.body);
-        assert!(!error["message"].as_str().unwrap_or("").is_empty(), "{what}: empty message");
+        assert_eq!(
+            error["status"].as_u64(),
+            Some(u64::from(status)),
+            "{what}: {}",
+            answer.body
+        );
+        assert!(
+            !error["message"].as_str().unwrap_or("").is_empty(),
+            "{what}: empty message"
+        );
         // Still serving, with the same index.
         let after = f.search_ok(json!({"text": "blue", "k": 1}));
         assert_is_shot_of(f, &results(&after)[0], "blue");
@@ -237,18 +302,41 @@ fn bad_inputs_get_their_status_and_the_server_lives_on() {
 #[test]
 fn source_videos_are_served_with_ranges() {
     let f = fixture();
-    let video = f.videos.iter().find(|v| v.source_uri.ends_with("rgb.mp4")).unwrap();
-    let bytes = std::fs::read(video.source_uri.strip_prefix("file://").unwrap_or(&video.source_uri)).unwrap();
+    let video = f
+        .videos
+        .iter()
+        .find(|v| v.source_uri.ends_with("rgb.mp4"))
+        .unwrap();
+    let bytes = std::fs::read(
+        video
+            .source_uri
+            .strip_prefix("file://")
+            .unwrap_or(&video.source_uri),
+    )
+    .unwrap();
     let path = format!("/media/{COLLECTION}/{}", video.video_id);
     let part = f.client.get(&path, &[("range", "bytes=100-199")]);
     assert_eq!(part.status, 206, "{}", part.body);
-    assert_eq!(part.header("content-range"), Some(format!("bytes 100-199/{}", bytes.len()).as_str()));
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 100-199/{}", bytes.len()).as_str())
+    );
     let whole = f.client.get(&path, &[]);
     assert_eq!(whole.status, 200);
-    assert_eq!(whole.header("content-length"), Some(bytes.len().to_string().as_str()));
-    let past_end = f.client.get(&path, &[("range", &format!("bytes={}-", bytes.len() + 10))]);
+    assert_eq!(
+        whole.header("content-length"),
+        Some(bytes.len().to_string().as_str())
+    );
+    let past_end = f
+        .client
+        .get(&path, &[("range", &format!("bytes={}-", bytes.len() + 10))]);
     assert_eq!(past_end.status, 416);
-    assert_eq!(f.client.get(&format!("/media/{COLLECTION}/no-such-video"), &[]).status, 404);
+    assert_eq!(
+        f.client
+            .get(&format!("/media/{COLLECTION}/no-such-video"), &[])
+            .status,
+        404
+    );
 }
 
 #[test]
@@ -263,8 +351,13 @@ fn a_restart_loads_the_compiled_snapshot_from_the_cache() {
     assert_is_shot_of(f, &results(&answer.json())[0], "blue");
     f.rt.block_on(second.shutdown());
     // The cache file is named by the key (component, wasmtime, current manifests).
-    let key = busca_host::snapshot::cache_key(&std::fs::read(component_wasm()).unwrap(), &f.bundles).unwrap();
-    assert!(f.cache.join(format!("{key}.cwasm")).is_file(), "cache file named by its key");
+    let key =
+        busca_host::snapshot::cache_key(&std::fs::read(component_wasm()).unwrap(), &f.bundles)
+            .unwrap();
+    assert!(
+        f.cache.join(format!("{key}.cwasm")).is_file(),
+        "cache file named by its key"
+    );
 }
 
 #[test]
@@ -273,9 +366,10 @@ fn a_runaway_request_gets_503_and_the_server_lives_on() {
     let dir = tempfile::tempdir().unwrap();
     // 30 ms is plenty for a text query with the tiny model and far too little
     // to decode and preprocess a 3000×3000 image inside the guest.
-    let server = f.rt.block_on(start_server(&f.bundles, &dir.path().join("cache"), |o| {
-        o.request_timeout_ms = 30;
-    }));
+    let server =
+        f.rt.block_on(start_server(&f.bundles, &dir.path().join("cache"), |o| {
+            o.request_timeout_ms = 30;
+        }));
     let client = Client::new(server.addr);
     let big = solid_png(colour("blue"), 3000, 3000);
     let answer = client.search(&json!({"image": base64(&big)}));
@@ -286,7 +380,10 @@ fn a_runaway_request_gets_503_and_the_server_lives_on() {
         let after = client.search(&json!({"text": "blue", "k": 1}));
         ok += usize::from(after.status == 200);
     }
-    assert!(ok >= 4, "quick requests still succeed after a timeout ({ok}/5)");
+    assert!(
+        ok >= 4,
+        "quick requests still succeed after a timeout ({ok}/5)"
+    );
     f.rt.block_on(server.shutdown());
     // After shutdown nothing listens any more.
     std::thread::sleep(Duration::from_millis(50));

@@ -38,7 +38,8 @@ pub fn tiny_model_dir() -> PathBuf {
 /// The tiny model's manifest (with its colour table).
 pub fn tiny_manifest() -> &'static ModelManifest {
     static MANIFEST: OnceLock<ModelManifest> = OnceLock::new();
-    MANIFEST.get_or_init(|| ModelManifest::load(&tiny_model_dir()).expect("models/tiny/manifest.json"))
+    MANIFEST
+        .get_or_init(|| ModelManifest::load(&tiny_model_dir()).expect("models/tiny/manifest.json"))
 }
 
 /// RGB of a named prototype colour of the tiny model.
@@ -73,16 +74,31 @@ pub fn make_colour_video(path: &Path, segments: &[(&str, u32)]) {
     let mut graph = String::new();
     for (i, (name, seconds)) in segments.iter().enumerate() {
         let [r, g, b] = colour(name);
-        cmd.args(["-f", "lavfi", "-i"])
-            .arg(format!("color=c=0x{r:02x}{g:02x}{b:02x}:s=160x120:r=10:d={seconds}"));
+        cmd.args(["-f", "lavfi", "-i"]).arg(format!(
+            "color=c=0x{r:02x}{g:02x}{b:02x}:s=160x120:r=10:d={seconds}"
+        ));
         graph.push_str(&format!("[{i}:v]"));
     }
     graph.push_str(&format!("concat=n={}:v=1:a=0[v]", segments.len()));
     cmd.args(["-filter_complex", &graph, "-map", "[v]"]);
     cmd.args([
-        "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p",
-        "-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m",
-        "-color_range", "tv",
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "16",
+        "-pix_fmt",
+        "yuv420p",
+        "-colorspace",
+        "smpte170m",
+        "-color_primaries",
+        "smpte170m",
+        "-color_trc",
+        "smpte170m",
+        "-color_range",
+        "tv",
     ]);
     cmd.arg(path);
     run_ok(&mut cmd, "ffmpeg (is it on PATH?)");
@@ -114,14 +130,20 @@ pub fn indexer_bin() -> PathBuf {
             Command::new(cargo)
                 .current_dir(repo_root())
                 .args(["build", "-p", "busca-indexer", "--bin", "busca-index"])
-                .args(["--message-format", "json-render-diagnostics", "--target-dir"])
+                .args([
+                    "--message-format",
+                    "json-render-diagnostics",
+                    "--target-dir",
+                ])
                 .arg(target_dir()),
             "cargo build -p busca-indexer",
         );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "busca-index")
+            .filter(|msg| {
+                msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "busca-index"
+            })
             .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
             .expect("cargo reported no busca-index executable")
     })
@@ -150,10 +172,18 @@ pub fn component_wasm() -> PathBuf {
         }
         // The script prints the component's path as its last line.
         let script = repo_root().join("scripts").join("build-component.sh");
-        let out = run_ok(Command::new("bash").arg(&script), "scripts/build-component.sh");
+        let out = run_ok(
+            Command::new("bash").arg(&script),
+            "scripts/build-component.sh",
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let built = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
-        assert!(built.is_file(), "{} printed {:?}, not a component file", script.display(), built);
+        assert!(
+            built.is_file(),
+            "{} printed {:?}, not a component file",
+            script.display(),
+            built
+        );
         built
     })
     .clone()
@@ -163,7 +193,8 @@ pub fn component_wasm() -> PathBuf {
 pub fn solid_png(rgb: [u8; 3], width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbImage::from_pixel(width, height, image::Rgb(rgb));
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("encode PNG");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode PNG");
     out.into_inner()
 }
 
@@ -238,13 +269,20 @@ impl Client {
 
     /// `POST path` with a raw body.
     pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Answer {
-        let req = self.agent.post(&format!("{}{path}", self.base)).set("content-type", content_type);
+        let req = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .set("content-type", content_type);
         Self::answer(req.send_bytes(body))
     }
 
     /// `POST /api/search` with a JSON value.
     pub fn search(&self, request: &serde_json::Value) -> Answer {
-        self.post("/api/search", "application/json", request.to_string().as_bytes())
+        self.post(
+            "/api/search",
+            "application/json",
+            request.to_string().as_bytes(),
+        )
     }
 
     /// `GET path` with extra headers.
@@ -266,9 +304,16 @@ impl Client {
         let headers = resp
             .headers_names()
             .into_iter()
-            .filter_map(|n| resp.header(&n).map(|v| (n.to_ascii_lowercase(), v.to_string())))
+            .filter_map(|n| {
+                resp.header(&n)
+                    .map(|v| (n.to_ascii_lowercase(), v.to_string()))
+            })
             .collect();
         let body = resp.into_string().unwrap_or_default();
-        Answer { status, body, headers }
+        Answer {
+            status,
+            body,
+            headers,
+        }
     }
 }

@@ -22,7 +22,9 @@ pub enum HostError {
         message: String,
     },
     /// Two model directories offer a graph under the same name.
-    #[error("graph name {name:?} is offered by both {first} and {second}; graph names must be unique")]
+    #[error(
+        "graph name {name:?} is offered by both {first} and {second}; graph names must be unique"
+    )]
     DuplicateGraph {
         /// The graph name.
         name: String,

@@ -5,7 +5,9 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let opts = busca_host::ServeOptions::parse();
     match run(opts) {
@@ -18,7 +20,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(opts: busca_host::ServeOptions) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let server = busca_host::start(&opts).await?;
         println!("busca-serve listening on http://{}", server.addr);

@@ -30,10 +30,16 @@ impl MediaIndex {
         let mut files = HashMap::new();
         for collection in bundle::list_collections(bundles).map_err(|e| bundles_err(bundles, e))? {
             let dir = bundles.join(&collection);
-            let open = OpenBundle::open_current(&dir, Verify::SearchFiles).map_err(|e| bundles_err(&dir, e))?;
-            let videos: Vec<VideoRecord> = open.read_json(VIDEOS_FILE).map_err(|e| bundles_err(&dir, e))?;
+            let open = OpenBundle::open_current(&dir, Verify::SearchFiles)
+                .map_err(|e| bundles_err(&dir, e))?;
+            let videos: Vec<VideoRecord> = open
+                .read_json(VIDEOS_FILE)
+                .map_err(|e| bundles_err(&dir, e))?;
             for video in videos {
-                let source = video.source_uri.strip_prefix("file://").unwrap_or(&video.source_uri);
+                let source = video
+                    .source_uri
+                    .strip_prefix("file://")
+                    .unwrap_or(&video.source_uri);
                 if source.contains("://") {
                     continue;
                 }
@@ -79,10 +85,14 @@ mod tests {
     #[test]
     fn lookup_decodes_ids_and_rejects_unknown_paths() {
         let mut index = MediaIndex::default();
-        index
-            .files
-            .insert(("demo".into(), "a b.mp4".into()), PathBuf::from("/videos/a b.mp4"));
-        assert_eq!(index.lookup("/media/demo/a%20b.mp4"), Some(Path::new("/videos/a b.mp4")));
+        index.files.insert(
+            ("demo".into(), "a b.mp4".into()),
+            PathBuf::from("/videos/a b.mp4"),
+        );
+        assert_eq!(
+            index.lookup("/media/demo/a%20b.mp4"),
+            Some(Path::new("/videos/a b.mp4"))
+        );
         assert_eq!(index.lookup("/media/demo/other.mp4"), None);
         assert_eq!(index.lookup("/media/news/a%20b.mp4"), None);
         assert_eq!(index.lookup("/media/demo/%FF"), None);

@@ -24,17 +24,22 @@ pub fn init_onnx_runtime(dylib: Option<&Path>) -> Result<(), HostError> {
             if !path.is_file() {
                 return Err(HostError::Model {
                     dir: path.to_path_buf(),
-                    message: "ONNX Runtime shared library not found (set --ort-dylib or ORT_DYLIB_PATH)".into(),
+                    message:
+                        "ONNX Runtime shared library not found (set --ort-dylib or ORT_DYLIB_PATH)"
+                            .into(),
                 });
             }
             ort::init_from(path.display().to_string())
         }
         None => ort::init(),
     };
-    builder.with_name("busca-serve").commit().map_err(|e| HostError::Model {
-        dir: dylib.map(Path::to_path_buf).unwrap_or_default(),
-        message: format!("cannot initialise ONNX Runtime: {e}"),
-    })?;
+    builder
+        .with_name("busca-serve")
+        .commit()
+        .map_err(|e| HostError::Model {
+            dir: dylib.map(Path::to_path_buf).unwrap_or_default(),
+            message: format!("cannot initialise ONNX Runtime: {e}"),
+        })?;
     Ok(())
 }
 

@@ -19,7 +19,9 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
 use ort::tensor::TensorElementType;
 use ort::value::{Tensor as OrtTensor, ValueType};
-use wasmtime_wasi_nn::backend::{BackendError, BackendExecutionContext, BackendGraph, Id, NamedTensor};
+use wasmtime_wasi_nn::backend::{
+    BackendError, BackendExecutionContext, BackendGraph, Id, NamedTensor,
+};
 use wasmtime_wasi_nn::wit::TensorType;
 use wasmtime_wasi_nn::{ExecutionContext, Graph, Tensor};
 
@@ -64,7 +66,8 @@ impl OrtGraph {
                 .into_iter()
                 .map(|(name, vt)| match vt {
                     ValueType::Tensor { ty, shape, .. } => Ok(Slot {
-                        ty: tensor_type(*ty).ok_or_else(|| format!("tensor {name} has unsupported type {ty:?}"))?,
+                        ty: tensor_type(*ty)
+                            .ok_or_else(|| format!("tensor {name} has unsupported type {ty:?}"))?,
                         dims: shape.to_vec(),
                         name,
                     }),
@@ -73,8 +76,20 @@ impl OrtGraph {
                 .collect()
         };
         let first = &loaded[0];
-        let inputs = slots(first.inputs.iter().map(|i| (i.name.clone(), &i.input_type)).collect())?;
-        let outputs = slots(first.outputs.iter().map(|o| (o.name.clone(), &o.output_type)).collect())?;
+        let inputs = slots(
+            first
+                .inputs
+                .iter()
+                .map(|i| (i.name.clone(), &i.input_type))
+                .collect(),
+        )?;
+        let outputs = slots(
+            first
+                .outputs
+                .iter()
+                .map(|o| (o.name.clone(), &o.output_type))
+                .collect(),
+        )?;
         Ok(OrtGraph(Arc::new(Shared {
             sessions: loaded.into_iter().map(Mutex::new).collect(),
             inputs,
@@ -109,11 +124,14 @@ impl Shared {
                 return guard;
             }
         }
-        self.sessions[start % n].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.sessions[start % n]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn run(&self, inputs: &[Option<Tensor>]) -> Result<Vec<Tensor>, BackendError> {
-        let mut values: Vec<(String, SessionInputValue<'static>)> = Vec::with_capacity(inputs.len());
+        let mut values: Vec<(String, SessionInputValue<'static>)> =
+            Vec::with_capacity(inputs.len());
         for (slot, tensor) in self.inputs.iter().zip(inputs) {
             let tensor = tensor
                 .as_ref()
@@ -133,7 +151,11 @@ impl Shared {
         self.inputs
             .iter()
             .position(|s| s.name == name)
-            .or_else(|| name.parse::<usize>().ok().filter(|i| *i < self.inputs.len()))
+            .or_else(|| {
+                name.parse::<usize>()
+                    .ok()
+                    .filter(|i| *i < self.inputs.len())
+            })
             .ok_or_else(|| backend_err(format!("the graph has no input {name:?}")))
     }
 }
@@ -145,7 +167,9 @@ impl BackendGraph for OrtGraph {
             outputs: Vec::new(),
             graph: self.0.clone(),
         };
-        Ok(ExecutionContext::from(Box::new(ctx) as Box<dyn BackendExecutionContext>))
+        Ok(ExecutionContext::from(
+            Box::new(ctx) as Box<dyn BackendExecutionContext>
+        ))
     }
 }
 
@@ -171,7 +195,10 @@ impl BackendExecutionContext for OrtContext {
         Ok(())
     }
 
-    fn compute(&mut self, inputs: Option<Vec<NamedTensor>>) -> Result<Option<Vec<NamedTensor>>, BackendError> {
+    fn compute(
+        &mut self,
+        inputs: Option<Vec<NamedTensor>>,
+    ) -> Result<Option<Vec<NamedTensor>>, BackendError> {
         match inputs {
             // WIT: inputs by name, outputs returned by name.
             Some(named) => {
@@ -278,12 +305,27 @@ fn to_ort(slot: &Slot, tensor: &Tensor) -> Result<SessionInputValue<'static>, Ba
     let err = |e: ort::Error| backend_err(format!("input {}: {e}", slot.name));
     let bytes = &tensor.data;
     Ok(match tensor.ty {
-        TensorType::Fp32 => OrtTensor::from_array((dims, le_values(bytes, f32::from_le_bytes))).map_err(err)?.into(),
-        TensorType::Fp64 => OrtTensor::from_array((dims, le_values(bytes, f64::from_le_bytes))).map_err(err)?.into(),
-        TensorType::I32 => OrtTensor::from_array((dims, le_values(bytes, i32::from_le_bytes))).map_err(err)?.into(),
-        TensorType::I64 => OrtTensor::from_array((dims, le_values(bytes, i64::from_le_bytes))).map_err(err)?.into(),
-        TensorType::U8 => OrtTensor::from_array((dims, bytes.clone())).map_err(err)?.into(),
-        other => return Err(backend_err(format!("input {}: {other:?} tensors are not supported", slot.name))),
+        TensorType::Fp32 => OrtTensor::from_array((dims, le_values(bytes, f32::from_le_bytes)))
+            .map_err(err)?
+            .into(),
+        TensorType::Fp64 => OrtTensor::from_array((dims, le_values(bytes, f64::from_le_bytes)))
+            .map_err(err)?
+            .into(),
+        TensorType::I32 => OrtTensor::from_array((dims, le_values(bytes, i32::from_le_bytes)))
+            .map_err(err)?
+            .into(),
+        TensorType::I64 => OrtTensor::from_array((dims, le_values(bytes, i64::from_le_bytes)))
+            .map_err(err)?
+            .into(),
+        TensorType::U8 => OrtTensor::from_array((dims, bytes.clone()))
+            .map_err(err)?
+            .into(),
+        other => {
+            return Err(backend_err(format!(
+                "input {}: {other:?} tensors are not supported",
+                slot.name
+            )))
+        }
     })
 }
 
@@ -313,7 +355,12 @@ fn from_ort(slot: &Slot, value: &ort::value::DynValue) -> Result<Tensor, Backend
         TensorType::I32 => pack(value, i32::to_le_bytes).map_err(err)?,
         TensorType::I64 => pack(value, i64::to_le_bytes).map_err(err)?,
         TensorType::U8 => pack(value, |v: u8| [v]).map_err(err)?,
-        other => return Err(backend_err(format!("output {}: {other:?} tensors are not supported", slot.name))),
+        other => {
+            return Err(backend_err(format!(
+                "output {}: {other:?} tensors are not supported",
+                slot.name
+            )))
+        }
     };
     Ok(Tensor::new(dimensions, slot.ty, data))
 }

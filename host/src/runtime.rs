@@ -97,7 +97,11 @@ impl WasiHttpView for RequestState {
 }
 
 /// A store with the request's limits applied.
-pub fn new_store(engine: &Engine, state: RequestState, limits: &InstanceLimits) -> Store<RequestState> {
+pub fn new_store(
+    engine: &Engine,
+    state: RequestState,
+    limits: &InstanceLimits,
+) -> Store<RequestState> {
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
     // At every epoch tick the guest yields to the async executor, so a busy
@@ -213,7 +217,10 @@ impl Runtime {
             .instantiate_pre(component)
             .map_err(|e| HostError::component(component_path, e))?;
         let pre = ProxyPre::new(instance_pre).map_err(|e| {
-            HostError::component(component_path, format!("not a wasi:http proxy component: {e:#}"))
+            HostError::component(
+                component_path,
+                format!("not a wasi:http proxy component: {e:#}"),
+            )
         })?;
         Ok(Runtime {
             engine,
@@ -288,13 +295,17 @@ impl Runtime {
         });
         match receiver.await {
             Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(code)) => Err(RequestFailure::Guest(format!("guest answered with error {code:?}"))),
+            Ok(Err(code)) => Err(RequestFailure::Guest(format!(
+                "guest answered with error {code:?}"
+            ))),
             Err(_) => match task.await {
                 Ok(Ok(())) => Err(RequestFailure::Guest(
                     "the guest returned without setting a response".into(),
                 )),
                 Ok(Err(failure)) => Err(failure),
-                Err(join) => Err(RequestFailure::Guest(format!("guest task panicked: {join}"))),
+                Err(join) => Err(RequestFailure::Guest(format!(
+                    "guest task panicked: {join}"
+                ))),
             },
         }
     }

@@ -240,7 +240,11 @@ struct Server {
     max_body_bytes: usize,
 }
 
-async fn accept_loop(listener: TcpListener, server: Arc<Server>, mut shutdown: oneshot::Receiver<()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    server: Arc<Server>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -309,13 +313,21 @@ impl Server {
                 return error_response(&QueryError::body_too_large(self.max_body_bytes));
             }
         }
-        let permit = match tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await {
+        let permit = match tokio::time::timeout(
+            self.queue_timeout,
+            self.slots.clone().acquire_owned(),
+        )
+        .await
+        {
             Ok(Ok(permit)) => permit,
             _ => {
                 return error_response(&QueryError::new(
                     503,
                     "busy",
-                    format!("every instance slot stayed busy for {:?}; retry later", self.queue_timeout),
+                    format!(
+                        "every instance slot stayed busy for {:?}; retry later",
+                        self.queue_timeout
+                    ),
                 ))
             }
         };
@@ -341,7 +353,11 @@ impl Server {
 
     async fn media(&self, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            return error_response(&QueryError::new(405, "method_not_allowed", "media is GET or HEAD only"));
+            return error_response(&QueryError::new(
+                405,
+                "method_not_allowed",
+                "media is GET or HEAD only",
+            ));
         }
         let Some(file) = self.media.lookup(req.uri().path()) else {
             return error_response(&QueryError::not_found(format!(
@@ -349,7 +365,10 @@ impl Server {
                 req.uri().path()
             )));
         };
-        match tower_http::services::ServeFile::new(file).oneshot(req).await {
+        match tower_http::services::ServeFile::new(file)
+            .oneshot(req)
+            .await
+        {
             Ok(resp) => resp.map(|body| {
                 body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
                     .boxed_unsync()

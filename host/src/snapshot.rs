@@ -97,6 +97,9 @@ pub async fn preinitialize(
     // No store limiter: initialization may use more memory than a request.
     let state = RequestState::new(bundles, graphs, usize::MAX)?;
     let mut store = wasmtime::Store::new(&engine, state);
+    // wizer reads the instance's memories back through host calls; a loaded
+    // 200k-shot index is far beyond the default 128 MiB per-call budget.
+    store.set_hostcall_fuel(usize::MAX);
     let (snapshot, _results) = Wizer::new()
         .init_func(INIT_FUNCTION)
         .keep_init_func(false)
@@ -104,7 +107,9 @@ pub async fn preinitialize(
             linker.instantiate_async(store, component).await
         })
         .await
-        .map_err(|e| HostError::component(component_path, format!("pre-initialization failed: {e:#}")))?;
+        .map_err(|e| {
+            HostError::component(component_path, format!("pre-initialization failed: {e:#}"))
+        })?;
     Ok(snapshot)
 }
 
@@ -132,7 +137,9 @@ pub async fn load_or_build(
                 tracing::info!(cache = %path.display(), "loaded pre-initialized snapshot from cache");
                 return Ok((compiled, SnapshotSource::Cache));
             }
-            Err(e) => tracing::warn!(cache = %path.display(), "ignoring unusable cached snapshot: {e:#}"),
+            Err(e) => {
+                tracing::warn!(cache = %path.display(), "ignoring unusable cached snapshot: {e:#}")
+            }
         }
     }
     let started = Instant::now();
@@ -149,16 +156,18 @@ pub async fn load_or_build(
     let started = Instant::now();
     let compiled = match cached {
         Some(path) => {
-            let bytes = engine
-                .precompile_component(&snapshot)
-                .map_err(|e| HostError::component(component_path, format!("compiling the snapshot: {e:#}")))?;
+            let bytes = engine.precompile_component(&snapshot).map_err(|e| {
+                HostError::component(component_path, format!("compiling the snapshot: {e:#}"))
+            })?;
             write_cache(&path, &bytes)?;
             // SAFETY: just written by this process from `precompile_component`.
-            unsafe { Component::deserialize_file(engine, &path) }
-                .map_err(|e| HostError::component(&path, format!("loading the compiled snapshot: {e:#}")))?
+            unsafe { Component::deserialize_file(engine, &path) }.map_err(|e| {
+                HostError::component(&path, format!("loading the compiled snapshot: {e:#}"))
+            })?
         }
-        None => Component::new(engine, &snapshot)
-            .map_err(|e| HostError::component(component_path, format!("compiling the snapshot: {e:#}")))?,
+        None => Component::new(engine, &snapshot).map_err(|e| {
+            HostError::component(component_path, format!("compiling the snapshot: {e:#}"))
+        })?,
     };
     tracing::info!(
         wizer_ms,
@@ -211,6 +220,9 @@ mod tests {
         std::fs::create_dir_all(root.path().join("demo")).unwrap();
         std::fs::write(root.path().join("demo/CURRENT"), "v000009\n").unwrap();
         let err = cache_key(b"c", root.path()).unwrap_err().to_string();
-        assert!(err.contains("v000009") && err.contains("manifest.json"), "{err}");
+        assert!(
+            err.contains("v000009") && err.contains("manifest.json"),
+            "{err}"
+        );
     }
 }

@@ -15,7 +15,10 @@ use busca_host::snapshot::SnapshotSource;
 use busca_host::{RunningServer, ServeOptions};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Builds the fixture component (a no-op when fresh) into its own target
@@ -29,14 +32,26 @@ fn fixture_component() -> PathBuf {
             .unwrap_or_else(|| exe.ancestors().nth(3).unwrap().to_path_buf());
         let manifest = repo_root().join("tests/fixtures/proxy-fixture/Cargo.toml");
         let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format", "json-render-diagnostics"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--message-format",
+                "json-render-diagnostics",
+            ])
             .arg("--manifest-path")
             .arg(&manifest)
             .arg("--target-dir")
             .arg(target.join("proxy-fixture"))
             .output()
             .expect("run cargo");
-        assert!(out.status.success(), "building {}: {}", manifest.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "building {}: {}",
+            manifest.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -61,7 +76,11 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let bundles = dir.path().join("bundles");
         std::fs::create_dir_all(&bundles).unwrap();
-        let mut opts = ServeOptions::new(fixture_component(), bundles, vec![repo_root().join("models/tiny")]);
+        let mut opts = ServeOptions::new(
+            fixture_component(),
+            bundles,
+            vec![repo_root().join("models/tiny")],
+        );
         opts.listen = "127.0.0.1:0".parse().unwrap();
         opts.cache_dir = Some(dir.path().join("cache"));
         tweak(&mut opts);
@@ -71,7 +90,9 @@ impl Harness {
             _dir: dir,
             rt,
             server: Some(server),
-            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build(),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
         }
     }
 
@@ -110,7 +131,11 @@ fn a_runaway_request_is_interrupted_with_503_and_the_server_lives_on() {
     let (status, body) = h.get("/loop");
     assert_eq!(status, 503, "{body}");
     assert_eq!(error_code(&body), "timeout");
-    assert!(started.elapsed() < Duration::from_secs(3), "interrupted near its deadline: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "interrupted near its deadline: {:?}",
+        started.elapsed()
+    );
     h.assert_alive();
 }
 
@@ -127,7 +152,11 @@ fn memory_beyond_the_cap_fails_the_request_not_the_server() {
 fn a_guest_panic_is_a_500_and_the_next_request_is_served() {
     let h = Harness::start(|_| {});
     let (status, body) = h.get("/panic");
-    assert_eq!((status, error_code(&body).as_str()), (500, "component_failed"), "{body}");
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (500, "component_failed"),
+        "{body}"
+    );
     h.assert_alive();
 }
 
@@ -136,7 +165,11 @@ fn a_declared_oversized_body_is_refused_before_instantiation() {
     let h = Harness::start(|o| o.max_body_bytes = 1000);
     let url = format!("http://{}/api/search", h.addr());
     let (status, body) = answer(h.agent.post(&url).send_bytes(&[b'x'; 1001]));
-    assert_eq!((status, error_code(&body).as_str()), (413, "body_too_large"), "{body}");
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (413, "body_too_large"),
+        "{body}"
+    );
     let (status, _) = answer(h.agent.post(&url).send_bytes(&[b'x'; 1000]));
     assert_eq!(status, 200, "a body at the limit reaches the component");
 }
@@ -185,5 +218,8 @@ fn shutdown_stops_listening() {
     let addr = h.addr();
     let server = h.server.take().unwrap();
     h.rt.block_on(server.shutdown());
-    assert!(std::net::TcpStream::connect(addr).is_err(), "nothing listens after shutdown");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "nothing listens after shutdown"
+    );
 }

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use busca_core::bundle::{
-    self, BundleManifest, Counts, IndexOptions, SegmentationParams, FORMAT_VERSION, INDEX_FILE, MANIFEST_FILE,
-    SCENES_FILE, SHOTS_FILE, VIDEOS_FILE,
+    self, BundleManifest, Counts, IndexOptions, SegmentationParams, FORMAT_VERSION, INDEX_FILE,
+    MANIFEST_FILE, SCENES_FILE, SHOTS_FILE, VIDEOS_FILE,
 };
 use busca_core::model::ModelManifest;
 use busca_core::query::SearchRequest;
@@ -63,7 +63,11 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     wrk_connections: u32,
     /// Python with numpy and usearch (scripts/requirements.txt).
-    #[arg(long, env = "BUSCA_PYTHON", default_value = "/root/.cache/buscaescenas/venv/bin/python")]
+    #[arg(
+        long,
+        env = "BUSCA_PYTHON",
+        default_value = "/root/.cache/buscaescenas/venv/bin/python"
+    )]
     python: PathBuf,
     /// ONNX Runtime shared library.
     #[arg(long, env = "ORT_DYLIB_PATH")]
@@ -125,19 +129,29 @@ struct SizeReport {
 
 fn run(args: Args) -> Result<()> {
     let model = ModelManifest::load(&args.model).context("loading the model manifest")?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let mut reports = Vec::new();
     let mut throughput = None;
     for (i, &shots) in args.sizes.iter().enumerate() {
         let bundles = args.work.join(format!("bundles-{shots}"));
         write_synthetic_bundle(&bundles, shots, &model, &args)?;
-        let mut opts = ServeOptions::new(args.component.clone(), bundles.clone(), vec![args.model.clone()]);
+        let mut opts = ServeOptions::new(
+            args.component.clone(),
+            bundles.clone(),
+            vec![args.model.clone()],
+        );
         opts.listen = "127.0.0.1:0".parse()?;
         opts.cache_dir = Some(args.work.join("snapshots"));
         opts.ort_dylib = args.ort_dylib.clone();
         opts.max_concurrency = 64;
         let server = rt.block_on(busca_host::start(&opts))?;
-        eprintln!("{shots} shots: server up in {:.0} ms ({:?})", ms(server.startup), server.snapshot);
+        eprintln!(
+            "{shots} shots: server up in {:.0} ms ({:?})",
+            ms(server.startup),
+            server.snapshot
+        );
         let report = rt.block_on(measure_size(&server, &bundles, shots, &args))?;
         if i == 0 && args.wrk_seconds > 0 {
             throughput = Some(run_wrk(&server, &args)?);
@@ -149,7 +163,12 @@ fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-async fn measure_size(server: &RunningServer, bundles: &Path, shots: usize, args: &Args) -> Result<SizeReport> {
+async fn measure_size(
+    server: &RunningServer,
+    bundles: &Path,
+    shots: usize,
+    args: &Args,
+) -> Result<SizeReport> {
     // Instantiation alone: a fresh store and instance from the pool, dropped.
     for _ in 0..10 {
         server.runtime.instantiate_only().await?;
@@ -177,12 +196,17 @@ async fn measure_size(server: &RunningServer, bundles: &Path, shots: usize, args
 
         let req: SearchRequest = serde_json::from_str(&body)?;
         let t = Instant::now();
-        let query = collection.query_vector(None, &req).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let query = collection
+            .query_vector(None, &req)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let hits = collection.search(&query, &req, Method::Auto, &[]);
         native.push(ms(t.elapsed()));
         let first = response["results"][0]["shot_id"].as_u64();
         if first != Some(hits[0].shot.shot_id) {
-            bail!("component and native disagree on like_shot {like}: {first:?} vs {}", hits[0].shot.shot_id);
+            bail!(
+                "component and native disagree on like_shot {like}: {first:?} vs {}",
+                hits[0].shot.shot_id
+            );
         }
     }
     let mut text = Vec::new();
@@ -238,7 +262,13 @@ fn run_wrk(server: &RunningServer, args: &Args) -> Result<Throughput> {
         "wrk.method = \"POST\"\nwrk.body = '{\"text\":\"a blue scene\",\"k\":10}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
     )?;
     let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{}", args.wrk_connections), &format!("-d{}s", args.wrk_seconds), "--latency", "-s"])
+        .args([
+            "-t2",
+            &format!("-c{}", args.wrk_connections),
+            &format!("-d{}s", args.wrk_seconds),
+            "--latency",
+            "-s",
+        ])
         .arg(&script)
         .arg(format!("http://{}/api/search", server.addr))
         .output()
@@ -253,18 +283,26 @@ fn run_wrk(server: &RunningServer, args: &Args) -> Result<Throughput> {
             .find(|l| l.starts_with(prefix))
             .map(|l| l[prefix.len()..].trim().to_string())
     };
-    let latency = |p: &str| -> Result<f64> { parse_wrk_duration(&field(p).with_context(|| format!("wrk {p} in {text}"))?) };
+    let latency = |p: &str| -> Result<f64> {
+        parse_wrk_duration(&field(p).with_context(|| format!("wrk {p} in {text}"))?)
+    };
     Ok(Throughput {
-        requests_per_s: field("Requests/sec:").context("wrk Requests/sec")?.parse()?,
+        requests_per_s: field("Requests/sec:")
+            .context("wrk Requests/sec")?
+            .parse()?,
         p50_ms: latency("50%")?,
         p99_ms: latency("99%")?,
-        errors: field("Non-2xx or 3xx responses:").map(|v| v.parse().unwrap_or(u64::MAX)).unwrap_or(0),
+        errors: field("Non-2xx or 3xx responses:")
+            .map(|v| v.parse().unwrap_or(u64::MAX))
+            .unwrap_or(0),
         shots: args.sizes[0],
     })
 }
 
 fn parse_wrk_duration(v: &str) -> Result<f64> {
-    let split = v.find(|c: char| c.is_ascii_alphabetic()).context("wrk duration unit")?;
+    let split = v
+        .find(|c: char| c.is_ascii_alphabetic())
+        .context("wrk duration unit")?;
     let (n, unit) = v.split_at(split);
     let n: f64 = n.parse()?;
     Ok(match unit {
@@ -282,7 +320,12 @@ fn print_tables(reports: &[SizeReport], throughput: Option<&Throughput>) {
     for r in reports {
         println!(
             "| {} | {:.0} ms ({:?}) | {:.2} / {:.2} ms | {:.0} ms | {:.0}× |",
-            r.shots, r.startup_ms, r.snapshot, r.instantiate.p50, r.instantiate.p99, r.native_load_ms,
+            r.shots,
+            r.startup_ms,
+            r.snapshot,
+            r.instantiate.p50,
+            r.instantiate.p99,
+            r.native_load_ms,
             r.native_load_ms / r.instantiate.p50
         );
     }
@@ -290,7 +333,9 @@ fn print_tables(reports: &[SizeReport], throughput: Option<&Throughput>) {
         if reports.len() > 1 {
             println!(
                 "\ninstantiate p50 at {} ÷ at {} shots: {:.2}× (goal: independent of size, ≤ 5 ms)",
-                b.shots, a.shots, b.instantiate.p50 / a.instantiate.p50
+                b.shots,
+                a.shots,
+                b.instantiate.p50 / a.instantiate.p50
             );
         }
     }
@@ -299,8 +344,14 @@ fn print_tables(reports: &[SizeReport], throughput: Option<&Throughput>) {
     for r in reports {
         println!(
             "| {} | {:.2} / {:.2} ms | {:.3} ms | {:.3} ms | {:.2}× | {:.2} / {:.2} ms |",
-            r.shots, r.request.p50, r.request.p99, r.in_component.p50, r.native_search.p50,
-            r.in_component.p50 / r.native_search.p50, r.text_request.p50, r.text_request.p99
+            r.shots,
+            r.request.p50,
+            r.request.p99,
+            r.in_component.p50,
+            r.native_search.p50,
+            r.in_component.p50 / r.native_search.p50,
+            r.text_request.p50,
+            r.text_request.p99
         );
     }
     for r in reports {
@@ -314,14 +365,23 @@ fn print_tables(reports: &[SizeReport], throughput: Option<&Throughput>) {
         println!("|---|---:|---:|---:|---:|---:|");
         println!(
             "| tiny model | {:.0} | {:.2} ms | {:.2} ms | {} | {:.2}× |",
-            t.requests_per_s, t.p50_ms, t.p99_ms, t.errors, t.requests_per_s / 1000.0
+            t.requests_per_s,
+            t.p50_ms,
+            t.p99_ms,
+            t.errors,
+            t.requests_per_s / 1000.0
         );
     }
 }
 
 /// Writes (once) a bundle of `shots` random shots in `root/synthetic`, the way
 /// the indexer lays it out, so that the component loads it like a real one.
-fn write_synthetic_bundle(root: &Path, shots: usize, model: &ModelManifest, args: &Args) -> Result<()> {
+fn write_synthetic_bundle(
+    root: &Path,
+    shots: usize,
+    model: &ModelManifest,
+    args: &Args,
+) -> Result<()> {
     let dir = root.join(COLLECTION);
     if let Ok(open) = bundle::OpenBundle::open_current(&dir, bundle::Verify::SearchFiles) {
         if open.manifest.counts.shots == shots && open.manifest.model == *model {
@@ -332,7 +392,8 @@ fn write_synthetic_bundle(root: &Path, shots: usize, model: &ModelManifest, args
     let version = bundle::version_name(1);
     let vdir = bundle::version_dir(&dir, &version);
     if vdir.exists() {
-        std::fs::remove_dir_all(&vdir).with_context(|| format!("removing stale {}", vdir.display()))?;
+        std::fs::remove_dir_all(&vdir)
+            .with_context(|| format!("removing stale {}", vdir.display()))?;
     }
     std::fs::create_dir_all(&vdir)?;
     let dim = model.embedding_dim;
@@ -353,13 +414,22 @@ fn write_synthetic_bundle(root: &Path, shots: usize, model: &ModelManifest, args
         expansion_add: 128,
         expansion_search: 64,
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench").join("build_usearch.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bench")
+        .join("build_usearch.py");
     let status = Command::new(&args.python)
         .arg(&script)
         .arg(&raw)
         .arg(dim.to_string())
         .arg(vdir.join(INDEX_FILE))
-        .args([index.connectivity, index.expansion_add, index.expansion_search].map(|v| v.to_string()))
+        .args(
+            [
+                index.connectivity,
+                index.expansion_add,
+                index.expansion_search,
+            ]
+            .map(|v| v.to_string()),
+        )
         .status()
         .with_context(|| format!("running {} {}", args.python.display(), script.display()))?;
     if !status.success() {
@@ -434,9 +504,15 @@ fn write_synthetic_bundle(root: &Path, shots: usize, model: &ModelManifest, args
         },
         files: bundle::hash_tree(&vdir)?,
     };
-    std::fs::write(vdir.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::write(
+        vdir.join(MANIFEST_FILE),
+        serde_json::to_vec_pretty(&manifest)?,
+    )?;
     bundle::switch_current(&dir, &version)?;
-    eprintln!("wrote a {shots}-shot synthetic bundle in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote a {shots}-shot synthetic bundle in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
