@@ -280,3 +280,74 @@ mod tests {
         assert!("gpu".parse::<Device>().unwrap_err().contains("gpu"));
     }
 }
+
+/// The text tower of a CLIP model, for native query encoding (evaluation,
+/// tests): the same tokenizer as the component, run through ort.
+pub struct TextEncoder {
+    session: Session,
+    path: PathBuf,
+    input: String,
+    output: String,
+    dim: usize,
+    tokenizer: busca_core::ClipTokenizer,
+}
+
+impl std::fmt::Debug for TextEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextEncoder").field("path", &self.path).finish()
+    }
+}
+
+impl TextEncoder {
+    /// Loads `model_dir/<manifest.text.file>` on the CPU.
+    pub fn load(model_dir: &Path, manifest: &ModelManifest) -> Result<Self, EncodeError> {
+        let path = model_dir.join(&manifest.text.file);
+        let session = Session::builder()
+            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3))
+            .and_then(|b| b.commit_from_file(&path))
+            .map_err(|source| EncodeError::Load {
+                path: path.clone(),
+                source,
+            })?;
+        for (what, name, present) in [
+            ("input", &manifest.text.input, session.inputs.iter().any(|i| i.name == manifest.text.input)),
+            ("output", &manifest.text.output, session.outputs.iter().any(|o| o.name == manifest.text.output)),
+        ] {
+            if !present {
+                return Err(EncodeError::Interface {
+                    path,
+                    reason: format!("no {what} named {name:?}"),
+                });
+            }
+        }
+        Ok(TextEncoder {
+            session,
+            path,
+            input: manifest.text.input.clone(),
+            output: manifest.text.output.clone(),
+            dim: manifest.embedding_dim,
+            tokenizer: busca_core::ClipTokenizer::for_model(manifest),
+        })
+    }
+
+    /// The normalised embedding of `text`.
+    pub fn encode(&mut self, text: &str) -> Result<Vec<f32>, EncodeError> {
+        let ids = self.tokenizer.tokenize(text);
+        let run_err = |source| EncodeError::Run { batch: 1, source };
+        let tensor = Tensor::from_array(([1, ids.len()], ids)).map_err(run_err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input.as_str() => tensor])
+            .map_err(run_err)?;
+        let (_, data) = outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(run_err)?;
+        let mut row = data.to_vec();
+        if row.len() != self.dim {
+            return Err(EncodeError::Interface {
+                path: self.path.clone(),
+                reason: format!("output has {} values; the manifest says {} dimensions", row.len(), self.dim),
+            });
+        }
+        busca_core::vector::normalize(&mut row);
+        Ok(row)
+    }
+}

@@ -8,23 +8,15 @@ use std::path::Path;
 
 use busca_core::bundle::{OpenBundle, SHOTS_FILE, VIDEOS_FILE, INDEX_FILE};
 use busca_core::shot::{ShotRecord, Timeline, VideoRecord};
-use busca_core::{ClipTokenizer, ModelManifest};
+use busca_core::ModelManifest;
 use common::*;
 
-/// The tiny text tower's embedding of `text`, through the core tokenizer and ort.
+/// The tiny text tower's embedding of `text`, through the indexer's text encoder.
 fn text_embedding(text: &str) -> Vec<f32> {
     let dir = tiny_model_dir();
     let manifest = ModelManifest::load(&dir).unwrap();
     busca_indexer::encoder::init_runtime(Some(&ort_lib())).unwrap();
-    let ids = ClipTokenizer::for_model(&manifest).tokenize(text);
-    let mut session = ort::session::Session::builder()
-        .unwrap()
-        .commit_from_file(dir.join(&manifest.text.file))
-        .unwrap();
-    let input = ort::value::Tensor::from_array(([1usize, ids.len()], ids)).unwrap();
-    let outputs = session.run(ort::inputs![manifest.text.input.as_str() => input]).unwrap();
-    let (_, data) = outputs[manifest.text.output.as_str()].try_extract_tensor::<f32>().unwrap();
-    busca_core::vector::normalized(data).unwrap()
+    busca_indexer::encoder::TextEncoder::load(&dir, &manifest).unwrap().encode(text).unwrap()
 }
 
 /// Searches the bundle's usearch file the way a reader of the manifest would.
