@@ -21,7 +21,10 @@ if [[ -x scripts/build-component.sh ]]; then
 fi
 
 echo "== cargo test"
-cargo build -q -p busca-indexer -p busca-host
+# One cargo invocation for everything: a different package set would unify
+# features differently and rebuild wasmtime. Integration tests build the bins.
+# The end-to-end tests run the indexer binary this same build makes.
+export BUSCA_INDEX_BIN="$CARGO_TARGET_DIR/debug/busca-index"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$BUSCA_HOME/last-test.log"
 
 echo "== search page in headless Chromium"

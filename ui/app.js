@@ -198,11 +198,11 @@ function renderResults(hits) {
       el("div", { class: "meta" },
         el("strong", {}, hit.video_id),
         el("span", { class: "tc" }, `${hit.start_tc} – ${hit.end_tc}`),
-        el("span", { class: "score" }, `puntuación ${hit.score.toFixed(3)}`)),
+        el("span", { class: "score" }, `puntuación ${(Math.abs(hit.score) < 5e-4 ? 0 : hit.score).toFixed(3)}`)),
       el("div", { class: "actions" },
         el("button", { type: "button", onclick: () => runSearch(buildRequest({ like_shot: hit.shot_id, text: undefined, image: undefined })) }, "Más como este"),
-        markButton(hit.shot_id, "pos", "👍", "Relevante"),
-        markButton(hit.shot_id, "neg", "👎", "No relevante"),
+        markButton(hit.shot_id, "pos", "✓ Sí", "Relevante"),
+        markButton(hit.shot_id, "neg", "✗ No", "No relevante"),
         el("a", { href: `#/video/${encodeURIComponent(hit.video_id)}?t=${hit.start_ms}` }, "Línea de tiempo")));
     paintMarks(card, hit.shot_id);
     return card;

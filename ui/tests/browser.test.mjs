@@ -86,7 +86,7 @@ before(async () => {
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on("pageerror", (e) => serverLog.push(`page error: ${e.message}\n`));
   await page.goto(base + "/");
-  await page.waitForSelector("#collection option");
+  await page.waitForSelector("#collection option", { state: "attached" });
 });
 
 after(async () => {
