@@ -27,6 +27,10 @@ echo "== cargo test"
 export BUSCA_INDEX_BIN="$CARGO_TARGET_DIR/debug/busca-index"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$BUSCA_HOME/last-test.log"
 
+echo "== query component's own tests (native; its own workspace and lock file)"
+# A target dir of its own: two lock files in one target dir can mix crate builds.
+(cd query-component && CARGO_TARGET_DIR="$BUSCA_HOME/target-component-native" cargo test --no-fail-fast)
+
 echo "== search page in headless Chromium"
 export BUSCA_ARTIFACTS="$BUSCA_HOME/artifacts"
 (cd ui && npm ci --no-audit --no-fund --silent && npm test)
