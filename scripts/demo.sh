@@ -18,14 +18,16 @@ DEMO="${BUSCA_DEMO_DIR:-demo}"
 echo "== demo videos → $DEMO/videos"
 scripts/make_demo_videos.sh "$DEMO/videos"
 
-echo "== build (release)"
-cargo build -q --release -p busca-indexer -p busca-host
+echo "== build"
+# The dev profile optimises dependencies and the hot crates (see Cargo.toml)
+# and shares its build cache with scripts/test.sh.
+cargo build -q --workspace --bins
 COMPONENT="$(scripts/build-component.sh | tail -n1)"
 
 echo "== index → $DEMO/bundles/demo"
-"$CARGO_TARGET_DIR/release/busca-index" --collection demo --out "$DEMO/bundles" --model "$MODEL" "$DEMO/videos"
+"$CARGO_TARGET_DIR/debug/busca-index" --collection demo --out "$DEMO/bundles" --model "$MODEL" "$DEMO"/videos/*.mp4
 
 echo "== serve"
 echo "BuscaEscenas: open http://$LISTEN/"
-exec "$CARGO_TARGET_DIR/release/busca-serve" --component "$COMPONENT" --bundles "$DEMO/bundles" \
+exec "$CARGO_TARGET_DIR/debug/busca-serve" --component "$COMPONENT" --bundles "$DEMO/bundles" \
     --models "$MODEL" --listen "$LISTEN"
