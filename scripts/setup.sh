@@ -59,5 +59,6 @@ fi
 ORT_DYLIB_PATH="$(ls "$BUSCA_VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n1)"
 export ORT_DYLIB_PATH
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BUSCA_HOME/target}"
-export PATH="$BUSCA_VENV/bin:$PATH"
+# Our binaries (built by scripts/test.sh or scripts/demo.sh) and the venv tools.
+export PATH="$CARGO_TARGET_DIR/debug:$BUSCA_VENV/bin:$PATH"
 log "ready: ORT_DYLIB_PATH=$ORT_DYLIB_PATH CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
