@@ -68,13 +68,7 @@ impl ClipPreprocess {
     /// ratio; the long side is truncated as torchvision does
     /// (`int(size * long / short)`).
     pub fn resized_dims(&self, width: u32, height: u32) -> (u32, u32) {
-        let size = self.size as u64;
-        let (w, h) = (width as u64, height as u64);
-        if w <= h {
-            (self.size, ((size * h) / w) as u32)
-        } else {
-            (((size * w) / h) as u32, self.size)
-        }
+        shortest_side_dims(width, height, self.size)
     }
 
     /// Top-left corner of the center crop of a `width × height` image, as
@@ -157,6 +151,20 @@ impl ClipPreprocess {
             }
         }
         Ok(())
+    }
+}
+
+/// Size of a `width × height` image resized so that its shortest side is
+/// `short`, keeping the aspect ratio; the long side is truncated as
+/// torchvision does (`int(short * long / short_side)`). Zero sides give zero.
+pub fn shortest_side_dims(width: u32, height: u32, short: u32) -> (u32, u32) {
+    let (w, h, s) = (u64::from(width), u64::from(height), u64::from(short));
+    if width == 0 || height == 0 {
+        (0, 0)
+    } else if w <= h {
+        (short, ((s * h) / w) as u32)
+    } else {
+        (((s * w) / h) as u32, short)
     }
 }
 
@@ -289,6 +297,7 @@ mod tests {
     #[test]
     fn resized_dims_follow_torchvision() {
         assert_eq!(P.resized_dims(320, 240), (298, 224));
+        assert_eq!(P.resized_dims(240, 320), (224, 298));
         assert_eq!(P.resized_dims(37, 500), (224, 3027));
         assert_eq!(P.resized_dims(224, 224), (224, 224));
     }

@@ -13,6 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use busca_core::preprocess::shortest_side_dims;
+
 use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::media::Type as MediaType;
@@ -195,17 +197,6 @@ pub fn rotate_rgb(width: u32, height: u32, rgb: &[u8], degrees: u32) -> (u32, u3
             (height, width, out)
         }
         _ => (width, height, rgb.to_vec()),
-    }
-}
-
-/// Size after resizing the shortest side to `short` (CLIP's rule, long side
-/// truncated).
-fn resized_dims(width: u32, height: u32, short: u32) -> (u32, u32) {
-    let (w, h, s) = (u64::from(width), u64::from(height), u64::from(short));
-    if w <= h {
-        (short, ((s * h) / w).max(1) as u32)
-    } else {
-        (((s * w) / h).max(1) as u32, short)
     }
 }
 
@@ -458,7 +449,7 @@ impl Sampler {
         let quarter_turn = self.rotation == 90 || self.rotation == 270;
         let (disp_w, disp_h) = if quarter_turn { (h, display_w) } else { (display_w, h) };
         self.display_dims.get_or_insert((disp_w, disp_h));
-        let (rw, rh) = resized_dims(disp_w, disp_h, self.options.short_side);
+        let (rw, rh) = shortest_side_dims(disp_w, disp_h, self.options.short_side);
         // Scale the coded frame to the resized size before rotating it.
         let (out_width, out_height) = if quarter_turn { (rh, rw) } else { (rw, rh) };
         let key = ScalerKey {
@@ -526,11 +517,5 @@ mod tests {
         assert_eq!(&out, &[0, 255, 0, 255, 0, 0]);
         let (_, _, out) = rotate_rgb(2, 1, &rgb, 180);
         assert_eq!(&out, &[0, 255, 0, 255, 0, 0]);
-    }
-
-    #[test]
-    fn resize_keeps_the_short_side() {
-        assert_eq!(resized_dims(320, 240, 224), (298, 224));
-        assert_eq!(resized_dims(240, 320, 224), (224, 298));
     }
 }
