@@ -531,19 +531,6 @@ impl Collection {
 mod tests {
     use super::*;
 
-    /// A deterministic generator for test vectors (no rand dependency in core).
-    pub(crate) struct SplitMix(pub u64);
-    impl SplitMix {
-        pub fn next_f32(&mut self) -> f32 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        }
-    }
-
     #[test]
     fn f16_conversion_matches_half_for_every_finite_value() {
         for bits in 0..=u16::MAX {
@@ -556,7 +543,7 @@ mod tests {
 
     #[test]
     fn f16_dot_is_close_to_f32_dot() {
-        let mut rng = SplitMix(7);
+        let mut rng = vector::SplitMix64(7);
         let a: Vec<f32> = (0..771).map(|_| rng.next_f32()).collect();
         let b: Vec<f32> = (0..771).map(|_| rng.next_f32()).collect();
         let b16: Vec<f16> = b.iter().map(|x| f16::from_f32(*x)).collect();

@@ -80,6 +80,31 @@ pub fn f16_bytes_to_f32(bytes: &[u8]) -> Option<Vec<f32>> {
     )
 }
 
+/// SplitMix64: a tiny, seeded, platform-independent generator for synthetic
+/// test and benchmark vectors (core takes no `rand` dependency; nothing here
+/// needs unpredictability).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// Next value, uniform in `[-1, 1)`.
+    pub fn next_f32(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+
+    /// A random unit vector of `dim` dimensions.
+    pub fn unit(&mut self, dim: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..dim).map(|_| self.next_f32()).collect();
+        normalize(&mut v);
+        v
+    }
+}
+
 /// A scored row of a matrix.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scored {

@@ -50,25 +50,8 @@ pub fn test_model(dim: usize) -> ModelManifest {
     .expect("test model manifest")
 }
 
-/// Deterministic pseudo-random numbers in [-1, 1).
-pub struct Rng(pub u64);
-impl Rng {
-    /// Next value.
-    pub fn next_f32(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-    /// A random unit vector.
-    pub fn unit(&mut self, dim: usize) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..dim).map(|_| self.next_f32()).collect();
-        vector::normalize(&mut v);
-        v
-    }
-}
+/// The deterministic generator of test vectors (core's, shared with its benches).
+pub use busca_core::vector::SplitMix64 as Rng;
 
 /// The direction of class `class` for a spec (what queries aim at).
 pub fn class_direction(spec: &Spec, class: usize) -> Vec<f32> {

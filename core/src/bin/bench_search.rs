@@ -15,29 +15,15 @@ use std::time::Instant;
 
 use busca_core::search::{Method, ShotIndex};
 use busca_core::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile};
-use busca_core::vector;
+use busca_core::vector::{self, SplitMix64};
 
 const K: usize = 10;
 const QUERIES: usize = 200;
 
-struct Rng(u64);
-impl Rng {
-    fn next_f32(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-}
-
-fn random_file(n: usize, dim: usize, rng: &mut Rng) -> UsearchFile {
+fn random_file(n: usize, dim: usize, rng: &mut SplitMix64) -> UsearchFile {
     let mut vectors = Vec::with_capacity(n * dim);
     for _ in 0..n {
-        let mut v: Vec<f32> = (0..dim).map(|_| rng.next_f32()).collect();
-        vector::normalize(&mut v);
-        vectors.extend(v);
+        vectors.extend(rng.unit(dim));
     }
     UsearchFile {
         version: (2, 26, 6),
@@ -53,7 +39,7 @@ fn random_file(n: usize, dim: usize, rng: &mut Rng) -> UsearchFile {
 
 fn main() {
     let path = std::env::args().nth(1);
-    let mut rng = Rng(42);
+    let mut rng = SplitMix64(42);
     let (file, has_graph, source) = match &path {
         Some(p) => match UsearchFile::read(std::path::Path::new(p)) {
             Ok(f) => (f, true, p.clone()),
