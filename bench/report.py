@@ -80,6 +80,7 @@ def shorten(s, repo):
         s = s.replace(target, "$CARGO_TARGET_DIR")
     if home:
         s = s.replace(home, "$BUSCA_HOME")
+    s = s.replace("\\,", ",")  # printf %q escapes commas
     return s.replace(repo + "/", "").replace(repo, ".")
 
 
@@ -404,7 +405,7 @@ def render(run):
              "`cargo build --release -p busca-indexer -p busca-core -p busca-host -p busca-eval --bin ...` (only the bench "
              "binaries and their packages); the query component is the wasm32-wasip2 `release` build of "
              "`query-component/` (opt-level 3, LTO, one codegen unit) |")
-    L.append(f"| tools | {m.get('rustc', '?')}; {m.get('ffmpeg', '?')}; onnxruntime {m.get('onnxruntime', '?')} (Python wheel, "
+    L.append(f"| tools | {m.get('rustc', '?')}; {m.get('ffmpeg', '?').split(' Copyright')[0]}; onnxruntime {m.get('onnxruntime', '?')} (Python wheel, "
              f"also the library the Rust side loads); {m.get('wrk', '?').split(' [')[0]} |")
     L.append("")
     L.append("## Goals and measured values")
