@@ -58,6 +58,9 @@ if [[ -z $OUT ]]; then
     if ((QUICK)); then OUT="$RUN/benchmarks.md"; else OUT="$ROOT/docs/benchmarks.md"; fi
 fi
 PY="$BUSCA_VENV/bin/python"
+# The release build and the 200k-shot snapshot (≈ 0.7 GB) need room.
+free_gib=$(($(df --output=avail -k "$BUSCA_HOME" | tail -n1) / 1024 / 1024))
+((free_gib >= 4)) || log "warning: only ${free_gib} GiB free under $BUSCA_HOME; the build or the 200k-shot snapshot may not fit"
 BIN="$CARGO_TARGET_DIR/release"
 FAILED=()
 
