@@ -394,7 +394,11 @@ def render(run):
     L.append("")
     L.append("| | |")
     L.append("|---|---|")
-    L.append(f"| date | {started} (UTC){f', {int(total) // 60} min {int(total) % 60} s in all, builds included' if total else ''} |")
+    build_s = run.seconds("build")
+    took = f", {int(total) // 60} min {int(total) % 60} s in all" if total else ""
+    if total and build_s is not None:
+        took += f" (of which {build_s:.0f} s for the release build; cargo reuses earlier builds)"
+    L.append(f"| date | {started} (UTC){took} |")
     dirty = m.get("dirty_files", 0)
     L.append(f"| commit | `{m.get('commit', '?')[:12]}` {m.get('commit_subject', '')}"
              + (f" (+ {dirty} uncommitted file(s) in the working tree)" if dirty else "") + " |")
