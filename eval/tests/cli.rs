@@ -52,7 +52,7 @@ fn bundle(dir: &Path) -> PathBuf {
         inputs: vec![videos],
         list_files: Vec::new(),
         collection: "eval".into(),
-        out: out.clone(),
+        out: out.clone().into(),
         model_dir: tiny(),
         device: Device::Cpu,
         batch: 8,

@@ -24,5 +24,6 @@ pub mod segment;
 pub mod work;
 
 pub use encoder::Device;
-pub use run::{run, IndexConfig, IndexError, Summary};
+pub use publish::S3Destination;
+pub use run::{run, Destination, IndexConfig, IndexError, Summary};
 pub use segment::AnalysisParams;

@@ -1,20 +1,28 @@
-//! Publishing bundle versions. The indexer writes through [`BundleStore`] so
-//! that other destinations (S3) can be added beside [`LocalFolderStore`].
+//! Publishing bundle versions. The indexer writes through [`BundleStore`]:
+//! [`LocalFolderStore`] (the default) or [`S3Store`].
 //!
 //! The local store writes a new version into a hidden temporary directory
 //! beside the others, fsyncs every file, writes the manifest with every file's
 //! sha256, renames the directory to its version name and only then switches
 //! `CURRENT` (core's atomic pointer). A crash at any moment leaves the previous
 //! version current and whole; the next run removes the leftovers.
+//!
+//! The S3 store stages the version in a local folder the same way, then
+//! uploads every file, then the manifest, then the `CURRENT` pointer (see
+//! busca-s3), and keeps the per-video work files in the bucket too, so a run
+//! on another machine is incremental as well.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use busca_core::bundle::{
     self, hash_tree, list_versions, switch_current, version_dir, version_name, BundleManifest, IndexOptions,
     MANIFEST_FILE, VERSIONS_DIR,
 };
+use busca_core::shot::VideoRecord;
 use busca_core::BundleError;
+use busca_s3::{BundleBucket, ConnectOptions, S3Error, S3Url};
 
 /// Why publishing failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +38,9 @@ pub enum PublishError {
         /// The error.
         source: std::io::Error,
     },
+    /// An S3 operation failed (names the bucket or key).
+    #[error(transparent)]
+    S3(#[from] S3Error),
     /// usearch refused to build or save the index.
     #[error("shot index {path}: {reason}")]
     Index {
@@ -57,8 +68,21 @@ pub trait VersionWriter {
 
 /// Where bundle versions of a collection are published.
 pub trait BundleStore {
+    /// The local directory of a collection: its work files live in
+    /// `<dir>/.work` (for S3, a local staging copy of the bucket's).
+    fn local_collection_dir(&self, collection: &str) -> PathBuf;
+    /// Brings the store's work files into `work_dir` (S3: those this machine lacks).
+    fn load_work(&self, _collection: &str, _work_dir: &Path) -> Result<(), PublishError> {
+        Ok(())
+    }
+    /// Saves `work_dir`'s new work files to the store (S3: uploads them).
+    fn save_work(&self, _collection: &str, _work_dir: &Path) -> Result<(), PublishError> {
+        Ok(())
+    }
     /// The current version's name, if any.
     fn current(&self, collection: &str) -> Result<Option<String>, PublishError>;
+    /// The current version's manifest and video table, checked, if any.
+    fn current_tables(&self, collection: &str) -> Result<Option<(BundleManifest, Vec<VideoRecord>)>, PublishError>;
     /// Starts writing the next version of `collection`.
     fn begin(&self, collection: &str) -> Result<Box<dyn VersionWriter>, PublishError>;
 }
@@ -91,8 +115,22 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
 const TMP_PREFIX: &str = ".tmp-";
 
 impl BundleStore for LocalFolderStore {
+    fn local_collection_dir(&self, collection: &str) -> PathBuf {
+        self.collection_dir(collection)
+    }
+
     fn current(&self, collection: &str) -> Result<Option<String>, PublishError> {
         Ok(bundle::read_current(&self.collection_dir(collection))?)
+    }
+
+    fn current_tables(&self, collection: &str) -> Result<Option<(BundleManifest, Vec<VideoRecord>)>, PublishError> {
+        let dir = self.collection_dir(collection);
+        if bundle::read_current(&dir)?.is_none() {
+            return Ok(None);
+        }
+        let current = bundle::OpenBundle::open_current(&dir, bundle::Verify::SearchFiles)?;
+        let videos = current.read_json::<Vec<VideoRecord>>(bundle::VIDEOS_FILE)?;
+        Ok(Some((current.manifest, videos)))
     }
 
     fn begin(&self, collection: &str) -> Result<Box<dyn VersionWriter>, PublishError> {
@@ -100,37 +138,39 @@ impl BundleStore for LocalFolderStore {
         let collection_dir = self.collection_dir(collection);
         let versions = collection_dir.join(VERSIONS_DIR);
         std::fs::create_dir_all(&versions).map_err(io_err(&versions))?;
-        // Leftovers of runs that died before their rename.
-        for entry in std::fs::read_dir(&versions).map_err(io_err(&versions))?.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
         let next = list_versions(&collection_dir)?
             .last()
             .and_then(|v| bundle::parse_version_name(v))
             .unwrap_or(0)
             + 1;
-        let version = version_name(next);
-        let tmp = versions.join(format!("{TMP_PREFIX}{version}-{}", std::process::id()));
-        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
         Ok(Box::new(LocalVersionWriter {
-            collection_dir,
-            version,
-            tmp,
+            collection_dir: collection_dir.clone(),
+            staged: StagedVersion::new(&collection_dir, next)?,
         }))
     }
 }
 
-struct LocalVersionWriter {
-    collection_dir: PathBuf,
+/// A version being written into a scratch directory (`versions/.tmp-*`).
+struct StagedVersion {
     version: String,
     tmp: PathBuf,
 }
 
-impl VersionWriter for LocalVersionWriter {
-    fn version(&self) -> &str {
-        &self.version
+impl StagedVersion {
+    /// Clears the leftovers of runs that died before their rename and makes
+    /// the scratch directory of version number `next`.
+    fn new(collection_dir: &Path, next: u32) -> Result<StagedVersion, PublishError> {
+        let versions = collection_dir.join(VERSIONS_DIR);
+        std::fs::create_dir_all(&versions).map_err(io_err(&versions))?;
+        for entry in std::fs::read_dir(&versions).map_err(io_err(&versions))?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let version = version_name(next);
+        let tmp = versions.join(format!("{TMP_PREFIX}{version}-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        Ok(StagedVersion { version, tmp })
     }
 
     fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError> {
@@ -145,10 +185,6 @@ impl VersionWriter for LocalVersionWriter {
         Ok(())
     }
 
-    fn scratch_path(&self, rel: &str) -> PathBuf {
-        self.tmp.join(rel)
-    }
-
     fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError> {
         bundle::validate_relative_path(rel)?;
         let path = self.tmp.join(rel);
@@ -157,19 +193,195 @@ impl VersionWriter for LocalVersionWriter {
             .map_err(io_err(&path))
     }
 
-    fn commit(self: Box<Self>, mut manifest: BundleManifest) -> Result<BundleManifest, PublishError> {
+    /// Fills the manifest's version and file list and writes it last.
+    fn seal(&mut self, mut manifest: BundleManifest) -> Result<BundleManifest, PublishError> {
         manifest.version = self.version.clone();
         manifest.files = hash_tree(&self.tmp)?;
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-        let mut this = self;
-        this.write(MANIFEST_FILE, &json)?;
-        sync_dirs(&this.tmp);
-        let dest = version_dir(&this.collection_dir, &this.version);
-        std::fs::rename(&this.tmp, &dest).map_err(io_err(&dest))?;
-        if let Ok(d) = std::fs::File::open(this.collection_dir.join(VERSIONS_DIR)) {
+        self.write(MANIFEST_FILE, &json)?;
+        sync_dirs(&self.tmp);
+        Ok(manifest)
+    }
+}
+
+struct LocalVersionWriter {
+    collection_dir: PathBuf,
+    staged: StagedVersion,
+}
+
+impl VersionWriter for LocalVersionWriter {
+    fn version(&self) -> &str {
+        &self.staged.version
+    }
+
+    fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError> {
+        self.staged.write(rel, bytes)
+    }
+
+    fn scratch_path(&self, rel: &str) -> PathBuf {
+        self.staged.tmp.join(rel)
+    }
+
+    fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError> {
+        self.staged.add_scratch(rel)
+    }
+
+    fn commit(mut self: Box<Self>, manifest: BundleManifest) -> Result<BundleManifest, PublishError> {
+        let manifest = self.staged.seal(manifest)?;
+        let dest = version_dir(&self.collection_dir, &self.staged.version);
+        std::fs::rename(&self.staged.tmp, &dest).map_err(io_err(&dest))?;
+        if let Ok(d) = std::fs::File::open(self.collection_dir.join(VERSIONS_DIR)) {
             let _ = d.sync_all();
         }
-        switch_current(&this.collection_dir, &this.version)?;
+        switch_current(&self.collection_dir, &self.staged.version)?;
+        Ok(manifest)
+    }
+}
+
+/// Where and how to publish to S3.
+#[derive(Debug, Clone)]
+pub struct S3Destination {
+    /// `s3://bucket/prefix`.
+    pub url: S3Url,
+    /// Endpoint, region, addressing, credentials.
+    pub connect: ConnectOptions,
+    /// Complete versions kept in the bucket (the current one always is).
+    pub keep_versions: usize,
+    /// Local folder where versions are staged and work files cached.
+    pub staging: PathBuf,
+}
+
+/// Bundles in an S3 bucket (see busca-s3 for the layout and its guarantees).
+pub struct S3Store {
+    shared: Arc<S3Shared>,
+}
+
+struct S3Shared {
+    runtime: tokio::runtime::Runtime,
+    bucket: BundleBucket,
+    destination: S3Destination,
+}
+
+impl S3Store {
+    /// Connects and checks the bucket (a missing bucket or refused
+    /// credentials fail here, before any video is decoded).
+    pub fn connect(destination: S3Destination) -> Result<S3Store, PublishError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(io_err(Path::new("tokio runtime")))?;
+        let bucket = runtime.block_on(BundleBucket::connect(destination.url.clone(), &destination.connect))?;
+        Ok(S3Store {
+            shared: Arc::new(S3Shared {
+                runtime,
+                bucket,
+                destination,
+            }),
+        })
+    }
+}
+
+impl BundleStore for S3Store {
+    fn local_collection_dir(&self, collection: &str) -> PathBuf {
+        self.shared.destination.staging.join(collection)
+    }
+
+    fn load_work(&self, collection: &str, work_dir: &Path) -> Result<(), PublishError> {
+        let s = &self.shared;
+        let n = s.runtime.block_on(s.bucket.pull_work(collection, work_dir, ".json"))?;
+        if n > 0 {
+            tracing::info!("fetched {n} work files of {collection} from {}", s.bucket.url());
+        }
+        Ok(())
+    }
+
+    fn save_work(&self, collection: &str, work_dir: &Path) -> Result<(), PublishError> {
+        let s = &self.shared;
+        let n = s.runtime.block_on(s.bucket.push_work(collection, work_dir, ".json"))?;
+        if n > 0 {
+            tracing::info!("saved {n} work files of {collection} to {}", s.bucket.url());
+        }
+        Ok(())
+    }
+
+    fn current(&self, collection: &str) -> Result<Option<String>, PublishError> {
+        let s = &self.shared;
+        Ok(s.runtime.block_on(s.bucket.current(collection))?.map(|p| p.version))
+    }
+
+    fn current_tables(&self, collection: &str) -> Result<Option<(BundleManifest, Vec<VideoRecord>)>, PublishError> {
+        let s = &self.shared;
+        s.runtime.block_on(async {
+            let Some(pointer) = s.bucket.current(collection).await? else {
+                return Ok(None);
+            };
+            let Some(manifest) = s.bucket.manifest(collection, &pointer.version).await? else {
+                return Ok(None);
+            };
+            let bytes = s.bucket.read_checked(collection, &manifest, bundle::VIDEOS_FILE).await?;
+            let videos: Vec<VideoRecord> = serde_json::from_slice(&bytes).map_err(|e| S3Error::Corrupt {
+                bucket: s.bucket.bucket().to_string(),
+                key: s.bucket.key(collection, bundle::VIDEOS_FILE),
+                reason: e.to_string(),
+            })?;
+            Ok(Some((manifest, videos)))
+        })
+    }
+
+    fn begin(&self, collection: &str) -> Result<Box<dyn VersionWriter>, PublishError> {
+        bundle::validate_collection_name(collection)?;
+        let s = &self.shared;
+        let next = s.runtime.block_on(s.bucket.next_version(collection))?;
+        let number = bundle::parse_version_name(&next).expect("next_version names a version");
+        Ok(Box::new(S3VersionWriter {
+            collection: collection.to_string(),
+            staged: StagedVersion::new(&self.local_collection_dir(collection), number)?,
+            shared: self.shared.clone(),
+        }))
+    }
+}
+
+struct S3VersionWriter {
+    collection: String,
+    staged: StagedVersion,
+    shared: Arc<S3Shared>,
+}
+
+impl VersionWriter for S3VersionWriter {
+    fn version(&self) -> &str {
+        &self.staged.version
+    }
+
+    fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError> {
+        self.staged.write(rel, bytes)
+    }
+
+    fn scratch_path(&self, rel: &str) -> PathBuf {
+        self.staged.tmp.join(rel)
+    }
+
+    fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError> {
+        self.staged.add_scratch(rel)
+    }
+
+    fn commit(mut self: Box<Self>, manifest: BundleManifest) -> Result<BundleManifest, PublishError> {
+        let manifest = self.staged.seal(manifest)?;
+        let s = &self.shared;
+        let collection = &self.collection;
+        s.runtime.block_on(async {
+            s.bucket.upload_version(collection, &self.staged.tmp, &manifest).await?;
+            s.bucket.set_current(collection, &manifest.version).await?;
+            // The version is published; a failed clean-up only leaves old
+            // versions behind for the next run to delete.
+            match s.bucket.prune(collection, s.destination.keep_versions).await {
+                Ok(deleted) if !deleted.is_empty() => tracing::info!("pruned {collection} versions {deleted:?}"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("{collection} {} is published, but pruning old versions failed: {e}", manifest.version),
+            }
+            Ok::<_, S3Error>(())
+        })?;
+        let _ = std::fs::remove_dir_all(&self.staged.tmp);
         Ok(manifest)
     }
 }

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use busca_core::bundle::{
-    self, BundleManifest, Counts, MapPoint, OpenBundle, Verify, FORMAT_VERSION, INDEX_FILE, KEYFRAMES_DIR,
+    self, BundleManifest, Counts, MapPoint, FORMAT_VERSION, INDEX_FILE, KEYFRAMES_DIR,
     MAP_FILE, SCENES_FILE, SHOTS_FILE, TIMELINES_DIR, VIDEOS_FILE,
 };
 use busca_core::model::ModelError;
@@ -23,7 +23,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::decode::{decode_sampled, SampleOptions, SampledFrame, VideoInfo};
 use crate::encoder::{init_runtime, Device, EncodeError, ImageEncoder};
 use crate::inputs::{self, InputError, InputVideo};
-use crate::publish::{build_usearch, default_index_options, BundleStore, LocalFolderStore, PublishError};
+use crate::publish::{
+    build_usearch, default_index_options, BundleStore, LocalFolderStore, PublishError, S3Destination, S3Store,
+};
 use crate::segment::{analyse, project_2d, AnalysisError, AnalysisParams, VideoFrames};
 use crate::work::{FinishedVideo, WorkError, WorkStore};
 
@@ -36,8 +38,8 @@ pub struct IndexConfig {
     pub list_files: Vec<PathBuf>,
     /// Collection name.
     pub collection: String,
-    /// Root folder of the bundles.
-    pub out: PathBuf,
+    /// Where bundles are published.
+    pub out: Destination,
     /// Model directory (with `manifest.json`).
     pub model_dir: PathBuf,
     /// Where the image encoder runs.
@@ -56,6 +58,27 @@ pub struct IndexConfig {
     pub analysis: AnalysisParams,
     /// Draw progress bars (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
+}
+
+/// Where bundles are published.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// A local folder (`<root>/<collection>/...`).
+    Folder(PathBuf),
+    /// An S3 bucket and prefix.
+    S3(S3Destination),
+}
+
+impl From<PathBuf> for Destination {
+    fn from(root: PathBuf) -> Self {
+        Destination::Folder(root)
+    }
+}
+
+impl From<&Path> for Destination {
+    fn from(root: &Path) -> Self {
+        Destination::Folder(root.to_path_buf())
+    }
 }
 
 /// Why a run failed as a whole (single videos fail alone, see [`Summary::failures`]).
@@ -179,9 +202,13 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
     bundle::validate_collection_name(&config.collection)?;
     let model = ModelManifest::load(&config.model_dir)?;
     let inputs = inputs::collect(&config.inputs, &config.list_files)?;
-    let store = LocalFolderStore::new(&config.out);
-    let collection_dir = store.collection_dir(&config.collection);
+    let store: Box<dyn BundleStore> = match &config.out {
+        Destination::Folder(root) => Box::new(LocalFolderStore::new(root)),
+        Destination::S3(s3) => Box::new(S3Store::connect(s3.clone())?),
+    };
+    let collection_dir = store.local_collection_dir(&config.collection);
     let work = WorkStore::open(&collection_dir)?;
+    store.load_work(&config.collection, work.dir())?;
     let mut finished = work.load_all()?;
     let fps = config.analysis.segmentation.sample_fps;
     // Embeddings made with another model or rate cannot be mixed in.
@@ -211,6 +238,7 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
         finished.insert(record.record.video_id.clone(), record);
     }
     work.remove_orphans()?;
+    store.save_work(&config.collection, work.dir())?;
     for (path, reason) in &summary.failures {
         tracing::debug!("failed: {}: {reason}", path.display());
     }
@@ -256,7 +284,7 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
     let records: Vec<VideoRecord> = videos.iter().map(|v| v.record.clone()).collect();
     let current = store.current(&config.collection)?;
     if let Some(version) = &current {
-        if unchanged(&collection_dir, &records, &model, &segmentation) {
+        if unchanged(store.as_ref(), &config.collection, &records, &model, &segmentation) {
             tracing::info!("nothing changed; {version} stays current");
             summary.version = current;
             summary.wall_time = started.elapsed();
@@ -393,18 +421,22 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 /// Whether the current version already holds exactly these videos, made with
 /// this model and these parameters.
 fn unchanged(
-    collection_dir: &Path,
+    store: &dyn BundleStore,
+    collection: &str,
     records: &[VideoRecord],
     model: &ModelManifest,
     segmentation: &busca_core::bundle::SegmentationParams,
 ) -> bool {
-    let Ok(current) = OpenBundle::open_current(collection_dir, Verify::SearchFiles) else {
-        return false;
-    };
-    let Ok(videos) = current.read_json::<Vec<VideoRecord>>(VIDEOS_FILE) else {
-        return false;
-    };
-    videos == records && current.manifest.model == *model && current.manifest.segmentation == *segmentation
+    match store.current_tables(collection) {
+        Ok(Some((manifest, videos))) => {
+            videos == records && manifest.model == *model && manifest.segmentation == *segmentation
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!("cannot read the current version of {collection} ({e}); publishing a new one");
+            false
+        }
+    }
 }
 
 /// Messages from the decoder threads to the encoder.

@@ -88,7 +88,7 @@ pub fn config(inputs: Vec<PathBuf>, out: &Path, collection: &str) -> IndexConfig
         inputs,
         list_files: Vec::new(),
         collection: collection.into(),
-        out: out.to_path_buf(),
+        out: out.into(),
         model_dir: tiny_model_dir(),
         device: Device::Cpu,
         batch: 8,
