@@ -41,6 +41,9 @@ pub enum HostError {
         /// What is wrong.
         message: String,
     },
+    /// The S3 bundles root is unusable (names the bucket and what to fix).
+    #[error("{0}")]
+    S3(String),
     /// The component could not be pre-initialized, compiled or linked.
     #[error("component {path}: {message}")]
     Component {

@@ -12,6 +12,7 @@
 //! - [`snapshot`]: pre-initialization and the compiled-snapshot cache.
 //! - [`models`]: the preloaded graphs; [`onnx`]: wasi-nn graphs over ONNX Runtime.
 //! - [`media`]: source videos with Range support.
+//! - [`source`]: the bundles, from a folder or mirrored from S3, polled for new versions.
 #![deny(missing_docs)]
 
 pub mod error;
@@ -21,6 +22,8 @@ pub mod onnx;
 pub mod runtime;
 pub mod server;
 pub mod snapshot;
+pub mod source;
 
 pub use error::HostError;
 pub use server::{start, RunningServer, ServeOptions};
+pub use source::BundleLocation;

@@ -24,6 +24,16 @@ fn run(opts: busca_host::ServeOptions) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
+        if opts.mirror_only {
+            let source = busca_host::source::BundleSource::open(
+                &opts.bundles,
+                &opts.connect_options(),
+                opts.mirror_dir.as_deref(),
+            )
+            .await?;
+            println!("{}: {}", source.local_root().display(), busca_host::source::state_key(source.local_root())?);
+            return anyhow::Ok(());
+        }
         let server = busca_host::start(&opts).await?;
         println!("busca-serve listening on http://{}", server.addr);
         server.run_until_signal().await;

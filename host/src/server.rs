@@ -1,11 +1,17 @@
 //! The HTTP server: binds, routes `/media/...` to the source videos and every
 //! other request to a fresh instance of the component, bounds concurrency and
 //! body size, logs one line per request and shuts down gracefully.
+//!
+//! What is served (snapshot, runtime, media table) is one [`Serving`] behind
+//! a lock; a request clones the `Arc` once and runs on it to the end. A
+//! background task polls the bundle source and, when a collection's
+//! `CURRENT` moves, builds the next `Serving` off the request path and swaps
+//! it in: requests never wait for it and never see two versions.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use busca_core::query::QueryError;
@@ -26,6 +32,8 @@ use crate::media::{MediaIndex, MEDIA_PREFIX};
 use crate::models::{init_onnx_runtime, PreloadedGraphs};
 use crate::runtime::{serving_engine, InstanceLimits, RequestFailure, Runtime};
 use crate::snapshot::{self, SnapshotSource};
+use crate::source::{BundleLocation, BundleSource};
+use busca_s3::ConnectOptions;
 
 /// `busca-serve` options.
 #[derive(Debug, Clone, clap::Parser)]
@@ -38,10 +46,35 @@ pub struct ServeOptions {
     /// The query component (.wasm): a wasi:http proxy that exports `wizer-initialize`.
     #[arg(long, env = "BUSCA_COMPONENT")]
     pub component: PathBuf,
-    /// Bundles root (`<collection>/CURRENT`, `<collection>/versions/...`); the
-    /// guest sees it read-only at /bundles.
+    /// Bundles root: a folder (`<collection>/CURRENT`, `<collection>/versions/...`)
+    /// or `s3://bucket/prefix`, mirrored locally; the guest sees it read-only
+    /// at /bundles.
     #[arg(long)]
-    pub bundles: PathBuf,
+    pub bundles: BundleLocation,
+    /// How often to look for new bundle versions, in ms (0: never); a new
+    /// version is served without a restart.
+    #[arg(long, default_value_t = 5_000)]
+    pub poll_interval_ms: u64,
+    /// S3-compatible server of an s3:// bundles root (default: AWS, or $AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// S3 region (default: the AWS configuration's, else us-east-1).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Path-style S3 addressing, which most self-hosted servers need.
+    #[arg(long)]
+    pub path_style: bool,
+    /// Local folder the S3 bundles are mirrored into
+    /// (default: ~/.cache/buscaescenas/s3-mirror/<bucket>/<prefix>).
+    #[arg(long, value_name = "DIR")]
+    pub mirror_dir: Option<PathBuf>,
+    /// Mirror the S3 bundles into --mirror-dir, verified, and exit (for
+    /// runtimes that mount the bundles as files, such as Spin).
+    #[arg(long, requires = "mirror_dir")]
+    pub mirror_only: bool,
+    /// Fixed S3 credentials instead of the AWS chain (embedding programs, tests).
+    #[arg(skip)]
+    pub s3_credentials: Option<(String, String)>,
     /// Model directories (each with manifest.json and its image and text ONNX
     /// files); their graphs are preloaded under the manifests' graph names.
     #[arg(long = "models", required = true, num_args = 1..)]
@@ -79,10 +112,17 @@ pub struct ServeOptions {
 
 impl ServeOptions {
     /// Options with defaults for everything but the three required inputs.
-    pub fn new(component: PathBuf, bundles: PathBuf, models: Vec<PathBuf>) -> Self {
+    pub fn new(component: PathBuf, bundles: impl Into<BundleLocation>, models: Vec<PathBuf>) -> Self {
         ServeOptions {
             component,
-            bundles,
+            bundles: bundles.into(),
+            poll_interval_ms: 5_000,
+            endpoint_url: None,
+            region: None,
+            path_style: false,
+            mirror_dir: None,
+            mirror_only: false,
+            s3_credentials: None,
             models,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_concurrency: 64,
@@ -93,6 +133,16 @@ impl ServeOptions {
             cache_dir: None,
             no_cache: false,
             ort_dylib: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
+        }
+    }
+
+    /// Connection options for an S3 bundles root.
+    pub fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+            path_style: self.path_style,
+            static_credentials: self.s3_credentials.clone(),
         }
     }
 
@@ -117,15 +167,21 @@ pub struct RunningServer {
     pub snapshot: SnapshotSource,
     /// Time from [`start`] to listening.
     pub startup: Duration,
-    /// The runtime, for benchmarks that instantiate directly.
+    /// The runtime served at start-up, for benchmarks that instantiate directly.
     pub runtime: Runtime,
+    /// The local bundles root the component reads (the mirror, for S3).
+    pub bundles_root: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    reload: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Stops accepting, lets requests in flight finish (up to 10 s), returns.
     pub async fn shutdown(mut self) {
+        if let Some(reload) = self.reload.take() {
+            reload.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -159,41 +215,29 @@ async fn wait_for_signal() {
 /// listening. Returns once the port is bound.
 pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
     let started = Instant::now();
-    if !opts.bundles.is_dir() {
-        return Err(HostError::Bundles {
-            dir: opts.bundles.clone(),
-            message: "not a directory".into(),
-        });
-    }
     init_onnx_runtime(opts.ort_dylib.as_deref())?;
+    let source = BundleSource::open(&opts.bundles, &opts.connect_options(), opts.mirror_dir.as_deref()).await?;
     let graphs = PreloadedGraphs::load(&opts.models)?;
     let limits = InstanceLimits {
         // Slack beyond the concurrency cap: an instance lives on while its
-        // response body streams after the slot is released.
+        // response body streams after the slot is released. The cap holds
+        // across a version swap too: both snapshots share the engine's pool.
         max_instances: opts.max_concurrency.saturating_add(16),
         max_memory_bytes: opts.max_memory_mib.saturating_mul(1 << 20),
         timeout: Duration::from_millis(opts.request_timeout_ms),
     };
     let engine = serving_engine(&limits)?;
-    let cache_dir = opts.effective_cache_dir();
-    let (component, source) = snapshot::load_or_build(
-        &engine,
-        &opts.component,
-        &opts.bundles,
-        &graphs,
-        cache_dir.as_deref(),
-    )
-    .await?;
-    let graph_names = graphs.names();
-    let runtime = Runtime::new(
+    let builder = ServingBuilder {
         engine,
-        &component,
-        &opts.component,
+        component: opts.component.clone(),
         graphs,
-        opts.bundles.clone(),
         limits,
-    )?;
-    let media = MediaIndex::load(&opts.bundles)?;
+        cache_dir: opts.effective_cache_dir(),
+    };
+    let key = source.refresh().await?;
+    let serving = builder.build(source.local_root(), key).await?;
+    let runtime = serving.runtime.clone();
+    let snapshot_source = serving.snapshot;
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| HostError::Listen {
@@ -207,37 +251,139 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
     let startup = started.elapsed();
     tracing::info!(
         %addr,
-        graphs = ?graph_names,
-        videos = media.len(),
-        snapshot = ?source,
+        bundles = %opts.bundles,
+        serving = %serving.key,
+        graphs = ?builder.graphs.names(),
+        videos = serving.media.len(),
+        snapshot = ?snapshot_source,
         startup_ms = startup.as_millis() as u64,
         "listening"
     );
+    let bundles_root = source.local_root().to_path_buf();
     let server = Arc::new(Server {
-        runtime: runtime.clone(),
-        media,
+        serving: RwLock::new(Arc::new(serving)),
         slots: Arc::new(Semaphore::new(opts.max_concurrency.max(1) as usize)),
         queue_timeout: Duration::from_millis(opts.queue_timeout_ms),
         max_body_bytes: opts.max_body_bytes,
+    });
+    let reload = (opts.poll_interval_ms > 0).then(|| {
+        tokio::spawn(reload_loop(
+            server.clone(),
+            source,
+            builder,
+            Duration::from_millis(opts.poll_interval_ms),
+        ))
     });
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, server, rx));
     Ok(RunningServer {
         addr,
-        snapshot: source,
+        snapshot: snapshot_source,
         startup,
         runtime,
+        bundles_root,
         shutdown: Some(tx),
         task,
+        reload,
     })
 }
 
-struct Server {
+/// Everything one bundle state is served with.
+struct Serving {
+    /// `collection=version;...` this snapshot holds.
+    key: String,
     runtime: Runtime,
     media: MediaIndex,
+    snapshot: SnapshotSource,
+}
+
+/// Builds a [`Serving`] for the bundles as they are now.
+struct ServingBuilder {
+    engine: wasmtime::Engine,
+    component: PathBuf,
+    graphs: PreloadedGraphs,
+    limits: InstanceLimits,
+    cache_dir: Option<PathBuf>,
+}
+
+impl ServingBuilder {
+    async fn build(&self, bundles: &std::path::Path, key: String) -> Result<Serving, HostError> {
+        let (component, snapshot) = snapshot::load_or_build(
+            &self.engine,
+            &self.component,
+            bundles,
+            &self.graphs,
+            self.cache_dir.as_deref(),
+        )
+        .await?;
+        let runtime = Runtime::new(
+            self.engine.clone(),
+            &component,
+            &self.component,
+            self.graphs.clone(),
+            bundles.to_path_buf(),
+            self.limits,
+        )?;
+        let media = MediaIndex::load(bundles)?;
+        Ok(Serving {
+            key,
+            runtime,
+            media,
+            snapshot,
+        })
+    }
+}
+
+/// Polls the source; when the bundle state changes, builds the new snapshot
+/// and swaps it in. A state that fails to build is logged once and the
+/// previous one goes on serving.
+async fn reload_loop(server: Arc<Server>, source: BundleSource, builder: ServingBuilder, every: Duration) {
+    let mut failed_key: Option<String> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        let key = match source.refresh().await {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::warn!("cannot read the bundles: {e}");
+                continue;
+            }
+        };
+        let serving_key = server.serving().key.clone();
+        if key == serving_key || failed_key.as_deref() == Some(key.as_str()) {
+            continue;
+        }
+        let started = Instant::now();
+        match builder.build(source.local_root(), key.clone()).await {
+            Ok(next) => {
+                *server.serving.write().expect("serving lock") = Arc::new(next);
+                failed_key = None;
+                tracing::info!(
+                    from = %serving_key,
+                    to = %key,
+                    ms = started.elapsed().as_millis() as u64,
+                    "now serving new bundle versions"
+                );
+            }
+            Err(e) => {
+                tracing::error!("cannot serve bundles {key} (still serving {serving_key}): {e}");
+                failed_key = Some(key);
+            }
+        }
+    }
+}
+
+struct Server {
+    serving: RwLock<Arc<Serving>>,
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
     max_body_bytes: usize,
+}
+
+impl Server {
+    /// What this request is served with, from start to end.
+    fn serving(&self) -> Arc<Serving> {
+        self.serving.read().expect("serving lock").clone()
+    }
 }
 
 async fn accept_loop(
@@ -331,7 +477,7 @@ impl Server {
                 ))
             }
         };
-        let result = self.runtime.handle(req).await;
+        let result = self.serving().runtime.handle(req).await;
         drop(permit);
         match result {
             Ok(resp) => resp,
@@ -359,7 +505,8 @@ impl Server {
                 "media is GET or HEAD only",
             ));
         }
-        let Some(file) = self.media.lookup(req.uri().path()) else {
+        let serving = self.serving();
+        let Some(file) = serving.media.lookup(req.uri().path()) else {
             return error_response(&QueryError::not_found(format!(
                 "no video at {}; the path is /media/{{collection}}/{{video_id}}",
                 req.uri().path()

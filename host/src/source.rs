@@ -1,0 +1,135 @@
+//! Where the served bundles come from: a local folder, or an S3 bundles root
+//! mirrored into a local folder (busca-s3's verified mirror). Either way the
+//! component sees a local tree at `/bundles`, and [`BundleSource::refresh`]
+//! tells when a collection's `CURRENT` moved so the server can switch to a
+//! new snapshot without a restart.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use busca_core::bundle;
+use busca_s3::{BundleBucket, ConnectOptions, Mirror, S3Url};
+
+use crate::error::HostError;
+
+/// `--bundles`: a folder or `s3://bucket/prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleLocation {
+    /// A local bundles root.
+    Folder(PathBuf),
+    /// An S3 bundles root.
+    S3(S3Url),
+}
+
+impl FromStr for BundleLocation {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if S3Url::is_s3(s) {
+            s.parse().map(BundleLocation::S3).map_err(|e| e.to_string())
+        } else {
+            Ok(BundleLocation::Folder(PathBuf::from(s)))
+        }
+    }
+}
+
+impl fmt::Display for BundleLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BundleLocation::Folder(p) => write!(f, "{}", p.display()),
+            BundleLocation::S3(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+impl From<PathBuf> for BundleLocation {
+    fn from(path: PathBuf) -> Self {
+        BundleLocation::Folder(path)
+    }
+}
+
+impl From<&Path> for BundleLocation {
+    fn from(path: &Path) -> Self {
+        BundleLocation::Folder(path.to_path_buf())
+    }
+}
+
+/// An opened bundle source.
+pub enum BundleSource {
+    /// Served in place.
+    Folder(PathBuf),
+    /// Mirrored from S3 into a local folder.
+    S3(Mirror),
+}
+
+impl BundleSource {
+    /// Opens the location; for S3, connects (a missing bucket or refused
+    /// credentials fail here) and makes the first mirror.
+    pub async fn open(
+        location: &BundleLocation,
+        connect: &ConnectOptions,
+        mirror_dir: Option<&Path>,
+    ) -> Result<BundleSource, HostError> {
+        match location {
+            BundleLocation::Folder(dir) => {
+                if !dir.is_dir() {
+                    return Err(HostError::Bundles {
+                        dir: dir.clone(),
+                        message: "not a directory".into(),
+                    });
+                }
+                Ok(BundleSource::Folder(dir.clone()))
+            }
+            BundleLocation::S3(url) => {
+                let s3_err = |e: busca_s3::S3Error| HostError::S3(e.to_string());
+                let bucket = BundleBucket::connect(url.clone(), connect).await.map_err(s3_err)?;
+                let root = mirror_dir
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| url.local_cache_dir("s3-mirror"));
+                std::fs::create_dir_all(&root).map_err(HostError::io(&root))?;
+                let mirror = Mirror::new(bucket, root);
+                mirror.sync().await.map_err(s3_err)?;
+                Ok(BundleSource::S3(mirror))
+            }
+        }
+    }
+
+    /// The local bundles root the component reads.
+    pub fn local_root(&self) -> &Path {
+        match self {
+            BundleSource::Folder(dir) => dir,
+            BundleSource::S3(mirror) => mirror.root(),
+        }
+    }
+
+    /// Brings new versions in (S3: one conditional GET per collection) and
+    /// returns the state key of the local tree: it changes exactly when some
+    /// collection's `CURRENT` does.
+    pub async fn refresh(&self) -> Result<String, HostError> {
+        if let BundleSource::S3(mirror) = self {
+            // A failed sync leaves the previous versions in place; the next
+            // poll tries again.
+            if let Err(e) = mirror.sync().await {
+                tracing::warn!("cannot refresh bundles from {}: {e}", mirror.bucket().url());
+            }
+        }
+        state_key(self.local_root())
+    }
+}
+
+/// `collection=version;...` of every published collection under `root`.
+pub fn state_key(root: &Path) -> Result<String, HostError> {
+    let err = |e: bundle::BundleError| HostError::Bundles {
+        dir: root.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut key = String::new();
+    for collection in bundle::list_collections(root).map_err(err)? {
+        let version = bundle::read_current(&root.join(&collection))
+            .map_err(err)?
+            .unwrap_or_default();
+        key.push_str(&format!("{collection}={version};"));
+    }
+    Ok(key)
+}
