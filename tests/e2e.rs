@@ -39,6 +39,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
+        init_logs();
         let dir = tempfile::tempdir().unwrap();
         let videos_dir = dir.path().join("videos");
         std::fs::create_dir_all(&videos_dir).unwrap();

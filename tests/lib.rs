@@ -22,6 +22,18 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use busca_core::model::ModelManifest;
 
+/// Sends the host's and the S3 layer's warnings to stderr (`RUST_LOG`
+/// overrides), so a failing test shows what the server complained about.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -316,4 +328,126 @@ impl Client {
             headers,
         }
     }
+}
+
+/// The access key and secret of the test S3 server.
+pub const S3_ACCESS_KEY: &str = "busca-test-key";
+/// See [`S3_ACCESS_KEY`].
+pub const S3_SECRET_KEY: &str = "busca-test-secret-0123456789";
+
+/// A real S3-compatible server (s3s-fs: `cargo install s3s-fs --features
+/// binary`, which `scripts/setup.sh` does) on 127.0.0.1, storing objects as
+/// files under `root`, killed when dropped. `BUSCA_S3_SERVER` names the
+/// binary, else `s3s-fs` on `PATH`.
+pub struct S3Server {
+    child: Option<std::process::Child>,
+    /// Where the server keeps its objects (`<root>/<bucket>/<key>`).
+    pub root: PathBuf,
+    /// The port it listens on (kept across [`S3Server::restart`]).
+    pub port: u16,
+}
+
+impl S3Server {
+    /// Starts a server on a free port.
+    pub fn start(root: &Path) -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = S3Server {
+            child: None,
+            root: root.to_path_buf(),
+            port,
+        };
+        server.restart();
+        server
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and data, and waits until it
+    /// accepts connections.
+    pub fn restart(&mut self) {
+        self.kill();
+        std::fs::create_dir_all(&self.root).unwrap();
+        let bin = std::env::var_os("BUSCA_S3_SERVER").unwrap_or_else(|| "s3s-fs".into());
+        let child = Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+            .arg(&self.root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start the S3 test server {bin:?} ({e}); run scripts/setup.sh, which installs s3s-fs")
+            });
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the S3 test server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Connection options for this server with its credentials.
+    pub fn connect_options(&self) -> busca_s3::ConnectOptions {
+        busca_s3::ConnectOptions {
+            endpoint_url: Some(self.endpoint()),
+            region: Some("us-east-1".into()),
+            path_style: true,
+            static_credentials: Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into())),
+        }
+    }
+
+    /// Creates a bucket through the S3 API.
+    pub async fn create_bucket(&self, bucket: &str) {
+        let client = busca_s3::connect::S3Client::new(&self.connect_options()).await;
+        client
+            .sdk()
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create bucket {bucket}: {e:?}"));
+    }
+
+    /// Environment for a child process (the indexer) to use this server
+    /// through the standard AWS chain, and nothing from this machine's own
+    /// AWS configuration.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY.into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/nonexistent/busca-test".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/busca-test".into()),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `busca-index` command with the tiny model (arguments to be added).
+pub fn indexer_command(collection: &str) -> Command {
+    let mut cmd = Command::new(indexer_bin());
+    cmd.args(["--collection", collection, "--no-progress", "--model"])
+        .arg(tiny_model_dir());
+    cmd
 }

@@ -1,0 +1,505 @@
+//! S3 end to end, against a real S3-compatible server (s3s-fs) on 127.0.0.1:
+//! `busca-index --out s3://...` publishes, `busca-serve` (in-process) mirrors
+//! and serves, a new version is picked up without a restart and without a
+//! mixed answer, a server killed mid-upload leaves the old version served
+//! and a re-run completes, and bad credentials or a missing bucket say so.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use busca_host::{BundleLocation, RunningServer, ServeOptions};
+use busca_s3::objects::Transfer;
+use busca_s3::{BundleBucket, S3Url};
+use busca_tests::*;
+use serde_json::json;
+
+const COLLECTION: &str = "archive";
+const BUCKET: &str = "busca-test";
+const RGB: &[(&str, u32)] = &[("red", 3), ("green", 3), ("blue", 3)];
+const WARM: &[(&str, u32)] = &[("yellow", 3), ("magenta", 3)];
+
+struct Setup {
+    dir: tempfile::TempDir,
+    server: S3Server,
+    rt: tokio::runtime::Runtime,
+    rgb: PathBuf,
+    warm: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        init_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let server = S3Server::start(&dir.path().join("s3-data"));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(server.create_bucket(BUCKET));
+        let videos = dir.path().join("videos");
+        std::fs::create_dir_all(&videos).unwrap();
+        let (rgb, warm) = (videos.join("rgb.mp4"), videos.join("warm.mp4"));
+        make_colour_video(&rgb, RGB);
+        make_colour_video(&warm, WARM);
+        Setup {
+            dir,
+            server,
+            rt,
+            rgb,
+            warm,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("s3://{BUCKET}/bundles")
+    }
+
+    /// Runs the indexer against `endpoint` with its own staging folder.
+    fn index(&self, endpoint: &str, staging: &str, videos: &[&Path]) -> std::process::Output {
+        let mut cmd = indexer_command(COLLECTION);
+        cmd.args([
+            "--out",
+            &self.url(),
+            "--endpoint-url",
+            endpoint,
+            "--path-style",
+        ])
+        .arg("--staging")
+        .arg(self.dir.path().join(staging))
+        .args(videos)
+        .envs(self.server.env());
+        cmd.output().expect("run busca-index")
+    }
+
+    fn index_ok(&self, staging: &str, videos: &[&Path]) -> String {
+        let out = self.index(&self.server.endpoint(), staging, videos);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "busca-index failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    fn bucket(&self) -> BundleBucket {
+        let url: S3Url = self.url().parse().unwrap();
+        self.rt
+            .block_on(BundleBucket::connect(url, &self.server.connect_options()))
+            .unwrap()
+    }
+
+    fn current(&self) -> Option<String> {
+        let bucket = self.bucket();
+        self.rt
+            .block_on(bucket.current(COLLECTION))
+            .unwrap()
+            .map(|p| p.version)
+    }
+
+    fn start_host(&self) -> RunningServer {
+        let mut opts = ServeOptions::new(
+            component_wasm(),
+            BundleLocation::S3(self.url().parse().unwrap()),
+            vec![tiny_model_dir()],
+        );
+        opts.listen = "127.0.0.1:0".parse().unwrap();
+        opts.endpoint_url = Some(self.server.endpoint());
+        opts.path_style = true;
+        opts.s3_credentials = Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into()));
+        opts.mirror_dir = Some(self.dir.path().join("mirror"));
+        opts.cache_dir = Some(self.dir.path().join("snapshots"));
+        opts.poll_interval_ms = 100;
+        self.rt
+            .block_on(busca_host::start(&opts))
+            .expect("start busca-serve on S3")
+    }
+}
+
+/// `(bundle version, video ids of the hits)` of a text search.
+fn search(client: &Client, text: &str) -> (String, Vec<String>) {
+    let answer = client.search(&json!({"text": text, "k": 10}));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let body = answer.json();
+    let videos = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["video_id"].as_str().unwrap().to_string())
+        .collect();
+    (body["bundle_version"].as_str().unwrap().to_string(), videos)
+}
+
+fn video_ids(bundle_root: &Path) -> Vec<(String, String)> {
+    let open = busca_core::bundle::OpenBundle::open_current(
+        &bundle_root.join(COLLECTION),
+        busca_core::bundle::Verify::All,
+    )
+    .unwrap();
+    let videos: Vec<busca_core::shot::VideoRecord> =
+        open.read_json(busca_core::bundle::VIDEOS_FILE).unwrap();
+    videos
+        .into_iter()
+        .map(|v| (v.source_uri, v.video_id))
+        .collect()
+}
+
+fn id_of(ids: &[(String, String)], file: &str) -> String {
+    ids.iter()
+        .find(|(uri, _)| uri.ends_with(file))
+        .unwrap_or_else(|| panic!("no {file} in {ids:?}"))
+        .1
+        .clone()
+}
+
+#[test]
+fn publish_serve_and_switch_versions_without_a_mixed_answer() {
+    let s = Setup::new();
+    s.index_ok("staging-a", &[&s.rgb]);
+    assert_eq!(s.current().as_deref(), Some("v000001"));
+
+    let host = s.start_host();
+    let client = Client::new(host.addr);
+    let (version, hits) = search(&client, "red");
+    assert_eq!(version, "v000001");
+    let v1_ids = video_ids(&host.bundles_root);
+    let rgb_id = id_of(&v1_ids, "rgb.mp4");
+    assert_eq!(hits.first(), Some(&rgb_id), "red finds the rgb video");
+    // Keyframes come from the mirror, checked against the manifest.
+    let shot =
+        client.search(&json!({"text": "red", "k": 1})).json()["results"][0]["shot_id"].clone();
+    let keyframe = client.get(&format!("/api/keyframes/{COLLECTION}/{shot}.jpg"), &[]);
+    assert_eq!(keyframe.status, 200);
+    assert_eq!(keyframe.header("x-bundle-version"), Some("v000001"));
+
+    // Searches run without pause while v2 (with the warm video) is published.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (client, stop) = (client.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                seen.push(search(&client, "yellow"));
+            }
+            seen
+        })
+    };
+    let stdout = s.index_ok("staging-a", &[&s.rgb, &s.warm]);
+    assert!(stdout.contains("v000002"), "{stdout}");
+    assert_eq!(s.current().as_deref(), Some("v000002"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while search(&client, "yellow").0 != "v000002" {
+        assert!(
+            Instant::now() < deadline,
+            "the host did not switch to v000002"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let seen = watcher.join().unwrap();
+
+    let v2_ids = video_ids(&host.bundles_root);
+    let warm_id = id_of(&v2_ids, "warm.mp4");
+    assert_eq!(
+        id_of(&v2_ids, "rgb.mp4"),
+        rgb_id,
+        "video ids are stable across versions"
+    );
+    assert!(seen.iter().any(|(v, _)| v == "v000001") && seen.iter().any(|(v, _)| v == "v000002"));
+    let mut switched = false;
+    for (version, hits) in &seen {
+        match version.as_str() {
+            // v1 has no warm video: one warm hit would be a mixed answer.
+            "v000001" => {
+                assert!(!switched, "answered from v000001 after v000002: {seen:?}");
+                assert!(
+                    !hits.contains(&warm_id),
+                    "v000001 answer with a v000002 shot: {hits:?}"
+                );
+            }
+            "v000002" => {
+                switched = true;
+                assert_eq!(
+                    hits.first(),
+                    Some(&warm_id),
+                    "yellow finds the warm video in v000002"
+                );
+            }
+            other => panic!("unexpected version {other}"),
+        }
+    }
+
+    // Incremental against S3 from a machine with nothing local: the current
+    // tables and frame cache are read from the bucket, nothing is re-decoded.
+    let stdout = s.index_ok("staging-b", &[&s.rgb, &s.warm]);
+    assert!(stdout.contains("v000002"), "{stdout}");
+    assert_eq!(
+        s.current().as_deref(),
+        Some("v000002"),
+        "nothing changed: no new version"
+    );
+    assert!(stdout.contains("0 indexed, 2 reused"), "{stdout}");
+    s.rt.block_on(host.shutdown());
+}
+
+/// Forwards TCP to `upstream`, slowly (so an upload takes seconds), until
+/// dropped.
+fn slow_proxy(rt: &tokio::runtime::Runtime, upstream: u16) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut outbound) =
+                    tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let (mut ri, mut wi) = inbound.split();
+                let (mut ro, mut wo) = outbound.split();
+                let up = async {
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let n = ri.read(&mut buf).await?;
+                        if n == 0 {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(15)).await;
+                        wo.write_all(&buf[..n]).await?;
+                    }
+                    wo.shutdown().await
+                };
+                let down = tokio::io::copy(&mut ro, &mut wi);
+                // Either side closing (the server killed) closes both, as a
+                // real network path would.
+                tokio::select! {
+                    _ = up => {}
+                    _ = down => {}
+                }
+            });
+        }
+    });
+    port
+}
+
+/// The child's output, or a panic (after killing it) when it runs too long.
+fn wait_at_most(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("busca-index still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_server_killed_mid_upload_leaves_the_old_version_served_and_a_rerun_completes() {
+    let mut s = Setup::new();
+    s.index_ok("staging", &[&s.rgb]);
+    let host = s.start_host();
+    let client = Client::new(host.addr);
+    assert_eq!(search(&client, "red").0, "v000001");
+
+    // Publish v2 through a slow proxy and kill the server as soon as the
+    // first object of v2 lands in its data folder.
+    let proxy = slow_proxy(&s.rt, s.server.port);
+    let v2_dir = s
+        .server
+        .root
+        .join(BUCKET)
+        .join("bundles")
+        .join(COLLECTION)
+        .join("versions")
+        .join("v000002");
+    let indexer = {
+        let mut cmd = indexer_command(COLLECTION);
+        cmd.args([
+            "--out",
+            &s.url(),
+            "--endpoint-url",
+            &format!("http://127.0.0.1:{proxy}"),
+            "--path-style",
+        ])
+        .arg("--staging")
+        .arg(s.dir.path().join("staging"))
+        .args([&s.rgb, &s.warm])
+        .envs(s.server.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !v2_dir.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the upload of v000002 never started"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    s.server.kill();
+    let out = wait_at_most(indexer, Duration::from_secs(180));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the publish cannot succeed with the server dead"
+    );
+    assert!(
+        stderr.contains("127.0.0.1"),
+        "the error names the server: {stderr}"
+    );
+    assert!(
+        !v2_dir.join("manifest.json").exists(),
+        "the manifest goes last, so v000002 is incomplete"
+    );
+
+    // While the server is down the host keeps serving what it has.
+    assert_eq!(search(&client, "red").0, "v000001");
+    s.server.restart();
+    assert_eq!(
+        s.current().as_deref(),
+        Some("v000001"),
+        "CURRENT never named the half version"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(search(&client, "yellow").0, "v000001");
+
+    // The re-run publishes a new number, never writing into the half one,
+    // and prunes it.
+    let stdout = s.index_ok("staging", &[&s.rgb, &s.warm]);
+    assert!(stdout.contains("v000003"), "{stdout}");
+    assert_eq!(s.current().as_deref(), Some("v000003"));
+    let bucket = s.bucket();
+    let versions = s.rt.block_on(bucket.list_versions(COLLECTION)).unwrap();
+    assert_eq!(
+        versions,
+        ["v000001", "v000003"],
+        "the half-written v000002 is deleted"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (version, hits) = search(&client, "yellow");
+        if version == "v000003" {
+            let warm_id = id_of(&video_ids(&host.bundles_root), "warm.mp4");
+            assert_eq!(hits.first(), Some(&warm_id));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the host did not switch to v000003"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.rt.block_on(host.shutdown());
+}
+
+#[test]
+fn bad_credentials_and_a_missing_bucket_are_named() {
+    let s = Setup::new();
+    // Missing bucket: the indexer stops before decoding anything.
+    let mut cmd = indexer_command(COLLECTION);
+    cmd.args([
+        "--out",
+        "s3://no-such-bucket/x",
+        "--endpoint-url",
+        &s.server.endpoint(),
+        "--path-style",
+    ])
+    .arg(&s.rgb)
+    .arg("--staging")
+    .arg(s.dir.path().join("staging"))
+    .envs(s.server.env());
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("bucket \"no-such-bucket\" does not exist"),
+        "{stderr}"
+    );
+
+    // Wrong secret.
+    let mut cmd = indexer_command(COLLECTION);
+    cmd.args([
+        "--out",
+        &s.url(),
+        "--endpoint-url",
+        &s.server.endpoint(),
+        "--path-style",
+    ])
+    .arg(&s.rgb)
+    .arg("--staging")
+    .arg(s.dir.path().join("staging"))
+    .envs(s.server.env())
+    .env("AWS_SECRET_ACCESS_KEY", "wrong-secret");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("access to bucket \"busca-test\"") && stderr.contains("refused"),
+        "{stderr}"
+    );
+    assert_eq!(s.current(), None, "nothing was published");
+
+    // The host says the same at start-up.
+    let mut opts = ServeOptions::new(
+        component_wasm(),
+        BundleLocation::S3(s.url().parse().unwrap()),
+        vec![tiny_model_dir()],
+    );
+    opts.endpoint_url = Some(s.server.endpoint());
+    opts.path_style = true;
+    opts.s3_credentials = Some((S3_ACCESS_KEY.into(), "wrong-secret".into()));
+    opts.mirror_dir = Some(s.dir.path().join("mirror"));
+    let err =
+        s.rt.block_on(busca_host::start(&opts))
+            .err()
+            .unwrap()
+            .to_string();
+    assert!(err.contains("access to bucket \"busca-test\""), "{err}");
+    opts.bundles = BundleLocation::S3("s3://no-such-bucket/x".parse().unwrap());
+    opts.s3_credentials = Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into()));
+    let err =
+        s.rt.block_on(busca_host::start(&opts))
+            .err()
+            .unwrap()
+            .to_string();
+    assert!(
+        err.contains("bucket \"no-such-bucket\" does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn large_files_go_up_in_checksummed_parts_and_come_back_whole() {
+    let s = Setup::new();
+    let client = s.rt.block_on(busca_s3::connect::S3Client::new(
+        &s.server.connect_options(),
+    ));
+    let file = s.dir.path().join("big.bin");
+    let mut rng = busca_core::vector::SplitMix64(7);
+    let bytes: Vec<u8> = (0..(11 << 20) + 12_345)
+        .map(|_| (rng.next_f32() * 127.0) as i8 as u8)
+        .collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let transfer = Transfer {
+        multipart_threshold: 5 << 20,
+        part_size: 5 << 20,
+        concurrency: 2,
+    };
+    s.rt.block_on(client.put_file(BUCKET, "big/object.bin", &file, &transfer))
+        .unwrap();
+    let listed = s.rt.block_on(client.list(BUCKET, "big/")).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].size, bytes.len() as u64);
+    let back = s.dir.path().join("back.bin");
+    let (size, sha) =
+        s.rt.block_on(client.get_to_file(BUCKET, "big/object.bin", &back))
+            .unwrap();
+    assert_eq!(size, bytes.len() as u64);
+    assert_eq!(sha, busca_core::bundle::sha256_hex(&bytes));
+}
