@@ -185,7 +185,34 @@ fn write_cache(path: &PathBuf, bytes: &[u8]) -> Result<(), HostError> {
     bundle::write_file_atomic(path, bytes).map_err(|e| HostError::Bundles {
         dir: path.clone(),
         message: format!("cannot write the snapshot cache: {e}"),
-    })
+    })?;
+    if let Some(dir) = path.parent() {
+        prune_cache(dir, CACHE_ENTRIES_KEPT);
+    }
+    Ok(())
+}
+
+/// Snapshots kept in the cache directory. Every published version makes a
+/// new one (tens to hundreds of MB); the newest few cover a restart and a
+/// roll-back, older ones are only disk.
+pub const CACHE_ENTRIES_KEPT: usize = 6;
+
+/// Deletes all but the `keep` most recently written `.cwasm` files of `dir`.
+/// A snapshot in use stays mapped after its file is unlinked.
+pub fn prune_cache(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut snapshots: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    snapshots.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, path) in snapshots.into_iter().skip(keep) {
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(cache = %path.display(), "removed an old snapshot"),
+            Err(e) => tracing::warn!(cache = %path.display(), "cannot remove an old snapshot: {e}"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +239,26 @@ mod tests {
         assert_ne!(k1, k2, "a new CURRENT version must change the key");
         publish(root.path(), "news", "v000001", "{}");
         assert_ne!(k2, cache_key(b"component", root.path()).unwrap());
+    }
+
+    #[test]
+    fn the_cache_keeps_only_the_newest_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::time::SystemTime::now() - std::time::Duration::from_secs(100);
+        for i in 0..5u64 {
+            let path = dir.path().join(format!("{i}.cwasm"));
+            std::fs::write(&path, b"x").unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(base + std::time::Duration::from_secs(i)).unwrap();
+        }
+        std::fs::write(dir.path().join("notes.txt"), b"kept").unwrap();
+        prune_cache(dir.path(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["3.cwasm", "4.cwasm", "notes.txt"]);
     }
 
     #[test]
