@@ -454,6 +454,29 @@ def render(run):
              "(`models/export_clip.py` on a machine with internet) for that row.")
     L.append("")
 
+    L.append("## S3: publishing and mirroring a version")
+    L.append("")
+    L.append("`busca-s3-bench` against s3s-fs on 127.0.0.1 (the server the S3 tests use), on the host bench's "
+             "synthetic bundles: publish (every file with its sha256, then the manifest, then `CURRENT`), mirror "
+             "(download, sha256 check, local pointer switch) and one poll of `CURRENT`, each beside a plain local "
+             "copy of the same files measured in the same run.")
+    L.append("")
+    s3_steps = sorted(p.stem for p in run.path.glob("s3-*.meta"))
+    if not s3_steps and not list(run.path.glob("s3*.skip")):
+        L.append("Not run.")
+    for step in s3_steps:
+        out = run.out(step)
+        if out is None:
+            L.append(f"- {step}: {run.why_not(step)}")
+            continue
+        L.append(f"### {step.removeprefix('s3-')} shots")
+        L.append("")
+        L.extend(line for line in out.splitlines() if line.startswith("|"))
+        L.append("")
+    for skip in sorted(run.path.glob("s3*.skip")):
+        L.append(f"- {skip.stem}: not run: {skip.read_text().strip()}")
+    L.append("")
+
     L.append("## GPU results (recorded earlier, not re-run here)")
     L.append("")
     L.append("This machine has no GPU; these are the raw results kept in `bench/results/`, as recorded.")

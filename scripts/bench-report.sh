@@ -138,8 +138,9 @@ EOF
 # ---------------------------------------------------------------- build
 # Release binaries of just the packages the benches need (one cargo call so
 # features unify once), and the component's wasm32-wasip2 release build.
-BUILD=(cargo build --release -p busca-indexer -p busca-core -p busca-host -p busca-eval
-    --bin busca-bench --bin busca-index --bin bench_search --bin busca-host-bench --bin busca-eval)
+BUILD=(cargo build --release -p busca-indexer -p busca-core -p busca-host -p busca-eval -p busca-s3
+    --bin busca-bench --bin busca-index --bin bench_search --bin busca-host-bench --bin busca-eval
+    --bin busca-s3-bench)
 if ! step build "${BUILD[@]}"; then
     log "the build failed; see $RUN/build.err"
     exit 1
@@ -216,6 +217,32 @@ HOST_BENCH=("$BIN/busca-host-bench" --component "$COMPONENT" --model models/tiny
 step host "${HOST_BENCH[@]}" --sizes "$HOST_SIZES" --wrk-seconds "$WRK_SECONDS" || true
 # ... and on a 100-shot bundle, where the search itself costs nothing.
 step host-100 "${HOST_BENCH[@]}" --sizes 100 --wrk-seconds "$WRK_SECONDS" || true
+
+# ---------------------------------------------------------------- S3: publish, mirror, poll
+# On the host bench's synthetic bundles, against s3s-fs on loopback.
+if [[ -x ${BUSCA_S3_SERVER:-} ]]; then
+    S3_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    S3_DATA="$WORK/s3-data"
+    rm -rf "$S3_DATA" && mkdir -p "$S3_DATA/bench"
+    "$BUSCA_S3_SERVER" --host 127.0.0.1 --port "$S3_PORT" --access-key bench --secret-key bench-secret \
+        "$S3_DATA" > "$RUN/s3-server.log" 2>&1 &
+    S3_PID=$!
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null && break; sleep 0.1; done
+    for n in ${HOST_SIZES//,/ }; do
+        version_dir="$HOST_WORK/bundles-$n/synthetic/versions/v000001"
+        if [[ -s $version_dir/manifest.json ]]; then
+            AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_EC2_METADATA_DISABLED=true \
+                step "s3-$n" "$BIN/busca-s3-bench" --endpoint-url "http://127.0.0.1:$S3_PORT" --bucket bench \
+                --version-dir "$version_dir" || true
+        else
+            skip "s3-$n" "no synthetic bundle at $version_dir (the host bench makes it)"
+        fi
+    done
+    kill "$S3_PID" 2>/dev/null || true
+    rm -rf "$S3_DATA"
+else
+    skip s3 "no S3 test server (\$BUSCA_S3_SERVER; scripts/setup.sh installs s3s-fs)"
+fi
 
 # ---------------------------------------------------------------- segmentation F1
 SCENEDETECT_VENV="$BUSCA_HOME/bench-venv"
