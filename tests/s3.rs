@@ -53,21 +53,28 @@ impl Setup {
         format!("s3://{BUCKET}/bundles")
     }
 
-    /// Runs the indexer against `endpoint` with its own staging folder.
-    fn index(&self, endpoint: &str, staging: &str, videos: &[&Path]) -> std::process::Output {
+    /// A `busca-index` publishing to `url` on the server at `endpoint`
+    /// (through the standard credential chain), with its own staging folder.
+    fn index_command(
+        &self,
+        url: &str,
+        endpoint: &str,
+        staging: &str,
+        videos: &[&Path],
+    ) -> std::process::Command {
         let mut cmd = indexer_command(COLLECTION);
-        cmd.args([
-            "--out",
-            &self.url(),
-            "--endpoint-url",
-            endpoint,
-            "--path-style",
-        ])
-        .arg("--staging")
-        .arg(self.dir.path().join(staging))
-        .args(videos)
-        .envs(self.server.env());
-        cmd.output().expect("run busca-index")
+        cmd.args(["--out", url, "--endpoint-url", endpoint, "--path-style"])
+            .arg("--staging")
+            .arg(self.dir.path().join(staging))
+            .args(videos)
+            .envs(self.server.env());
+        cmd
+    }
+
+    fn index(&self, endpoint: &str, staging: &str, videos: &[&Path]) -> std::process::Output {
+        self.index_command(&self.url(), endpoint, staging, videos)
+            .output()
+            .expect("run busca-index")
     }
 
     fn index_ok(&self, staging: &str, videos: &[&Path]) -> String {
@@ -327,23 +334,17 @@ fn a_server_killed_mid_upload_leaves_the_old_version_served_and_a_rerun_complete
         .join(COLLECTION)
         .join("versions")
         .join("v000002");
-    let indexer = {
-        let mut cmd = indexer_command(COLLECTION);
-        cmd.args([
-            "--out",
+    let indexer = s
+        .index_command(
             &s.url(),
-            "--endpoint-url",
             &format!("http://127.0.0.1:{proxy}"),
-            "--path-style",
-        ])
-        .arg("--staging")
-        .arg(s.dir.path().join("staging"))
-        .args([&s.rgb, &s.warm])
-        .envs(s.server.env())
+            "staging",
+            &[&s.rgb, &s.warm],
+        )
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-        cmd.spawn().unwrap()
-    };
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !has_file(&v2_dir) {
         assert!(
@@ -384,17 +385,27 @@ fn a_server_killed_mid_upload_leaves_the_old_version_served_and_a_rerun_complete
     // them; when none had completed, v000002 is still free.
     let bucket = s.bucket();
     let half_prefix = bucket.key(COLLECTION, "versions/v000002/");
-    let half_objects = s
-        .rt
-        .block_on(bucket.client().list(BUCKET, &half_prefix))
-        .unwrap()
-        .len();
-    let expected = if half_objects > 0 { "v000003" } else { "v000002" };
+    let half_objects =
+        s.rt.block_on(bucket.client().list(BUCKET, &half_prefix))
+            .unwrap()
+            .len();
+    let expected = if half_objects > 0 {
+        "v000003"
+    } else {
+        "v000002"
+    };
     let stdout = s.index_ok("staging", &[&s.rgb, &s.warm]);
-    assert!(stdout.contains(expected), "{half_objects} objects left in v000002: {stdout}");
+    assert!(
+        stdout.contains(expected),
+        "{half_objects} objects left in v000002: {stdout}"
+    );
     assert_eq!(s.current().as_deref(), Some(expected));
     let versions = s.rt.block_on(bucket.list_versions(COLLECTION)).unwrap();
-    assert_eq!(versions, ["v000001", expected], "no half-written version is left");
+    assert_eq!(
+        versions,
+        ["v000001", expected],
+        "no half-written version is left"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (version, hits) = search(&client, "yellow");
@@ -416,19 +427,15 @@ fn a_server_killed_mid_upload_leaves_the_old_version_served_and_a_rerun_complete
 fn bad_credentials_and_a_missing_bucket_are_named() {
     let s = Setup::new();
     // Missing bucket: the indexer stops before decoding anything.
-    let mut cmd = indexer_command(COLLECTION);
-    cmd.args([
-        "--out",
-        "s3://no-such-bucket/x",
-        "--endpoint-url",
-        &s.server.endpoint(),
-        "--path-style",
-    ])
-    .arg(&s.rgb)
-    .arg("--staging")
-    .arg(s.dir.path().join("staging"))
-    .envs(s.server.env());
-    let out = cmd.output().unwrap();
+    let out = s
+        .index_command(
+            "s3://no-such-bucket/x",
+            &s.server.endpoint(),
+            "staging",
+            &[&s.rgb],
+        )
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -437,20 +444,11 @@ fn bad_credentials_and_a_missing_bucket_are_named() {
     );
 
     // Wrong secret.
-    let mut cmd = indexer_command(COLLECTION);
-    cmd.args([
-        "--out",
-        &s.url(),
-        "--endpoint-url",
-        &s.server.endpoint(),
-        "--path-style",
-    ])
-    .arg(&s.rgb)
-    .arg("--staging")
-    .arg(s.dir.path().join("staging"))
-    .envs(s.server.env())
-    .env("AWS_SECRET_ACCESS_KEY", "wrong-secret");
-    let out = cmd.output().unwrap();
+    let out = s
+        .index_command(&s.url(), &s.server.endpoint(), "staging", &[&s.rgb])
+        .env("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

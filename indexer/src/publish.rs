@@ -14,7 +14,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use busca_core::bundle::{
     self, hash_tree, list_versions, switch_current, version_dir, version_name, BundleManifest, IndexOptions,
@@ -51,21 +50,6 @@ pub enum PublishError {
     },
 }
 
-/// A version being written. Files are immutable once written.
-pub trait VersionWriter {
-    /// The version's name (`v000004`).
-    fn version(&self) -> &str;
-    /// Writes one file (`rel` is `/`-separated, checked by core).
-    fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError>;
-    /// A local scratch path where a library can save a file that is then
-    /// added as `rel` (usearch saves to a path).
-    fn scratch_path(&self, rel: &str) -> PathBuf;
-    /// Adds the file saved at [`VersionWriter::scratch_path`].
-    fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError>;
-    /// Fills the manifest's file list, writes it, and makes the version current.
-    fn commit(self: Box<Self>, manifest: BundleManifest) -> Result<BundleManifest, PublishError>;
-}
-
 /// Where bundle versions of a collection are published.
 pub trait BundleStore {
     /// The local directory of a collection: its work files live in
@@ -83,8 +67,16 @@ pub trait BundleStore {
     fn current(&self, collection: &str) -> Result<Option<String>, PublishError>;
     /// The current version's manifest and video table, checked, if any.
     fn current_tables(&self, collection: &str) -> Result<Option<(BundleManifest, Vec<VideoRecord>)>, PublishError>;
-    /// Starts writing the next version of `collection`.
-    fn begin(&self, collection: &str) -> Result<Box<dyn VersionWriter>, PublishError>;
+    /// Starts writing the next version of `collection`, in a local scratch directory.
+    fn begin(&self, collection: &str) -> Result<StagedVersion, PublishError>;
+    /// Fills the manifest's file list, writes it, publishes the version and
+    /// makes it current.
+    fn commit(
+        &self,
+        collection: &str,
+        staged: StagedVersion,
+        manifest: BundleManifest,
+    ) -> Result<BundleManifest, PublishError>;
 }
 
 /// Bundles in a local folder: `<root>/<collection>/versions/vNNNNNN/`.
@@ -133,7 +125,7 @@ impl BundleStore for LocalFolderStore {
         Ok(Some((current.manifest, videos)))
     }
 
-    fn begin(&self, collection: &str) -> Result<Box<dyn VersionWriter>, PublishError> {
+    fn begin(&self, collection: &str) -> Result<StagedVersion, PublishError> {
         bundle::validate_collection_name(collection)?;
         let collection_dir = self.collection_dir(collection);
         let versions = collection_dir.join(VERSIONS_DIR);
@@ -143,15 +135,31 @@ impl BundleStore for LocalFolderStore {
             .and_then(|v| bundle::parse_version_name(v))
             .unwrap_or(0)
             + 1;
-        Ok(Box::new(LocalVersionWriter {
-            collection_dir: collection_dir.clone(),
-            staged: StagedVersion::new(&collection_dir, next)?,
-        }))
+        StagedVersion::new(&collection_dir, next)
+    }
+
+    fn commit(
+        &self,
+        collection: &str,
+        mut staged: StagedVersion,
+        manifest: BundleManifest,
+    ) -> Result<BundleManifest, PublishError> {
+        let collection_dir = self.collection_dir(collection);
+        let manifest = staged.seal(manifest)?;
+        let dest = version_dir(&collection_dir, &staged.version);
+        std::fs::rename(&staged.tmp, &dest).map_err(io_err(&dest))?;
+        if let Ok(d) = std::fs::File::open(collection_dir.join(VERSIONS_DIR)) {
+            let _ = d.sync_all();
+        }
+        switch_current(&collection_dir, &staged.version)?;
+        Ok(manifest)
     }
 }
 
-/// A version being written into a scratch directory (`versions/.tmp-*`).
-struct StagedVersion {
+/// A version being written into a local scratch directory
+/// (`<collection>/versions/.tmp-*`); files are immutable once written.
+#[derive(Debug)]
+pub struct StagedVersion {
     version: String,
     tmp: PathBuf,
 }
@@ -173,7 +181,13 @@ impl StagedVersion {
         Ok(StagedVersion { version, tmp })
     }
 
-    fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError> {
+    /// The version's name (`v000004`).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Writes one file (`rel` is `/`-separated, checked by core).
+    pub fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError> {
         bundle::validate_relative_path(rel)?;
         let path = self.tmp.join(rel);
         if let Some(parent) = path.parent() {
@@ -185,7 +199,14 @@ impl StagedVersion {
         Ok(())
     }
 
-    fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError> {
+    /// A path where a library can save a file that is then added as `rel`
+    /// with [`StagedVersion::add_scratch`] (usearch saves to a path).
+    pub fn scratch_path(&self, rel: &str) -> PathBuf {
+        self.tmp.join(rel)
+    }
+
+    /// Adds the file saved at [`StagedVersion::scratch_path`].
+    pub fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError> {
         bundle::validate_relative_path(rel)?;
         let path = self.tmp.join(rel);
         std::fs::File::open(&path)
@@ -200,40 +221,6 @@ impl StagedVersion {
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
         self.write(MANIFEST_FILE, &json)?;
         sync_dirs(&self.tmp);
-        Ok(manifest)
-    }
-}
-
-struct LocalVersionWriter {
-    collection_dir: PathBuf,
-    staged: StagedVersion,
-}
-
-impl VersionWriter for LocalVersionWriter {
-    fn version(&self) -> &str {
-        &self.staged.version
-    }
-
-    fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError> {
-        self.staged.write(rel, bytes)
-    }
-
-    fn scratch_path(&self, rel: &str) -> PathBuf {
-        self.staged.tmp.join(rel)
-    }
-
-    fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError> {
-        self.staged.add_scratch(rel)
-    }
-
-    fn commit(mut self: Box<Self>, manifest: BundleManifest) -> Result<BundleManifest, PublishError> {
-        let manifest = self.staged.seal(manifest)?;
-        let dest = version_dir(&self.collection_dir, &self.staged.version);
-        std::fs::rename(&self.staged.tmp, &dest).map_err(io_err(&dest))?;
-        if let Ok(d) = std::fs::File::open(self.collection_dir.join(VERSIONS_DIR)) {
-            let _ = d.sync_all();
-        }
-        switch_current(&self.collection_dir, &self.staged.version)?;
         Ok(manifest)
     }
 }
@@ -253,7 +240,7 @@ pub struct S3Destination {
 
 /// Bundles in an S3 bucket (see busca-s3 for the layout and its guarantees).
 pub struct S3Store {
-    shared: Arc<S3Shared>,
+    shared: S3Shared,
 }
 
 struct S3Shared {
@@ -273,11 +260,11 @@ impl S3Store {
             .map_err(io_err(Path::new("tokio runtime")))?;
         let bucket = runtime.block_on(BundleBucket::connect(destination.url.clone(), &destination.connect))?;
         Ok(S3Store {
-            shared: Arc::new(S3Shared {
+            shared: S3Shared {
                 runtime,
                 bucket,
                 destination,
-            }),
+            },
         })
     }
 }
@@ -329,48 +316,24 @@ impl BundleStore for S3Store {
         })
     }
 
-    fn begin(&self, collection: &str) -> Result<Box<dyn VersionWriter>, PublishError> {
+    fn begin(&self, collection: &str) -> Result<StagedVersion, PublishError> {
         bundle::validate_collection_name(collection)?;
         let s = &self.shared;
         let next = s.runtime.block_on(s.bucket.next_version(collection))?;
         let number = bundle::parse_version_name(&next).expect("next_version names a version");
-        Ok(Box::new(S3VersionWriter {
-            collection: collection.to_string(),
-            staged: StagedVersion::new(&self.local_collection_dir(collection), number)?,
-            shared: self.shared.clone(),
-        }))
-    }
-}
-
-struct S3VersionWriter {
-    collection: String,
-    staged: StagedVersion,
-    shared: Arc<S3Shared>,
-}
-
-impl VersionWriter for S3VersionWriter {
-    fn version(&self) -> &str {
-        &self.staged.version
+        StagedVersion::new(&self.local_collection_dir(collection), number)
     }
 
-    fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError> {
-        self.staged.write(rel, bytes)
-    }
-
-    fn scratch_path(&self, rel: &str) -> PathBuf {
-        self.staged.tmp.join(rel)
-    }
-
-    fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError> {
-        self.staged.add_scratch(rel)
-    }
-
-    fn commit(mut self: Box<Self>, manifest: BundleManifest) -> Result<BundleManifest, PublishError> {
-        let manifest = self.staged.seal(manifest)?;
+    fn commit(
+        &self,
+        collection: &str,
+        mut staged: StagedVersion,
+        manifest: BundleManifest,
+    ) -> Result<BundleManifest, PublishError> {
+        let manifest = staged.seal(manifest)?;
         let s = &self.shared;
-        let collection = &self.collection;
         s.runtime.block_on(async {
-            s.bucket.upload_version(collection, &self.staged.tmp, &manifest).await?;
+            s.bucket.upload_version(collection, &staged.tmp, &manifest).await?;
             s.bucket.set_current(collection, &manifest.version).await?;
             // The version is published; a failed clean-up only leaves old
             // versions behind for the next run to delete.
@@ -381,7 +344,7 @@ impl VersionWriter for S3VersionWriter {
             }
             Ok::<_, S3Error>(())
         })?;
-        let _ = std::fs::remove_dir_all(&self.staged.tmp);
+        let _ = std::fs::remove_dir_all(&staged.tmp);
         Ok(manifest)
     }
 }
@@ -496,7 +459,7 @@ mod tests {
         first.write("shots.json", b"[]").unwrap();
         build_usearch(&first.scratch_path(bundle::INDEX_FILE), &default_index_options(2), &[7], &[0.6, 0.8]).unwrap();
         first.add_scratch(bundle::INDEX_FILE).unwrap();
-        let published = first.commit(manifest()).unwrap();
+        let published = store.commit("c", first, manifest()).unwrap();
         assert_eq!(published.version, "v000001");
         assert!(published.files.contains_key(bundle::INDEX_FILE));
 

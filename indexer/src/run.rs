@@ -406,7 +406,7 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
         },
         files: BTreeMap::new(),
     };
-    let manifest = writer.commit(manifest)?;
+    let manifest = store.commit(&config.collection, writer, manifest)?;
     tracing::info!("published {} of {}", manifest.version, config.collection);
     summary.version = Some(manifest.version);
     summary.published = true;
