@@ -406,7 +406,7 @@ def render(run):
     L.append(f"| OS | {m.get('os', '?')}, Linux {m.get('kernel', '?')} |")
     L.append(f"| load average (1/5/15 min) | at start {m.get('load_start', '?')}; at end {run.text('load_end.txt') or '?'} |")
     L.append("| build profile | `release` (opt-level 3, `debug = \"line-tables-only\"`) for the native binaries, built with "
-             "`cargo build --release -p busca-indexer -p busca-core -p busca-host -p busca-eval --bin ...` (only the bench "
+             "`cargo build --release -p busca-indexer -p busca-core -p busca-host -p busca-eval -p busca-s3 --bin ...` (only the bench "
              "binaries and their packages); the query component is the wasm32-wasip2 `release` build of "
              "`query-component/` (opt-level 3, LTO, one codegen unit) |")
     L.append(f"| tools | {m.get('rustc', '?')}; {m.get('ffmpeg', '?').split(' Copyright')[0]}; onnxruntime {m.get('onnxruntime', '?')} (Python wheel, "
