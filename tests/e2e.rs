@@ -390,3 +390,60 @@ fn a_runaway_request_gets_503_and_the_server_lives_on() {
     std::thread::sleep(Duration::from_millis(50));
     assert!(std::net::TcpStream::connect(client.addr()).is_err());
 }
+
+#[test]
+fn a_new_local_version_is_served_without_a_restart() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let (rgb, warm) = (dir.path().join("rgb.mp4"), dir.path().join("warm.mp4"));
+    make_colour_video(&rgb, RGB_VIDEO);
+    make_colour_video(&warm, WARM_VIDEO);
+    let bundles = dir.path().join("bundles");
+    index_videos(&bundles, COLLECTION, std::slice::from_ref(&rgb));
+    let server =
+        f.rt.block_on(start_server(&bundles, &dir.path().join("cache"), |o| {
+            o.poll_interval_ms = 100;
+        }));
+    let client = Client::new(server.addr);
+    let first = client.search(&json!({"text": "yellow", "k": 3})).json();
+    assert_eq!(first["bundle_version"], "v000001");
+
+    index_videos(&bundles, COLLECTION, &[rgb, warm]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let answer = loop {
+        let answer = client.search(&json!({"text": "yellow", "k": 3})).json();
+        if answer["bundle_version"] == "v000002" {
+            break answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still serving {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let videos: Vec<VideoRecord> = OpenBundle::open_current(&bundles.join(COLLECTION), Verify::All)
+        .unwrap()
+        .read_json(VIDEOS_FILE)
+        .unwrap();
+    let warm_id = &videos
+        .iter()
+        .find(|v| v.source_uri.ends_with("warm.mp4"))
+        .unwrap()
+        .video_id;
+    assert_eq!(
+        &results(&answer)[0]["video_id"],
+        warm_id,
+        "yellow finds the new video"
+    );
+    // Its keyframes and source video are served from the new version too.
+    let shot = &results(&answer)[0]["shot_id"];
+    let keyframe = client.get(&format!("/api/keyframes/{COLLECTION}/{shot}.jpg"), &[]);
+    assert_eq!(keyframe.header("x-bundle-version"), Some("v000002"));
+    assert_eq!(
+        client
+            .get(&format!("/media/{COLLECTION}/{warm_id}"), &[])
+            .status,
+        200
+    );
+    f.rt.block_on(server.shutdown());
+}
