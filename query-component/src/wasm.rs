@@ -45,9 +45,7 @@ extern "C" {
 /// would leave the component's lift of it dangling and the snapshot invalid.
 #[export_name = "cm32p2||wizer-initialize"]
 extern "C" fn wizer_initialize() {
-    let service = service();
-    // Nothing else to warm: the tokenizers are built with the collections.
-    let _ = service.collection_names().count();
+    service().warm_up();
     unsafe { __wasilibc_reset_preopens() };
 }
 
