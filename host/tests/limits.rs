@@ -203,6 +203,16 @@ fn every_request_gets_a_fresh_instance_and_pool_slots_are_returned() {
 }
 
 #[test]
+fn no_request_sees_what_an_earlier_one_left_in_memory() {
+    // Two slots, many requests: slots are reused with their dirtied pages
+    // kept resident, which the host must restore to the snapshot's contents.
+    let h = Harness::start(|o| o.max_concurrency = 2);
+    for _ in 0..40 {
+        assert_eq!(h.get("/state"), (200, "count 1 dirty 0".to_string()));
+    }
+}
+
+#[test]
 fn a_component_without_wizer_initialize_is_served_as_is_and_cached() {
     let h = Harness::start(|_| {});
     assert_eq!(h.server.as_ref().unwrap().snapshot, SnapshotSource::Built);
