@@ -47,3 +47,13 @@ pub use preprocess::ClipPreprocess;
 pub use query::{Limits, SearchHit, SearchRequest, SearchResponse};
 pub use shot::ShotRecord;
 pub use tokenize::ClipTokenizer;
+
+/// `$XDG_CACHE_HOME/buscaescenas`, else `~/.cache/buscaescenas` (the scripts'
+/// `$BUSCA_HOME`): where compiled snapshots, S3 staging and mirrors are kept.
+/// `None` when neither variable is set.
+pub fn cache_home() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("buscaescenas"))
+}

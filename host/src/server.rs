@@ -150,12 +150,9 @@ impl ServeOptions {
         if self.no_cache {
             return None;
         }
-        self.cache_dir.clone().or_else(|| {
-            let base = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-            Some(base.join("buscaescenas").join("snapshots"))
-        })
+        self.cache_dir
+            .clone()
+            .or_else(|| Some(busca_core::cache_home()?.join("snapshots")))
     }
 }
 

@@ -55,19 +55,8 @@ pub fn cache_key(component: &[u8], bundles: &Path) -> Result<String, HostError> 
     hasher.update(env!("CARGO_PKG_VERSION"));
     hasher.update(wasmtime_version());
     hasher.update(Sha256::digest(component));
-    let collections = bundle::list_collections(bundles).map_err(|e| HostError::Bundles {
-        dir: bundles.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    for collection in collections {
-        let dir = bundles.join(&collection);
-        let version = bundle::read_current(&dir)
-            .map_err(|e| HostError::Bundles {
-                dir: dir.clone(),
-                message: e.to_string(),
-            })?
-            .unwrap_or_default();
-        let manifest = bundle::version_dir(&dir, &version).join(MANIFEST_FILE);
+    for (collection, version) in crate::source::current_versions(bundles)? {
+        let manifest = bundle::version_dir(&bundles.join(&collection), &version).join(MANIFEST_FILE);
         let bytes = std::fs::read(&manifest).map_err(HostError::io(&manifest))?;
         hasher.update(collection.as_bytes());
         hasher.update([0]);

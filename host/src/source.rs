@@ -118,18 +118,28 @@ impl BundleSource {
     }
 }
 
+/// `(collection, version CURRENT names)` of every published collection under `root`.
+pub fn current_versions(root: &Path) -> Result<Vec<(String, String)>, HostError> {
+    let err = |dir: &Path| {
+        let dir = dir.to_path_buf();
+        move |e: bundle::BundleError| HostError::Bundles {
+            dir,
+            message: e.to_string(),
+        }
+    };
+    let mut out = Vec::new();
+    for collection in bundle::list_collections(root).map_err(err(root))? {
+        let dir = root.join(&collection);
+        let version = bundle::read_current(&dir).map_err(err(&dir))?.unwrap_or_default();
+        out.push((collection, version));
+    }
+    Ok(out)
+}
+
 /// `collection=version;...` of every published collection under `root`.
 pub fn state_key(root: &Path) -> Result<String, HostError> {
-    let err = |e: bundle::BundleError| HostError::Bundles {
-        dir: root.to_path_buf(),
-        message: e.to_string(),
-    };
-    let mut key = String::new();
-    for collection in bundle::list_collections(root).map_err(err)? {
-        let version = bundle::read_current(&root.join(&collection))
-            .map_err(err)?
-            .unwrap_or_default();
-        key.push_str(&format!("{collection}={version};"));
-    }
-    Ok(key)
+    Ok(current_versions(root)?
+        .iter()
+        .map(|(collection, version)| format!("{collection}={version};"))
+        .collect())
 }

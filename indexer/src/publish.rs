@@ -23,6 +23,8 @@ use busca_core::shot::VideoRecord;
 use busca_core::BundleError;
 use busca_s3::{BundleBucket, ConnectOptions, S3Error, S3Url};
 
+use crate::work::RECORD_SUFFIX;
+
 /// Why publishing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -276,7 +278,7 @@ impl BundleStore for S3Store {
 
     fn load_work(&self, collection: &str, work_dir: &Path) -> Result<(), PublishError> {
         let s = &self.shared;
-        let n = s.runtime.block_on(s.bucket.pull_work(collection, work_dir, ".json"))?;
+        let n = s.runtime.block_on(s.bucket.pull_work(collection, work_dir, RECORD_SUFFIX))?;
         if n > 0 {
             tracing::info!("fetched {n} work files of {collection} from {}", s.bucket.url());
         }
@@ -285,7 +287,7 @@ impl BundleStore for S3Store {
 
     fn save_work(&self, collection: &str, work_dir: &Path) -> Result<(), PublishError> {
         let s = &self.shared;
-        let n = s.runtime.block_on(s.bucket.push_work(collection, work_dir, ".json"))?;
+        let n = s.runtime.block_on(s.bucket.push_work(collection, work_dir, RECORD_SUFFIX))?;
         if n > 0 {
             tracing::info!("saved {n} work files of {collection} to {}", s.bucket.url());
         }

@@ -16,6 +16,10 @@ use busca_core::bundle::write_file_atomic;
 use busca_core::shot::VideoRecord;
 use serde::{Deserialize, Serialize};
 
+/// Suffix of a finished video's record, the commit point of its other files
+/// (so copies, like the S3 store's, move records last).
+pub const RECORD_SUFFIX: &str = ".json";
+
 /// Name of the work directory inside a collection directory.
 pub const WORK_DIR: &str = ".work";
 
@@ -99,7 +103,7 @@ impl WorkStore {
             })?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(".json") || name.starts_with('.') {
+            if !name.ends_with(RECORD_SUFFIX) || name.starts_with('.') {
                 continue;
             }
             match self.read_record(&path) {
@@ -156,7 +160,7 @@ impl WorkStore {
         write_file_atomic(&self.dir.join(&record.embeddings_file), embeddings_f16)?;
         write_file_atomic(&self.dir.join(&record.thumbs_file), &blob)?;
         let json = serde_json::to_vec(&record).expect("work record serialises");
-        write_file_atomic(&self.dir.join(format!("{id}.json")), &json)?;
+        write_file_atomic(&self.dir.join(format!("{id}{RECORD_SUFFIX}")), &json)?;
         Ok(record)
     }
 

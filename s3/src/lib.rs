@@ -149,11 +149,8 @@ impl S3Url {
     /// (`$XDG_CACHE_HOME/buscaescenas/<kind>/<bucket>/<prefix>`): the
     /// indexer's staging area, the host's mirror.
     pub fn local_cache_dir(&self, kind: &str) -> PathBuf {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        let mut dir = base.join("buscaescenas").join(kind).join(&self.bucket);
+        let base = busca_core::cache_home().unwrap_or_else(|| std::env::temp_dir().join("buscaescenas"));
+        let mut dir = base.join(kind).join(&self.bucket);
         for part in self.prefix.split('/').filter(|p| !p.is_empty()) {
             dir.push(part);
         }

@@ -217,50 +217,52 @@ impl S3Client {
 
     /// Every object under `prefix` (all pages).
     pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, S3Error> {
-        let mut out = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error(bucket, format!("LIST s3://{bucket}/{prefix}"), e))?;
-            for object in page.contents() {
-                if let Some(key) = object.key() {
-                    out.push(Listed {
-                        key: key.to_string(),
-                        size: object.size().unwrap_or(0).max(0) as u64,
-                    });
-                }
-            }
-        }
-        Ok(out)
+        Ok(self.list_pages(bucket, prefix, None).await?.0)
     }
 
     /// The "directories" directly under `prefix` (which must end with `/`),
     /// as names without the prefix or trailing `/`.
     pub async fn list_dirs(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, S3Error> {
-        let mut out = Vec::new();
+        let mut dirs: Vec<String> = self
+            .list_pages(bucket, prefix, Some("/"))
+            .await?
+            .1
+            .iter()
+            .filter_map(|p| p.strip_prefix(prefix))
+            .map(|name| name.trim_end_matches('/').to_string())
+            .collect();
+        dirs.sort();
+        Ok(dirs)
+    }
+
+    /// All pages of a listing: the objects, and the common prefixes when
+    /// `delimiter` groups keys.
+    async fn list_pages(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+    ) -> Result<(Vec<Listed>, Vec<String>), S3Error> {
+        let (mut objects, mut prefixes) = (Vec::new(), Vec::new());
         let mut pages = self
             .client
             .list_objects_v2()
             .bucket(bucket)
             .prefix(prefix)
-            .delimiter("/")
+            .set_delimiter(delimiter.map(str::to_string))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.error(bucket, format!("LIST s3://{bucket}/{prefix}"), e))?;
-            for common in page.common_prefixes() {
-                if let Some(name) = common.prefix().and_then(|p| p.strip_prefix(prefix)) {
-                    out.push(name.trim_end_matches('/').to_string());
-                }
-            }
+            objects.extend(page.contents().iter().filter_map(|object| {
+                Some(Listed {
+                    key: object.key()?.to_string(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                })
+            }));
+            prefixes.extend(page.common_prefixes().iter().filter_map(|c| c.prefix().map(str::to_string)));
         }
-        out.sort();
-        Ok(out)
+        Ok((objects, prefixes))
     }
 
     /// Deletes keys, 1,000 per request.

@@ -53,9 +53,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let bytes: u64 = manifest.files.values().map(|f| f.bytes).sum();
     let mib = bytes as f64 / (1 << 20) as f64;
 
+    // The timed local copy is also the staged version: its manifest is
+    // rewritten below to name the bench collection and version.
     let scratch = tempfile::tempdir()?;
+    let staged = scratch.path().join("staged");
     let started = Instant::now();
-    copy_tree(&args.version_dir, &scratch.path().join("copy"))?;
+    copy_tree(&args.version_dir, &staged)?;
     let local_copy = started.elapsed();
 
     let url: S3Url = format!("s3://{}/busca-s3-bench", args.bucket).parse()?;
@@ -68,9 +71,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let version = bucket.next_version(COLLECTION).await?;
     manifest.collection = COLLECTION.into();
     manifest.version = version.clone();
-    // The manifest names its collection and version: stage a copy that says so.
-    let staged = scratch.path().join("staged");
-    copy_tree(&args.version_dir, &staged)?;
     std::fs::write(staged.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
 
     let started = Instant::now();
