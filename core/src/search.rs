@@ -48,6 +48,16 @@ pub enum VectorStore {
     F32(Vec<f32>),
     /// Row-major f16: half the memory, scores within ~1e-3.
     F16(Vec<f16>),
+    /// Row-major i8 (usearch's quantization): a quarter of the memory. Scored
+    /// asymmetrically, the f32 query against each dequantized row divided by
+    /// that row's norm, so a score is the cosine with the stored direction
+    /// rather than usearch's i8·i8 product of two quantized vectors.
+    I8 {
+        /// The rows.
+        rows: Vec<i8>,
+        /// `1 / ‖row‖` of each row (0 for an all-zero row).
+        inv_norms: Vec<f32>,
+    },
 }
 
 /// The vectors and graph of a bundle's shots, rows in usearch slot order.
@@ -93,6 +103,16 @@ impl ShotIndex {
                 VectorStore::F32(v)
             }
             StoredVectors::F16(v) => VectorStore::F16(v),
+            StoredVectors::I8(rows) => {
+                let inv_norms = rows
+                    .chunks_exact(dim)
+                    .map(|row| {
+                        let norm = row.iter().map(|&x| f32::from(x) * f32::from(x)).sum::<f32>().sqrt();
+                        if norm > 0.0 { 1.0 / norm } else { 0.0 }
+                    })
+                    .collect();
+                VectorStore::I8 { rows, inv_norms }
+            }
         };
         let mut row_of_key = HashMap::with_capacity(file.keys.len());
         for (row, &key) in file.keys.iter().enumerate() {
@@ -140,6 +160,7 @@ impl ShotIndex {
         match self.store {
             VectorStore::F32(_) => "f32",
             VectorStore::F16(_) => "f16",
+            VectorStore::I8 { .. } => "i8",
         }
     }
 
@@ -159,6 +180,7 @@ impl ShotIndex {
         match &self.store {
             VectorStore::F32(v) => v[range].to_vec(),
             VectorStore::F16(v) => v[range].iter().map(|x| x.to_f32()).collect(),
+            VectorStore::I8 { rows, inv_norms } => rows[range].iter().map(|&x| f32::from(x) * inv_norms[row]).collect(),
         }
     }
 
@@ -169,6 +191,7 @@ impl ShotIndex {
         match &self.store {
             VectorStore::F32(v) => vector::dot(query, &v[range]),
             VectorStore::F16(v) => dot_f16(query, &v[range]),
+            VectorStore::I8 { rows, inv_norms } => dot_i8(query, &rows[range]) * inv_norms[row],
         }
     }
 
@@ -194,7 +217,7 @@ impl ShotIndex {
         }
         match &self.store {
             VectorStore::F32(v) => vector::top_k(query, v, self.dim, k, min_score, live),
-            VectorStore::F16(_) => {
+            VectorStore::F16(_) | VectorStore::I8 { .. } => {
                 let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
                 for row in 0..self.len() {
                     if !live(row) {
@@ -303,6 +326,26 @@ pub fn dot_f16(query: &[f32], row: &[f16]) -> f32 {
     let mut sum: f32 = acc.iter().sum();
     for (q, r) in query[split..].iter().zip(&row[split..]) {
         sum += q * f16_to_f32(r.to_bits());
+    }
+    sum
+}
+
+/// Dot product of an f32 query with an i8 row (not rescaled), vectorised
+/// like [`dot_f16`].
+#[inline]
+pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
+    assert_eq!(query.len(), row.len(), "dot of vectors of different lengths");
+    const LANES: usize = 8;
+    let mut acc = [0.0f32; LANES];
+    let split = query.len() - query.len() % LANES;
+    for (q, r) in query[..split].chunks_exact(LANES).zip(row[..split].chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] += q[i] * f32::from(r[i]);
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (q, r) in query[split..].iter().zip(&row[split..]) {
+        sum += q * f32::from(*r);
     }
     sum
 }

@@ -40,6 +40,7 @@ const MAX_LEVEL: usize = 64;
 mod kind {
     pub const F32: u8 = 11;
     pub const F16: u8 = 12;
+    pub const I8: u8 = 23;
     pub const U64: u8 = 14;
     pub const U32: u8 = 15;
 }
@@ -82,6 +83,10 @@ pub enum StoredVectors {
     F32(Vec<f32>),
     /// 16-bit floats, `rows × dimensions`.
     F16(Vec<f16>),
+    /// usearch's i8 quantization, `rows × dimensions`: each row normalised,
+    /// times 127, truncated toward zero (so a row's scale is lost; its
+    /// direction is kept to about 1/127 per component).
+    I8(Vec<i8>),
 }
 
 impl StoredVectors {
@@ -90,6 +95,7 @@ impl StoredVectors {
         match self {
             StoredVectors::F32(_) => "f32",
             StoredVectors::F16(_) => "f16",
+            StoredVectors::I8(_) => "i8",
         }
     }
 }
@@ -248,7 +254,8 @@ impl UsearchFile {
         let scalar_bytes = match scalar {
             kind::F32 => 4,
             kind::F16 => 2,
-            other => return Err(format!("scalar kind {other} is not supported (f32 or f16)")),
+            kind::I8 => 1,
+            other => return Err(format!("scalar kind {other} is not supported (f32, f16 or i8)")),
         };
         if dimensions == 0 || dimensions.checked_mul(scalar_bytes) != Some(row_bytes) {
             return Err(format!(
@@ -262,7 +269,8 @@ impl UsearchFile {
         }
         let vectors = match scalar {
             kind::F32 => StoredVectors::F32(matrix.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
-            _ => StoredVectors::F16(matrix.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect()),
+            kind::F16 => StoredVectors::F16(matrix.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect()),
+            _ => StoredVectors::I8(matrix.iter().map(|&b| b as i8).collect()),
         };
 
         let (keys, graph) = parse_graph(&mut cursor, rows)?;
@@ -444,6 +452,7 @@ pub fn write(file: &UsearchFile) -> Vec<u8> {
     let (scalar, scalar_bytes) = match &file.vectors {
         StoredVectors::F32(_) => (kind::F32, 4),
         StoredVectors::F16(_) => (kind::F16, 2),
+        StoredVectors::I8(_) => (kind::I8, 1),
     };
     let mut out = Vec::new();
     out.extend_from_slice(&(rows as u32).to_le_bytes());
@@ -451,6 +460,7 @@ pub fn write(file: &UsearchFile) -> Vec<u8> {
     match &file.vectors {
         StoredVectors::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         StoredVectors::F16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        StoredVectors::I8(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
     }
     let mut head = [0u8; DENSE_HEADER_BYTES];
     head[..7].copy_from_slice(MAGIC);

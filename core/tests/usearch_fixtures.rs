@@ -48,10 +48,13 @@ fn reads_what_usearch_wrote() {
         let stored: Vec<f32> = match &file.vectors {
             StoredVectors::F32(v) => v[..e.dimensions].to_vec(),
             StoredVectors::F16(v) => v[..e.dimensions].iter().map(|h| h.to_f32()).collect(),
+            // usearch's i8: the normalised row times 127, truncated toward zero.
+            StoredVectors::I8(v) => v[..e.dimensions].iter().map(|&q| f32::from(q) / 127.0).collect(),
         };
         assert_eq!(file.vectors.kind_name(), dtype.as_str());
+        let tolerance = if dtype == "i8" { 1.0 / 127.0 + 1e-6 } else { 1e-3 };
         for (a, b) in stored.iter().zip(&e.first_vectors[0]) {
-            assert!((a - b).abs() < 1e-3, "{dtype}: first vector {a} vs {b}");
+            assert!((a - b).abs() < tolerance, "{dtype}: first vector {a} vs {b}");
         }
         // Every neighbour list is within the graph and never lists the node itself.
         for slot in 0..file.len() as u32 {
@@ -67,6 +70,9 @@ fn reads_what_usearch_wrote() {
 fn search_returns_usearchs_top_k() {
     let e = expected();
     for (dtype, x) in &e.indexes {
+        if dtype == "i8" {
+            continue; // scored differently from usearch on purpose: see i8_search_keeps_the_f32_answer
+        }
         let index = ShotIndex::from_usearch(UsearchFile::read(&dir().join(&x.file)).unwrap(), 32).unwrap();
         for (qi, query) in e.queries.iter().enumerate() {
             let keys = |method| -> Vec<u64> {
@@ -80,6 +86,37 @@ fn search_returns_usearchs_top_k() {
             }
         }
     }
+}
+
+/// The i8 index is scored asymmetrically (f32 query against each dequantized,
+/// renormalised row), so its answer is checked against the exact f32 answer,
+/// which is what a user wants, rather than against usearch's i8·i8 scores.
+#[test]
+fn i8_search_keeps_the_f32_answer() {
+    let e = expected();
+    let exact = &e.indexes["f32"];
+    let index = ShotIndex::from_usearch(UsearchFile::read(&dir().join(&e.indexes["i8"].file)).unwrap(), 32).unwrap();
+    assert_eq!(index.storage_name(), "i8");
+    let (mut shared, mut total) = (0, 0);
+    for (qi, query) in e.queries.iter().enumerate() {
+        let hits = index.search(query, e.k, None, Method::Exact, None);
+        let keys: Vec<u64> = hits.iter().map(|s| index.key(s.row)).collect();
+        shared += keys.iter().filter(|k| exact.exact_keys[qi].contains(k)).count();
+        total += e.k;
+        // The best hit is the f32 best, and every score is the true cosine
+        // within the quantization error (12-d rows: about 1/127 per component).
+        assert_eq!(keys[0], exact.exact_keys[qi][0], "query {qi}");
+        for hit in &hits {
+            let slot = exact.exact_keys[qi].iter().position(|k| *k == index.key(hit.row));
+            if let Some(slot) = slot {
+                let truth = 1.0 - exact.exact_distances[qi][slot];
+                assert!((hit.score - truth).abs() < 0.02, "query {qi}: i8 score {} vs f32 {truth}", hit.score);
+            }
+        }
+        let walked = index.search(query, e.k, None, Method::Hnsw, None);
+        assert_eq!(walked.len(), e.k, "query {qi}: the walk finds k rows");
+    }
+    assert!(shared as f64 / total as f64 >= 0.9, "i8 top-{} overlaps f32's by {shared}/{total}", e.k);
 }
 
 #[test]

@@ -9,7 +9,10 @@
 //! ```
 //!
 //! Prints a table: mean and p95 latency per query, speed ratio against the f32
-//! exact scan measured in the same run, and recall@k against that scan.
+//! exact scan measured in the same run, and recall@k against that scan. When
+//! an `i8.usearch` sits beside the file given (gen_bench_index.py writes one),
+//! its exact scan and graph walk are rows too: their recall@10 is the overlap
+//! of i8's top 10 with f32's.
 
 use std::time::Instant;
 
@@ -110,5 +113,27 @@ fn main() {
         row("hnsw (ef=64)", "f32", &times, &rows);
         let (rows, times) = run(&f16_index, Method::Hnsw);
         row("hnsw (ef=64)", "f16", &times, &rows);
+    }
+    let i8_path = path.as_ref().map(|p| std::path::Path::new(p).with_file_name("i8.usearch"));
+    if let Some(i8_path) = i8_path.filter(|p| p.is_file()) {
+        let i8_index = match UsearchFile::read(&i8_path).map(|f| ShotIndex::from_usearch(f, 64)) {
+            Ok(Ok(index)) if index.len() == n => index,
+            Ok(Ok(index)) => {
+                eprintln!("error: {} holds {} rows, the f32 index {n}", i8_path.display(), index.len());
+                std::process::exit(1);
+            }
+            Ok(Err(e)) => {
+                eprintln!("error: {}: {e}", i8_path.display());
+                std::process::exit(1);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        };
+        let (rows, times) = run(&i8_index, Method::Exact);
+        row("exact scan", "i8", &times, &rows);
+        let (rows, times) = run(&i8_index, Method::Hnsw);
+        row("hnsw (ef=64)", "i8", &times, &rows);
     }
 }
