@@ -12,6 +12,7 @@
 //!   same input always becomes the same tensor.
 //! - [`image_input`]: bounded decoding of untrusted query images.
 //! - [`vector`]: normalisation, dot products and exact top-k search.
+//! - [`remote_nn`]: the remote encoder's wire format (edge provider ↔ busca-serve).
 //! - [`usearch_file`]: a pure-Rust reader of usearch index files (vectors and
 //!   HNSW graph); [`search`]: a bundle loaded for searching (exact scan or graph
 //!   walk, query composition, filters).
@@ -35,6 +36,7 @@ pub mod image_input;
 pub mod model;
 pub mod preprocess;
 pub mod query;
+pub mod remote_nn;
 pub mod search;
 pub mod shot;
 pub mod tokenize;
