@@ -63,6 +63,9 @@ pub enum HostError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// An option's value cannot be used (the message names the option).
+    #[error("{0}")]
+    Config(String),
 }
 
 impl HostError {

@@ -15,6 +15,7 @@
 //! - [`source`]: the bundles, from a folder or mirrored from S3, polled for new versions.
 #![deny(missing_docs)]
 
+pub mod encoder;
 pub mod error;
 pub mod media;
 pub mod models;

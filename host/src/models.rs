@@ -47,6 +47,8 @@ pub fn init_onnx_runtime(dylib: Option<&Path>) -> Result<(), HostError> {
 #[derive(Clone)]
 struct NamedGraph {
     graph: Graph,
+    /// The same graph, for callers outside wasi-nn (the encoder endpoint).
+    ort: OrtGraph,
     dir: PathBuf,
 }
 
@@ -95,11 +97,11 @@ impl PreloadedGraphs {
                     sessions,
                     "preloaded graph"
                 );
-                let graph = graph.into_wasi_graph();
                 out.graphs.insert(
                     graph_name.clone(),
                     NamedGraph {
-                        graph,
+                        graph: graph.clone().into_wasi_graph(),
+                        ort: graph,
                         dir: dir.clone(),
                     },
                 );
@@ -114,6 +116,11 @@ impl PreloadedGraphs {
         let mut names: Vec<String> = self.graphs.keys().cloned().collect();
         names.sort();
         names
+    }
+
+    /// The graph preloaded as `name`, to run outside wasi-nn.
+    pub fn get(&self, name: &str) -> Option<&OrtGraph> {
+        self.graphs.get(name).map(|g| &g.ort)
     }
 
     /// The manifests of the loaded model directories.

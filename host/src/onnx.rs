@@ -103,6 +103,12 @@ impl OrtGraph {
         Graph::from(Box::new(self) as Box<dyn BackendGraph>)
     }
 
+    /// Runs the graph on inputs given by name and returns every output by
+    /// name (blocking: call it off the async executor).
+    pub fn compute(&self, named: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, BackendError> {
+        self.0.compute_named(named)
+    }
+
     /// Input names, in order.
     pub fn input_names(&self) -> Vec<String> {
         self.0.inputs.iter().map(|s| s.name.clone()).collect()
@@ -145,6 +151,25 @@ impl Shared {
             .enumerate()
             .map(|(i, slot)| from_ort(slot, &outputs[i]))
             .collect()
+    }
+
+    /// Runs on inputs given by name (each checked against the model) and
+    /// returns every output by name: the WIT `compute`, and the encoder
+    /// endpoint's.
+    fn compute_named(&self, named: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, BackendError> {
+        let mut slots: Vec<Option<Tensor>> = vec![None; self.inputs.len()];
+        for input in named {
+            let index = self.input_index(&input.name)?;
+            check_shape(&self.inputs[index], &input.tensor)?;
+            slots[index] = Some(input.tensor);
+        }
+        let outputs = self.run(&slots)?;
+        Ok(self
+            .outputs
+            .iter()
+            .zip(outputs)
+            .map(|(slot, tensor)| NamedTensor { name: slot.name.clone(), tensor })
+            .collect())
     }
 
     fn input_index(&self, name: &str) -> Result<usize, BackendError> {
@@ -201,26 +226,7 @@ impl BackendExecutionContext for OrtContext {
     ) -> Result<Option<Vec<NamedTensor>>, BackendError> {
         match inputs {
             // WIT: inputs by name, outputs returned by name.
-            Some(named) => {
-                let mut slots: Vec<Option<Tensor>> = vec![None; self.graph.inputs.len()];
-                for input in named {
-                    let index = self.graph.input_index(&input.name)?;
-                    check_shape(&self.graph.inputs[index], &input.tensor)?;
-                    slots[index] = Some(input.tensor);
-                }
-                let outputs = self.graph.run(&slots)?;
-                Ok(Some(
-                    self.graph
-                        .outputs
-                        .iter()
-                        .zip(outputs)
-                        .map(|(slot, tensor)| NamedTensor {
-                            name: slot.name.clone(),
-                            tensor,
-                        })
-                        .collect(),
-                ))
-            }
+            Some(named) => Ok(Some(self.graph.compute_named(named)?)),
             // WITX: inputs set one by one, outputs read one by one.
             None => {
                 self.outputs = self.graph.run(&self.inputs)?;

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use busca_core::query::QueryError;
+use busca_core::remote_nn;
 use busca_core::Limits;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -27,6 +28,7 @@ use tokio::sync::{oneshot, Semaphore};
 use tower::ServiceExt;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::encoder::EncoderEndpoint;
 use crate::error::HostError;
 use crate::media::{MediaIndex, MEDIA_PREFIX};
 use crate::models::{init_onnx_runtime, PreloadedGraphs};
@@ -105,6 +107,14 @@ pub struct ServeOptions {
     /// Neither read nor write the snapshot cache: always pre-initialize and compile.
     #[arg(long)]
     pub no_cache: bool,
+    /// Serve `POST /nn/v1/graphs/<graph>/compute` with the preloaded graphs
+    /// for edge components built with the remote encoder, to callers that
+    /// present the token in this file (first line; at least 16 characters).
+    #[arg(long, value_name = "FILE", env = "BUSCA_ENCODER_TOKEN_FILE")]
+    pub encoder_token_file: Option<PathBuf>,
+    /// The encoder token itself (embedding programs, tests); the file wins.
+    #[arg(skip)]
+    pub encoder_token: Option<String>,
     /// The ONNX Runtime shared library (libonnxruntime.so).
     #[arg(long, env = "ORT_DYLIB_PATH")]
     pub ort_dylib: Option<PathBuf>,
@@ -132,6 +142,8 @@ impl ServeOptions {
             max_body_bytes: Limits::DEFAULT.max_body_bytes,
             cache_dir: None,
             no_cache: false,
+            encoder_token_file: None,
+            encoder_token: None,
             ort_dylib: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
         }
     }
@@ -215,6 +227,17 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
     init_onnx_runtime(opts.ort_dylib.as_deref())?;
     let source = BundleSource::open(&opts.bundles, &opts.connect_options(), opts.mirror_dir.as_deref()).await?;
     let graphs = PreloadedGraphs::load(&opts.models)?;
+    let encoder = match (&opts.encoder_token_file, &opts.encoder_token) {
+        (Some(file), _) => {
+            let token = std::fs::read_to_string(file).map_err(HostError::io(file))?;
+            let first = token.lines().next().unwrap_or("");
+            Some(EncoderEndpoint::new(first, Arc::new(graphs.clone())).map_err(|e| {
+                HostError::Config(format!("--encoder-token-file {}: {e}", file.display()))
+            })?)
+        }
+        (None, Some(token)) => Some(EncoderEndpoint::new(token, Arc::new(graphs.clone()))?),
+        (None, None) => None,
+    };
     let limits = InstanceLimits {
         // Slack beyond the concurrency cap: an instance lives on while its
         // response body streams after the slot is released. The cap holds
@@ -262,6 +285,7 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
         slots: Arc::new(Semaphore::new(opts.max_concurrency.max(1) as usize)),
         queue_timeout: Duration::from_millis(opts.queue_timeout_ms),
         max_body_bytes: opts.max_body_bytes,
+        encoder,
     });
     let reload = (opts.poll_interval_ms > 0).then(|| {
         tokio::spawn(reload_loop(
@@ -374,6 +398,8 @@ struct Server {
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
     max_body_bytes: usize,
+    /// The encoder endpoint, when a token was configured.
+    encoder: Option<EncoderEndpoint>,
 }
 
 impl Server {
@@ -449,6 +475,23 @@ impl Server {
         let path = req.uri().path();
         if path.starts_with(MEDIA_PREFIX) {
             return self.media(req).await;
+        }
+        if let Some(graph) = remote_nn::graph_of_path(path) {
+            let Some(encoder) = &self.encoder else {
+                return error_response(&QueryError::not_found(
+                    "the encoder endpoint is off; start busca-serve with --encoder-token-file to serve it",
+                ));
+            };
+            if content_length(&req).is_some_and(|n| n > remote_nn::MAX_REQUEST_BYTES as u64) {
+                drain_some(req.into_body(), remote_nn::MAX_REQUEST_BYTES.saturating_mul(2)).await;
+                return error_response(&QueryError::body_too_large(remote_nn::MAX_REQUEST_BYTES));
+            }
+            let graph = graph.to_string();
+            // An encoder call takes an instance slot like a search: both use the cores.
+            let Ok(Ok(_permit)) = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await else {
+                return error_response(&QueryError::new(503, "busy", "every slot stayed busy; retry later"));
+            };
+            return encoder.handle(&graph, req).await;
         }
         if let Some(declared) = content_length(&req) {
             if declared > self.max_body_bytes as u64 {
