@@ -61,6 +61,7 @@ fn bundle(dir: &Path) -> PathBuf {
         encoder_threads: 1,
         ort_lib: ort_lib(),
         analysis: AnalysisParams::defaults(2.0),
+        quantization: "f16".into(),
         progress: false,
     })
     .unwrap();

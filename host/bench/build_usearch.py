@@ -1,10 +1,10 @@
 """Build the usearch HNSW file of a synthetic bench bundle.
 
-    python build_usearch.py VECTORS.f32 DIM OUT.usearch CONNECTIVITY EXPANSION_ADD EXPANSION_SEARCH
+    python build_usearch.py VECTORS.f32 DIM OUT.usearch CONNECTIVITY EXPANSION_ADD EXPANSION_SEARCH [DTYPE]
 
 VECTORS.f32 is a raw little-endian row-major f32 matrix of normalised rows;
-row i gets key i. Metric cos, f16 storage: what busca-index writes
-(indexer/src/publish.rs default_index_options). Uses the PyPI usearch wheel
+row i gets key i. Metric cos, DTYPE storage (default f16: what busca-index
+writes, indexer/src/publish.rs default_index_options; or f32, i8). Uses the PyPI usearch wheel
 (scripts/requirements.txt) because it builds a 200k-row graph in a minute.
 """
 import sys
@@ -15,12 +15,13 @@ from usearch.index import Index
 
 def main() -> None:
     vectors_path, dim, out, conn, exp_add, exp_search = sys.argv[1:7]
+    dtype = sys.argv[7] if len(sys.argv) > 7 else "f16"
     dim = int(dim)
     vectors = np.fromfile(vectors_path, dtype="<f4").reshape(-1, dim)
     index = Index(
         ndim=dim,
         metric="cos",
-        dtype="f16",
+        dtype=dtype,
         connectivity=int(conn),
         expansion_add=int(exp_add),
         expansion_search=int(exp_search),

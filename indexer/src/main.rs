@@ -103,6 +103,12 @@ struct IndexArgs {
     /// At most this many frames train k-means (the rest are only assigned).
     #[arg(long, default_value_t = 20_000)]
     max_train_frames: usize,
+    /// Scalar kind of the index's vectors: f16 (default; half of f32, same
+    /// recall at 768-d), f32, or i8 (a quarter of f32, for edge hosts with
+    /// 128 MiB per request; the component scores i8 rows against the f32
+    /// query, see query-component/README.md).
+    #[arg(long, default_value = "f16", value_parser = ["f32", "f16", "i8"])]
+    quantization: String,
     /// No progress bars.
     #[arg(long)]
     no_progress: bool,
@@ -199,6 +205,7 @@ fn run_cli() -> anyhow::Result<ExitCode> {
         encoder_threads: args.encoder_threads,
         ort_lib: args.ort_lib,
         analysis,
+        quantization: args.quantization,
         progress: !args.no_progress,
     };
     let summary = run(&config).with_context(|| format!("indexing collection {collection}"))?;

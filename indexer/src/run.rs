@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use busca_core::bundle::{
-    self, BundleManifest, Counts, MapPoint, FORMAT_VERSION, INDEX_FILE, KEYFRAMES_DIR,
+    self, BundleManifest, Counts, IndexOptions, MapPoint, FORMAT_VERSION, INDEX_FILE, KEYFRAMES_DIR,
     MAP_FILE, SCENES_FILE, SHOTS_FILE, TIMELINES_DIR, VIDEOS_FILE,
 };
 use busca_core::model::ModelError;
@@ -56,6 +56,8 @@ pub struct IndexConfig {
     pub ort_lib: Option<PathBuf>,
     /// Semantic analysis parameters, sampling rate included.
     pub analysis: AnalysisParams,
+    /// Scalar kind of the published index (`f32`, `f16`, `i8`).
+    pub quantization: String,
     /// Draw progress bars (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
 }
@@ -368,7 +370,7 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
         };
         writer.write(&format!("{TIMELINES_DIR}/{id}.json"), &to_json(&timeline))?;
     }
-    let index_options = default_index_options(dim);
+    let index_options = IndexOptions { quantization: config.quantization.clone(), ..default_index_options(dim) };
     let keys: Vec<u64> = shots.iter().map(|s| s.shot_id).collect();
     build_usearch(&writer.scratch_path(INDEX_FILE), &index_options, &keys, &shot_vectors)?;
     writer.add_scratch(INDEX_FILE)?;

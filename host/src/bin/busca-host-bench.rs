@@ -72,6 +72,14 @@ struct Args {
     /// ONNX Runtime shared library.
     #[arg(long, env = "ORT_DYLIB_PATH")]
     ort_dylib: Option<PathBuf>,
+    /// Scalar kind of the synthetic bundles' vectors (f16 as busca-index
+    /// writes by default, or i8 for edge hosts with small memory).
+    #[arg(long, default_value = "f16", value_parser = ["f32", "f16", "i8"])]
+    quantization: String,
+    /// Write the synthetic bundles (printing each bundles root) and stop:
+    /// for benches that serve them with another host (bench/edge.py).
+    #[arg(long)]
+    bundles_only: bool,
 }
 
 const COLLECTION: &str = "synthetic";
@@ -135,8 +143,15 @@ fn run(args: Args) -> Result<()> {
     let mut reports = Vec::new();
     let mut throughput = None;
     for (i, &shots) in args.sizes.iter().enumerate() {
-        let bundles = args.work.join(format!("bundles-{shots}"));
+        let bundles = match args.quantization.as_str() {
+            "f16" => args.work.join(format!("bundles-{shots}")),
+            other => args.work.join(format!("bundles-{shots}-{other}")),
+        };
         write_synthetic_bundle(&bundles, shots, &model, &args)?;
+        if args.bundles_only {
+            println!("{}", bundles.display());
+            continue;
+        }
         let mut opts = ServeOptions::new(
             args.component.clone(),
             bundles.clone(),
@@ -159,7 +174,9 @@ fn run(args: Args) -> Result<()> {
         rt.block_on(server.shutdown());
         reports.push(report);
     }
-    print_tables(&reports, throughput.as_ref());
+    if !args.bundles_only {
+        print_tables(&reports, throughput.as_ref());
+    }
     Ok(())
 }
 
@@ -384,7 +401,10 @@ fn write_synthetic_bundle(
 ) -> Result<()> {
     let dir = root.join(COLLECTION);
     if let Ok(open) = bundle::OpenBundle::open_current(&dir, bundle::Verify::SearchFiles) {
-        if open.manifest.counts.shots == shots && open.manifest.model == *model {
+        if open.manifest.counts.shots == shots
+            && open.manifest.model == *model
+            && open.manifest.index.quantization == args.quantization
+        {
             return Ok(());
         }
     }
@@ -409,7 +429,7 @@ fn write_synthetic_bundle(
         file: INDEX_FILE.into(),
         dimensions: dim,
         metric: "cos".into(),
-        quantization: "f16".into(),
+        quantization: args.quantization.clone(),
         connectivity: 16,
         expansion_add: 128,
         expansion_search: 64,
@@ -430,6 +450,7 @@ fn write_synthetic_bundle(
             ]
             .map(|v| v.to_string()),
         )
+        .arg(&index.quantization)
         .status()
         .with_context(|| format!("running {} {}", args.python.display(), script.display()))?;
     if !status.success() {
