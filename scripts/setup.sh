@@ -4,13 +4,31 @@
 # Python venv with ONNX Runtime (its libonnxruntime.so is what `ort` loads,
 # since ort's own binary download cannot work offline) and the test tools.
 #
-#   source scripts/setup.sh      # also exports the environment below
+#   source scripts/setup.sh          # what the main job needs (scripts/demo.sh)
+#   source scripts/setup.sh --edge   # also wac, which composes the self-contained
+#                                    # edge component (scripts/build-component.sh --edge)
+#   source scripts/setup.sh --tests  # --edge, and the test tools: Chromium and npm
+#                                    # (the page's browser tests), the S3 test server
+#   source scripts/setup.sh --bench  # --tests, and wrk (scripts/bench-report.sh)
+#
+# Tools built from crates.io (s3s-fs, wac) are built once and kept in
+# $BUSCA_HOME/tools.
 #
 # Exports: BUSCA_HOME (default ~/.cache/buscaescenas), BUSCA_VENV,
 # ORT_DYLIB_PATH, CARGO_TARGET_DIR (builds are cached in the machine's cache
 # dir, never in the repo), PATH (+ venv bin for the wasmtime CLI),
-# BUSCA_S3_SERVER (the S3 test server).
+# BUSCA_S3_SERVER (the S3 test server), BUSCA_WAC (wac).
 set -euo pipefail
+
+BUSCA_SETUP_TESTS=0 BUSCA_SETUP_EDGE=0 BUSCA_SETUP_BENCH=0
+for arg in "$@"; do
+    case $arg in
+        --bench) BUSCA_SETUP_BENCH=1 BUSCA_SETUP_TESTS=1 BUSCA_SETUP_EDGE=1 ;;
+        --tests) BUSCA_SETUP_TESTS=1 BUSCA_SETUP_EDGE=1 ;;
+        --edge) BUSCA_SETUP_EDGE=1 ;;
+        *) echo "setup.sh: unknown argument $arg (use --edge, --tests, --bench or nothing)" >&2; return 2 2>/dev/null || exit 2 ;;
+    esac
+done
 
 BUSCA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export BUSCA_HOME="${BUSCA_HOME:-$HOME/.cache/buscaescenas}"
@@ -21,7 +39,9 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 apt_packages=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
     libavfilter-dev libavdevice-dev libswresample-dev clang libclang-dev pkg-config
-    g++ python3-venv curl chromium)
+    g++ python3-venv curl)
+((BUSCA_SETUP_TESTS)) && apt_packages+=(chromium)
+((BUSCA_SETUP_BENCH)) && apt_packages+=(wrk)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,7 +53,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! command -v npm >/dev/null; then
+if ((BUSCA_SETUP_TESTS)) && ! command -v npm >/dev/null; then
     log "apt: installing nodejs and npm (browser tests)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
@@ -61,14 +81,24 @@ fi
 # their own on 127.0.0.1). 0.14.1: the newest that builds with Rust 1.95.
 S3_SERVER_VERSION=0.14.1
 export BUSCA_S3_SERVER="$BUSCA_HOME/tools/bin/s3s-fs"
-if [[ "$("$BUSCA_S3_SERVER" --version 2>/dev/null)" != "s3s-fs $S3_SERVER_VERSION" ]]; then
+if ((BUSCA_SETUP_TESTS)) && [[ "$("$BUSCA_S3_SERVER" --version 2>/dev/null)" != "s3s-fs $S3_SERVER_VERSION" ]]; then
     log "cargo: installing s3s-fs $S3_SERVER_VERSION (S3 test server) into $BUSCA_HOME/tools"
     cargo install --quiet --locked --root "$BUSCA_HOME/tools" "s3s-fs@$S3_SERVER_VERSION" --features binary
+fi
+
+# wac composes the self-contained edge component (scripts/compose-edge.sh):
+# built once (about 5 minutes on 2 cores) and kept. Without default features:
+# no registry client, which needs network access we do not have or want.
+WAC_VERSION=0.12.0
+export BUSCA_WAC="$BUSCA_HOME/tools/bin/wac"
+if ((BUSCA_SETUP_EDGE)) && [[ "$("$BUSCA_WAC" --version 2>/dev/null)" != "wac-cli $WAC_VERSION" ]]; then
+    log "cargo: installing wac-cli $WAC_VERSION (component composition) into $BUSCA_HOME/tools"
+    cargo install --quiet --locked --root "$BUSCA_HOME/tools" "wac-cli@$WAC_VERSION" --no-default-features
 fi
 
 ORT_DYLIB_PATH="$(ls "$BUSCA_VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n1)"
 export ORT_DYLIB_PATH
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BUSCA_HOME/target}"
 # Our binaries (built by scripts/test.sh or scripts/demo.sh) and the venv tools.
-export PATH="$CARGO_TARGET_DIR/debug:$BUSCA_VENV/bin:$PATH"
+export PATH="$CARGO_TARGET_DIR/debug:$BUSCA_VENV/bin:$BUSCA_HOME/tools/bin:$PATH"
 log "ready: ORT_DYLIB_PATH=$ORT_DYLIB_PATH CARGO_TARGET_DIR=$CARGO_TARGET_DIR"

@@ -5,7 +5,7 @@
 #   scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh
+source scripts/setup.sh --tests
 
 echo "== generated files are reproducible"
 python models/gen_tiny.py --check
@@ -14,11 +14,12 @@ python core/tests/fixtures/gen_fixtures.py --check
 echo "== core builds for wasm32-wasip2"
 cargo build -q -p busca-core --target wasm32-wasip2
 
-if [[ -x scripts/build-component.sh ]]; then
-    echo "== query component (wasm32-wasip2)"
-    BUSCA_COMPONENT="$(scripts/build-component.sh | tail -n1)"
-    export BUSCA_COMPONENT
-fi
+echo "== edge components (wasm32-wasip2): query component, wasi:nn provider, self-contained"
+BUSCA_COMPONENT="$(scripts/build-component.sh --edge | tail -n1)"
+export BUSCA_COMPONENT BUSCA_NN_PROVIDER="$PWD/query-component/dist/nn_provider.wasm"
+
+echo "== Spin manifests against Spin's manifest schema"
+python scripts/check_spin_manifest.py spin.toml spin-remote.toml
 
 echo "== cargo test"
 # One cargo invocation for everything: a different package set would unify
