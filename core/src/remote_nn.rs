@@ -235,8 +235,10 @@ mod tests {
 
         let short = WireTensor { dims: vec![1, 3], ..t.clone() };
         assert!(matches!(short.bytes(), Err(WireError::Shape { .. })), "3 ids need 24 bytes");
-        let huge = WireTensor { dims: vec![u32::MAX, u32::MAX, 16], ..t.clone() };
+        let huge = WireTensor { dims: vec![1 << 16, 1 << 16, 4], ..t.clone() };
         assert!(huge.bytes().unwrap_err().to_string().contains("exceed"));
+        let overflow = WireTensor { dims: vec![u32::MAX, u32::MAX, 16], ..t.clone() };
+        assert!(overflow.bytes().unwrap_err().to_string().contains("overflow"));
         let not_b64 = WireTensor { data: "***".into(), ..t };
         assert!(not_b64.bytes().unwrap_err().to_string().contains("base64"));
     }

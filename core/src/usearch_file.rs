@@ -577,8 +577,8 @@ mod tests {
         let head = 8 + 3 * 8;
         let reason = |bytes: &[u8]| UsearchFile::parse_bytes(bytes).unwrap_err().to_string();
         let mut bad = bytes.clone();
-        bad[head + 14] = 23; // i8 vectors
-        assert!(reason(&bad).contains("scalar kind 23"), "{}", reason(&bad));
+        bad[head + 14] = 4; // bf16 vectors
+        assert!(reason(&bad).contains("scalar kind 4"), "{}", reason(&bad));
         let mut bad = bytes.clone();
         bad[head + 13] = b'h';
         assert!(reason(&bad).contains("metric"));
