@@ -38,14 +38,9 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         init_logs();
         let dir = tempfile::tempdir().unwrap();
-        let videos_dir = dir.path().join("videos");
-        std::fs::create_dir_all(&videos_dir).unwrap();
-        let rgb = videos_dir.join("rgb.mp4");
-        let warm = videos_dir.join("warm.mp4");
-        make_colour_video(&rgb, RGB_VIDEO);
-        make_colour_video(&warm, WARM_VIDEO);
+        let videos = make_test_videos(dir.path());
         let bundles = dir.path().join("bundles");
-        index_videos(&bundles, COLLECTION, &[rgb, warm]);
+        index_videos(&bundles, COLLECTION, &videos);
         let open = OpenBundle::open_current(&bundles.join(COLLECTION), Verify::All).unwrap();
         let videos: Vec<VideoRecord> = open.read_json(VIDEOS_FILE).unwrap();
         let sample_fps = open.manifest.segmentation.sample_fps;

