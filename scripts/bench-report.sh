@@ -42,7 +42,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 START_NS=$(date +%s%N)
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-source scripts/setup.sh
+source scripts/setup.sh --bench
 
 log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 
@@ -140,12 +140,12 @@ EOF
 # features unify once), and the component's wasm32-wasip2 release build.
 BUILD=(cargo build --release -p busca-indexer -p busca-core -p busca-host -p busca-eval -p busca-s3
     --bin busca-bench --bin busca-index --bin bench_search --bin busca-host-bench --bin busca-eval
-    --bin busca-s3-bench)
+    --bin busca-s3-bench --bin busca-serve)
 if ! step build "${BUILD[@]}"; then
     log "the build failed; see $RUN/build.err"
     exit 1
 fi
-step component scripts/build-component.sh || { log "component build failed"; exit 1; }
+step component scripts/build-component.sh --edge || { log "component build failed"; exit 1; }
 COMPONENT=$(tail -n1 "$RUN/component.out")
 
 # ---------------------------------------------------------------- inputs
@@ -201,7 +201,7 @@ step segment "$BIN/busca-bench" segment --frames "$SEG_FRAMES" || true
 
 # ---------------------------------------------------------------- native search
 BENCH_INDEX="$WORK/bench-index"
-if [[ ! -s $BENCH_INDEX/f32.usearch ]]; then
+if [[ ! -s $BENCH_INDEX/f32.usearch || ! -s $BENCH_INDEX/i8.usearch ]]; then
     step inputs-bench-index "$PY" core/tests/fixtures/usearch/gen_bench_index.py "$BENCH_INDEX" || true
 fi
 if [[ -s $BENCH_INDEX/f32.usearch ]]; then
@@ -217,6 +217,13 @@ HOST_BENCH=("$BIN/busca-host-bench" --component "$COMPONENT" --model models/tiny
 step host "${HOST_BENCH[@]}" --sizes "$HOST_SIZES" --wrk-seconds "$WRK_SECONDS" || true
 # ... and on a 100-shot bundle, where the search itself costs nothing.
 step host-100 "${HOST_BENCH[@]}" --sizes 100 --wrk-seconds "$WRK_SECONDS" || true
+
+# ---------------------------------------------------------------- edge: stock wasmtime, no wasi:nn
+# The self-contained component (tract provider plugged in) under `wasmtime
+# serve` beside busca-serve: sizes, memory, first/per-request latency, wrk.
+step edge "$PY" bench/edge.py --dist query-component/dist --busca-serve "$BIN/busca-serve" \
+    --host-bench "$BIN/busca-host-bench" --model models/tiny --work "$WORK/edge" --python "$PY" \
+    --shots 18400 --requests "$HOST_SEARCHES" --wrk-seconds "$WRK_SECONDS" || true
 
 # ---------------------------------------------------------------- S3: publish, mirror, poll
 # On the host bench's synthetic bundles, against s3s-fs on loopback.

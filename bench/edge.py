@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""The self-contained edge component (query component + tract wasi:nn
+provider) under a stock `wasmtime serve` with no wasi:nn, beside busca-serve
+(ONNX Runtime behind wasi:nn) on the same bundles, in one run:
+
+- size of each artefact, and of the self-contained component holding an
+  18,400-shot 768-d i8 bundle (the first user's archive) with the tiny model;
+  the linear memory each of its core modules starts with, and whether every
+  query is answered with each memory capped so that both together stay within
+  128 MiB (`-W max-memory-size`);
+- first request after start, and p50 of fresh per-request instances;
+- the text query's own time inside the component (`took_ms`: tokenize,
+  encode, search), tract in the component vs ONNX Runtime in busca-serve;
+- requests/s under wrk (-c32) on a 100-shot bundle, both servers.
+
+    python bench/edge.py --dist query-component/dist --busca-serve BIN --host-bench BIN \
+        --model models/tiny --work DIR [--shots 18400] [--wrk-seconds 10] [--requests 50]
+
+Prints one JSON object (bench/report.py renders it). Needs the wasmtime CLI
+and wac on PATH (scripts/setup.sh --tests), wrk for the throughput rows.
+Every server it starts listens on 127.0.0.1 and is ended by its own id.
+"""
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1 << 20
+QUERY = {"text": "a blue scene", "k": 10}
+
+
+def log(*a):
+    print("[edge-bench]", *a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def post(port, body, timeout=60):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/search", data=json.dumps(body).encode(),
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, json.loads(r.read())
+
+
+class Server:
+    """A server process on a free loopback port, ended by its id."""
+
+    def __init__(self, argv, port, log_path, env=None):
+        self.port = port
+        self.log = open(log_path, "w")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 300
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{argv[0]} exited {self.proc.returncode}; see {log_path}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.time() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{argv[0]} did not listen in 300 s; see {log_path}")
+                time.sleep(0.05)
+        self.listening_s = time.perf_counter() - self.started
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def wasmtime_serve(component, bundles, work, name, extra=()):
+    port = free_port()
+    argv = ["wasmtime", "serve", "-Scli", "--addr", f"127.0.0.1:{port}", "--dir", f"{bundles}::/bundles",
+            *extra, str(component)]
+    return Server(argv, port, work / f"{name}.log")
+
+
+def busca_serve(binary, component, bundles, model, work, name):
+    port = free_port()
+    argv = [str(binary), "--component", str(component), "--bundles", str(bundles), "--models", str(model),
+            "--listen", f"127.0.0.1:{port}", "--poll-interval-ms", "0", "--cache-dir", str(work / "snapshots")]
+    return Server(argv, port, work / f"{name}.log")
+
+
+def latencies(port, n):
+    """First request's wall ms, then wall and took_ms p50 over n more (each a fresh instance)."""
+    t = time.perf_counter()
+    status, first = post(port, QUERY)
+    first_ms = (time.perf_counter() - t) * 1e3
+    if status != 200:
+        raise RuntimeError(f"first request: {status} {first}")
+    walls, tooks = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        status, body = post(port, QUERY)
+        walls.append((time.perf_counter() - t) * 1e3)
+        if status != 200:
+            raise RuntimeError(f"{status} {body}")
+        tooks.append(body["took_ms"])
+    return {"first_ms": first_ms, "wall_p50_ms": statistics.median(walls), "took_p50_ms": statistics.median(tooks),
+            "results": [h["shot_id"] for h in first["results"]]}
+
+
+def wrk(port, seconds, work):
+    script = work / "search.lua"
+    script.write_text('wrk.method = "POST"\nwrk.body = \'' + json.dumps(QUERY) + '\'\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n')
+    out = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(script),
+                          f"http://127.0.0.1:{port}/api/search"], capture_output=True, text=True, timeout=seconds + 60)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out.stdout)
+
+    def lat(p):
+        v = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out.stdout, re.M)
+        return float(v.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[v.group(2)]
+    return {"rps": rps, "p50_ms": lat(50), "p99_ms": lat(99), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def leb(data, pos):
+    result = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return result, pos
+
+
+def core_memories(data):
+    """Initial sizes (bytes) of the memories each core module of a component
+    declares, walking nested components: what an instance starts with."""
+    out = []
+
+    def module(m):
+        pos = 8
+        while pos < len(m):
+            sid = m[pos]
+            size, pos = leb(m, pos + 1)
+            if sid == 5:  # memory section: vec of limits
+                count, p = leb(m, pos)
+                for _ in range(count):
+                    flags = m[p]
+                    minimum, p = leb(m, p + 1)
+                    if flags & 1:
+                        _, p = leb(m, p)
+                    out.append(minimum * 65536)
+            pos += size
+
+    def component(c):
+        pos = 8
+        while pos < len(c):
+            sid = c[pos]
+            size, pos = leb(c, pos + 1)
+            if sid == 1:
+                module(c[pos:pos + size])
+            elif sid == 4:
+                component(c[pos:pos + size])
+            pos += size
+
+    component(data)
+    return out
+
+
+def compose(dist, model, bundles, out):
+    subprocess.run(["bash", str(ROOT / "scripts/compose-edge.sh"), "--query", str(dist / "query_component.wasm"),
+                    "--provider", str(dist / "nn_provider.wasm"), "--model", str(model), "--bundles", str(bundles),
+                    "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dist", type=Path, default=ROOT / "query-component/dist")
+    ap.add_argument("--busca-serve", type=Path, required=True)
+    ap.add_argument("--host-bench", type=Path, required=True)
+    ap.add_argument("--model", type=Path, default=ROOT / "models/tiny")
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--shots", type=int, default=18_400)
+    ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument("--wrk-seconds", type=int, default=10)
+    a = ap.parse_args()
+    a.work.mkdir(parents=True, exist_ok=True)
+    res = {"shots": a.shots, "sizes_bytes": {}, "memory": {}, "latency": {}, "wrk": {}}
+
+    def bundles(shots, quantization):
+        out = subprocess.run([str(a.host_bench), "--component", str(a.dist / "query_component.wasm"),
+                              "--model", str(a.model), "--work", str(a.work), "--python", a.python,
+                              "--sizes", str(shots), "--quantization", quantization, "--bundles-only"],
+                             check=True, capture_output=True, text=True)
+        return Path(out.stdout.strip().splitlines()[-1])
+
+    for name in ("query_component.wasm", "nn_provider.wasm", "nn_provider_remote.wasm"):
+        res["sizes_bytes"][name] = (a.dist / name).stat().st_size
+    small = bundles(100, "i8")
+    big = bundles(a.shots, "i8")
+    big_f16 = bundles(a.shots, "f16")
+    log("composing")
+    edge_small = compose(a.dist, a.model, small, a.work / "edge-100-i8.wasm")
+    edge_big = compose(a.dist, a.model, big, a.work / f"edge-{a.shots}-i8.wasm")
+    edge_big_f16 = compose(a.dist, a.model, big_f16, a.work / f"edge-{a.shots}-f16.wasm")
+    for label, path in (("edge_100_i8", edge_small), (f"edge_{a.shots}_i8", edge_big),
+                        (f"edge_{a.shots}_f16", edge_big_f16)):
+        res["sizes_bytes"][label] = path.stat().st_size
+        res["memory"][label] = core_memories(path.read_bytes())
+
+    # Memory: every query answered with each linear memory capped at 64 MiB,
+    # so that the instance's memories together stay within 128 MiB.
+    cap = 64 * MIB
+    log("memory cap run")
+    server = wasmtime_serve(edge_big, big, a.work, "edge-capped", ["-W", f"max-memory-size={cap}"])
+    try:
+        answered = 0
+        for text in ("a blue scene", "red", "verde", "a yellow car at night", "amarillo"):
+            status, _ = post(server.port, {"text": text, "k": 10})
+            answered += status == 200
+        res["memory"]["capped_run"] = {"cap_bytes_per_memory": cap, "queries": 5, "answered": answered}
+    except Exception as e:  # a trap on the cap is a 500: record it, do not stop the bench
+        res["memory"]["capped_run"] = {"cap_bytes_per_memory": cap, "queries": 5, "answered": 0, "error": str(e)[:300]}
+    finally:
+        server.stop()
+
+    for label, edge, bund in (("100", edge_small, small), (str(a.shots), edge_big, big)):
+        starts = {
+            "edge": lambda: wasmtime_serve(edge, bund, a.work, f"edge-{label}"),
+            "serve": lambda: busca_serve(a.busca_serve, a.dist / "query_component.wasm", bund, a.model, a.work,
+                                         f"serve-{label}"),
+        }
+        for who, start in starts.items():
+            log(f"latency, {who}, {label} shots")
+            server = start()
+            try:
+                res["latency"][f"{who}_{label}"] = latencies(server.port, a.requests) | {"listening_s": server.listening_s}
+                if label == "100" and a.wrk_seconds > 0:
+                    res["wrk"][f"{who}_100"] = wrk(server.port, a.wrk_seconds, a.work)
+            finally:
+                server.stop()
+        same = res["latency"][f"edge_{label}"]["results"] == res["latency"][f"serve_{label}"]["results"]
+        res["latency"][f"same_top10_{label}"] = same
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
