@@ -67,16 +67,18 @@ fn main() {
         .collect();
     let f16_index = index.clone().with_f16(true);
 
-    let run = |idx: &ShotIndex, method: Method| -> (Vec<Vec<usize>>, Vec<f64>) {
-        let mut rows = Vec::new();
+    // Results as keys, not rows: a file built by usearch with parallel adds
+    // (i8.usearch) puts the same key in another slot than the f32 file.
+    let run = |idx: &ShotIndex, method: Method| -> (Vec<Vec<u64>>, Vec<f64>) {
+        let mut keys = Vec::new();
         let mut times = Vec::new();
         for q in &queries {
             let t = Instant::now();
             let hits = idx.search(q, K, None, method, None);
             times.push(t.elapsed().as_secs_f64() * 1e3);
-            rows.push(hits.iter().map(|h| h.row).collect());
+            keys.push(hits.iter().map(|h| idx.key(h.row)).collect());
         }
-        (rows, times)
+        (keys, times)
     };
     // Warm up caches once, then measure.
     let _ = run(&index, Method::Exact);
@@ -87,14 +89,14 @@ fn main() {
         s.sort_by(f64::total_cmp);
         s[(s.len() * 95 / 100).min(s.len() - 1)]
     };
-    let recall = |rows: &[Vec<usize>]| {
+    let recall = |rows: &[Vec<u64>]| {
         let hit: usize = rows.iter().zip(&truth).map(|(r, t)| r.iter().filter(|x| t.contains(x)).count()).sum();
         hit as f64 / (truth.len() * K) as f64
     };
     let base_mean = mean(&base_times);
     println!("bench_search: {source}: {n} shots x {dim} dims, {QUERIES} queries, k = {K}");
     println!("{:<14} {:>8} {:>10} {:>10} {:>14} {:>10}", "method", "storage", "mean ms", "p95 ms", "speed vs f32", "recall@10");
-    let row = |name: &str, storage: &str, times: &[f64], rows: &[Vec<usize>]| {
+    let row = |name: &str, storage: &str, times: &[f64], rows: &[Vec<u64>]| {
         println!(
             "{:<14} {:>8} {:>10.3} {:>10.3} {:>13.2}x {:>10.4}",
             name,
