@@ -31,9 +31,7 @@ struct Fixture {
     composed: PathBuf,
     videos: Vec<VideoRecord>,
     sample_fps: f32,
-    edge: Client,
     reference: Client,
-    _wasmtime: WasmtimeServe,
     _rt: tokio::runtime::Runtime,
     _server: RunningServer,
 }
@@ -51,8 +49,6 @@ fn fixture() -> &'static Fixture {
         let videos: Vec<VideoRecord> = open.read_json(VIDEOS_FILE).unwrap();
 
         let composed = compose_edge(Encoder::Local(&tiny_model_dir()), Some(&bundles), &dir.path().join("edge.wasm"));
-        // The bundle stays mounted: keyframes and timelines are read per request.
-        let wasmtime = WasmtimeServe::start(&composed, &[(&bundles, "/bundles")], &[], &dir.path().join("wasmtime.log"));
 
         let rt = tokio::runtime::Runtime::new().unwrap();
         let server = rt.block_on(async {
@@ -66,9 +62,7 @@ fn fixture() -> &'static Fixture {
             composed,
             videos,
             sample_fps: open.manifest.segmentation.sample_fps,
-            edge: Client::new(wasmtime.addr),
             reference: Client::new(server.addr),
-            _wasmtime: wasmtime,
             _rt: rt,
             _server: server,
             bundles,
@@ -96,6 +90,18 @@ fn remote_edge(f: &Fixture, name: &str, token: &str, endpoint: Option<String>) -
 }
 
 impl Fixture {
+    /// The self-contained component under stock `wasmtime serve`, for one
+    /// test: ended (by its id) when the test drops it. A server kept in the
+    /// shared fixture would outlive the test binary, whose statics are never
+    /// dropped. The bundle stays mounted: keyframes and timelines are read per
+    /// request.
+    fn edge(&self, name: &str) -> (WasmtimeServe, Client) {
+        let log = self.dir.path().join(format!("wasmtime-{name}.log"));
+        let server = WasmtimeServe::start(&self.composed, &[(&self.bundles, "/bundles")], &[], &log);
+        let client = Client::new(server.addr);
+        (server, client)
+    }
+
     fn search(&self, client: &Client, request: &Value) -> Value {
         let answer = client.search(request);
         assert_eq!(answer.status, 200, "{request}: {}", answer.body);
@@ -146,10 +152,11 @@ fn the_self_contained_component_imports_no_wasi_nn() {
 #[test]
 fn text_queries_rank_their_colour_first_without_host_wasi_nn() {
     let f = fixture();
-    let collections = f.edge.get("/api/collections", &[]).json();
+    let (_server, edge) = f.edge("text_queries_rank_their_colour_first_without_host_wasi_nn");
+    let collections = edge.get("/api/collections", &[]).json();
     assert_eq!(collections["collections"][0]["index"]["quantization"], "i8", "{collections}");
     for colour in ["red", "green", "blue"] {
-        let response = f.search(&f.edge, &json!({"text": format!("a {colour} scene"), "k": 3}));
+        let response = f.search(&edge, &json!({"text": format!("a {colour} scene"), "k": 3}));
         let hits = results(&response);
         f.assert_is(&hits[0], colour);
         assert!(hits[0]["score"].as_f64().unwrap() > 0.9, "{colour}: {response}");
@@ -160,8 +167,9 @@ fn text_queries_rank_their_colour_first_without_host_wasi_nn() {
 #[test]
 fn image_query_finds_the_blue_shot_without_host_wasi_nn() {
     let f = fixture();
+    let (_server, edge) = f.edge("image_query_finds_the_blue_shot_without_host_wasi_nn");
     let png = solid_png(colour("blue"), 64, 48);
-    let response = f.search(&f.edge, &json!({"image": base64(&png), "k": 3}));
+    let response = f.search(&edge, &json!({"image": base64(&png), "k": 3}));
     f.assert_is(&results(&response)[0], "blue");
     assert!(results(&response)[0]["score"].as_f64().unwrap() > 0.99, "{response}");
 }
@@ -169,8 +177,9 @@ fn image_query_finds_the_blue_shot_without_host_wasi_nn() {
 #[test]
 fn text_and_image_fuse_and_filters_apply() {
     let f = fixture();
+    let (_server, edge) = f.edge("text_and_image_fuse_and_filters_apply");
     let png = solid_png(colour("blue"), 32, 32);
-    let response = f.search(&f.edge, &json!({"text": "red", "image": base64(&png), "image_weight": 0.5}));
+    let response = f.search(&edge, &json!({"text": "red", "image": base64(&png), "image_weight": 0.5}));
     let hits = results(&response);
     let mut top = vec![hits[0].clone(), hits[1].clone()];
     top.sort_by_key(|h| h["start_ms"].as_u64());
@@ -179,7 +188,7 @@ fn text_and_image_fuse_and_filters_apply() {
 
     // A video filter leaves only that video's shots.
     let (warm, _) = f.segment("yellow");
-    let filtered = f.search(&f.edge, &json!({"text": "red", "filter": {"video_ids": [warm]}}));
+    let filtered = f.search(&edge, &json!({"text": "red", "filter": {"video_ids": [warm]}}));
     assert!(!results(&filtered).is_empty());
     assert!(results(&filtered).iter().all(|h| h["video_id"] == warm.as_str()), "{filtered}");
 }
@@ -187,12 +196,13 @@ fn text_and_image_fuse_and_filters_apply() {
 #[test]
 fn relevance_feedback_moves_the_ranking() {
     let f = fixture();
+    let (_server, edge) = f.edge("relevance_feedback_moves_the_ranking");
     let id_of = |colour: &str| {
-        let r = f.search(&f.edge, &json!({"text": colour, "k": 1}));
+        let r = f.search(&edge, &json!({"text": colour, "k": 1}));
         results(&r)[0]["shot_id"].as_u64().unwrap()
     };
     let (green, yellow) = (id_of("green"), id_of("yellow"));
-    let response = f.search(&f.edge, &json!({"text": "red", "positive": [green], "negative": [yellow], "k": 5}));
+    let response = f.search(&edge, &json!({"text": "red", "positive": [green], "negative": [yellow], "k": 5}));
     let ids: Vec<u64> = results(&response).iter().map(|h| h["shot_id"].as_u64().unwrap()).collect();
     let green_rank = ids.iter().position(|&id| id == green);
     assert!(green_rank.is_some_and(|r| r <= 1), "a positive shot moves to the top two: {ids:?}");
@@ -202,6 +212,7 @@ fn relevance_feedback_moves_the_ranking() {
 #[test]
 fn answers_equal_busca_serve_for_the_same_queries() {
     let f = fixture();
+    let (_server, edge) = f.edge("answers_equal_busca_serve_for_the_same_queries");
     let blue = results(&f.search(&f.reference, &json!({"text": "blue", "k": 1})))[0]["shot_id"].clone();
     let png = base64(&solid_png(colour("magenta"), 40, 30));
     let queries = [
@@ -214,7 +225,7 @@ fn answers_equal_busca_serve_for_the_same_queries() {
         json!({"text": "red", "positive": [blue], "k": 10}),
     ];
     for query in &queries {
-        let (edge, reference) = (f.search(&f.edge, query), f.search(&f.reference, query));
+        let (edge, reference) = (f.search(&edge, query), f.search(&f.reference, query));
         let ids = |r: &Value| results(r).iter().map(|h| h["shot_id"].as_u64().unwrap()).collect::<Vec<_>>();
         assert_eq!(ids(&edge), ids(&reference), "{query}: tract in the component vs ONNX Runtime in busca-serve");
         for (a, b) in results(&edge).iter().zip(results(&reference)) {
@@ -228,14 +239,15 @@ fn answers_equal_busca_serve_for_the_same_queries() {
 #[test]
 fn the_page_keyframes_and_timelines_are_served_too() {
     let f = fixture();
-    let page = f.edge.get("/", &[]);
+    let (_server, edge) = f.edge("the_page_keyframes_and_timelines_are_served_too");
+    let page = edge.get("/", &[]);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<html"), "{}", page.body);
-    let hit = results(&f.search(&f.edge, &json!({"text": "red", "k": 1})))[0].clone();
-    let keyframe = f.edge.get(&format!("/api/keyframes/{COLLECTION}/{}.jpg", hit["shot_id"]), &[]);
+    let hit = results(&f.search(&edge, &json!({"text": "red", "k": 1})))[0].clone();
+    let keyframe = edge.get(&format!("/api/keyframes/{COLLECTION}/{}.jpg", hit["shot_id"]), &[]);
     assert_eq!(keyframe.status, 200);
     assert_eq!(keyframe.header("content-type"), Some("image/jpeg"));
-    let timeline = f.edge.get(&format!("/api/videos/{}/timeline", hit["video_id"].as_str().unwrap()), &[]);
+    let timeline = edge.get(&format!("/api/videos/{}/timeline", hit["video_id"].as_str().unwrap()), &[]);
     assert_eq!(timeline.status, 200, "{}", timeline.body);
     assert!(!timeline.json()["frames"].as_array().unwrap().is_empty());
 }
