@@ -48,7 +48,7 @@ pub enum VectorStore {
     F32(Vec<f32>),
     /// Row-major f16: half the memory, scores within ~1e-3.
     F16(Vec<f16>),
-    /// Row-major i8 (usearch's quantization): a quarter of the memory. Scored
+    /// Row-major i8 ([`crate::vector::quantize_i8`]): a quarter of the memory. Scored
     /// asymmetrically, the f32 query against each dequantized row divided by
     /// that row's norm, so a score is the cosine with the stored direction
     /// rather than usearch's i8·i8 product of two quantized vectors.

@@ -83,14 +83,15 @@ pub enum StoredVectors {
     F32(Vec<f32>),
     /// 16-bit floats, `rows × dimensions`.
     F16(Vec<f16>),
-    /// usearch's i8 quantization, `rows × dimensions`: each row normalised,
-    /// times 127, truncated toward zero (so a row's scale is lost; its
-    /// direction is kept to about 1/127 per component).
+    /// 8-bit integers, `rows × dimensions`, for a cos index: only each row's
+    /// direction counts. `busca-index` scales each row so its largest
+    /// component is ±127 ([`crate::vector::quantize_i8`]); usearch's own cast
+    /// (row normalised, times 127, truncated) reads the same way, coarser.
     I8(Vec<i8>),
 }
 
 impl StoredVectors {
-    /// The manifest's name for the scalar kind (`f32`, `f16`).
+    /// The manifest's name for the scalar kind (`f32`, `f16`, `i8`).
     pub fn kind_name(&self) -> &'static str {
         match self {
             StoredVectors::F32(_) => "f32",

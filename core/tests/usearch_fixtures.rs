@@ -48,8 +48,11 @@ fn reads_what_usearch_wrote() {
         let stored: Vec<f32> = match &file.vectors {
             StoredVectors::F32(v) => v[..e.dimensions].to_vec(),
             StoredVectors::F16(v) => v[..e.dimensions].iter().map(|h| h.to_f32()).collect(),
-            // usearch's i8: the normalised row times 127, truncated toward zero.
-            StoredVectors::I8(v) => v[..e.dimensions].iter().map(|&q| f32::from(q) / 127.0).collect(),
+            // i8 keeps the direction only (quantize_i8): compare unit rows.
+            StoredVectors::I8(v) => {
+                let row: Vec<f32> = v[..e.dimensions].iter().map(|&q| f32::from(q)).collect();
+                busca_core::vector::normalized(&row).expect("a non-zero row")
+            }
         };
         assert_eq!(file.vectors.kind_name(), dtype.as_str());
         let tolerance = if dtype == "i8" { 1.0 / 127.0 + 1e-6 } else { 1e-3 };
@@ -88,6 +91,26 @@ fn search_returns_usearchs_top_k() {
     }
 }
 
+/// The i8 fixture was written by the Python mirror of core's quantizer
+/// (`fixtures/usearch/quantize.py`) and usearch stored the rows as given: each
+/// equals `vector::quantize_i8` of the f32 row with the same key, bit for bit.
+#[test]
+fn i8_rows_are_cores_quantization_of_the_f32_rows() {
+    let e = expected();
+    let f32_file = UsearchFile::read(&dir().join(&e.indexes["f32"].file)).unwrap();
+    let i8_file = UsearchFile::read(&dir().join(&e.indexes["i8"].file)).unwrap();
+    let (StoredVectors::F32(rows), StoredVectors::I8(quantized)) = (&f32_file.vectors, &i8_file.vectors) else {
+        panic!("fixture kinds: {} and {}", f32_file.vectors.kind_name(), i8_file.vectors.kind_name());
+    };
+    let dim = e.dimensions;
+    let mut want = vec![0i8; dim];
+    for (slot, key) in f32_file.keys.iter().enumerate() {
+        let i8_slot = i8_file.keys.iter().position(|k| k == key).expect("same keys");
+        busca_core::vector::quantize_i8(&rows[slot * dim..(slot + 1) * dim], &mut want);
+        assert_eq!(&quantized[i8_slot * dim..(i8_slot + 1) * dim], &want[..], "key {key}");
+    }
+}
+
 /// The i8 index is scored asymmetrically (f32 query against each dequantized,
 /// renormalised row), so its answer is checked against the exact f32 answer,
 /// which is what a user wants, rather than against usearch's i8·i8 scores.
@@ -104,7 +127,7 @@ fn i8_search_keeps_the_f32_answer() {
         shared += keys.iter().filter(|k| exact.exact_keys[qi].contains(k)).count();
         total += e.k;
         // The best hit is the f32 best, and every score is the true cosine
-        // within the quantization error (12-d rows: about 1/127 per component).
+        // within the quantization error (about 1/254 of the largest component).
         assert_eq!(keys[0], exact.exact_keys[qi][0], "query {qi}");
         for hit in &hits {
             let slot = exact.exact_keys[qi].iter().position(|k| *k == index.key(hit.row));

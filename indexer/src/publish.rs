@@ -410,8 +410,18 @@ pub fn build_usearch(path: &Path, options: &IndexOptions, keys: &[u64], vectors:
     };
     let index = usearch::Index::new(&usearch_options).map_err(|e| fail(e.to_string()))?;
     index.reserve(keys.len().max(1)).map_err(|e| fail(e.to_string()))?;
-    for (key, vector) in keys.iter().zip(vectors.chunks_exact(options.dimensions)) {
-        index.add(*key, vector).map_err(|e| fail(format!("key {key}: {e}")))?;
+    if quantization == usearch::ScalarKind::I8 {
+        // Quantized by core, not by usearch's cast, which keeps only a few
+        // levels per component at 768 dimensions (see quantize_i8).
+        let mut row = vec![0i8; options.dimensions];
+        for (key, vector) in keys.iter().zip(vectors.chunks_exact(options.dimensions)) {
+            busca_core::vector::quantize_i8(vector, &mut row);
+            index.add(*key, &row).map_err(|e| fail(format!("key {key}: {e}")))?;
+        }
+    } else {
+        for (key, vector) in keys.iter().zip(vectors.chunks_exact(options.dimensions)) {
+            index.add(*key, vector).map_err(|e| fail(format!("key {key}: {e}")))?;
+        }
     }
     let path_str = path.to_str().ok_or_else(|| fail("path is not UTF-8".into()))?;
     index.save(path_str).map_err(|e| fail(e.to_string()))?;

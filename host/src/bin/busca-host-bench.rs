@@ -423,8 +423,21 @@ fn write_synthetic_bundle(
         row.iter_mut().for_each(|x| *x = rng.gen_range(-1.0..1.0));
         busca_core::vector::normalize(row);
     }
-    let raw = root.join("vectors.f32");
-    std::fs::write(&raw, bytemuck_cast(&vectors))?;
+    // i8 rows are quantized here, by core, exactly as busca-index does; the
+    // script stores them as given.
+    let raw = if args.quantization == "i8" {
+        let mut rows = vec![0i8; vectors.len()];
+        for (q, row) in rows.chunks_exact_mut(dim).zip(vectors.chunks_exact(dim)) {
+            busca_core::vector::quantize_i8(row, q);
+        }
+        let raw = root.join("vectors.i8");
+        std::fs::write(&raw, rows.iter().map(|&x| x as u8).collect::<Vec<u8>>())?;
+        raw
+    } else {
+        let raw = root.join("vectors.f32");
+        std::fs::write(&raw, bytemuck_cast(&vectors))?;
+        raw
+    };
     let index = IndexOptions {
         file: INDEX_FILE.into(),
         dimensions: dim,
