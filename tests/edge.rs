@@ -149,6 +149,31 @@ fn the_self_contained_component_imports_no_wasi_nn() {
     assert!(composed.iter().all(|i| i.starts_with("wasi:")), "{composed:?}");
 }
 
+/// The snapshot keeps the index once: the file buffer the bundle was read
+/// into is freed and zeroed before the snapshot (busca_core::snapshot), so no
+/// vector row appears in the component's memory more often than in the index.
+#[test]
+fn the_snapshot_holds_each_vector_row_once() {
+    let f = fixture();
+    let open = OpenBundle::open_current(&f.bundles.join(COLLECTION), Verify::All).unwrap();
+    let index = std::fs::read(open.dir.join(&open.manifest.index.file)).unwrap();
+    let dim = open.manifest.index.dimensions;
+    let rows = u32::from_le_bytes(index[0..4].try_into().unwrap()) as usize;
+    assert_eq!(u32::from_le_bytes(index[4..8].try_into().unwrap()) as usize, dim, "i8 rows of {dim} bytes");
+    let matrix = &index[8..8 + rows * dim];
+    let images = memory_images(&f.composed);
+    let count = |haystack: &[u8], row: &[u8]| memchr::memmem::find_iter(haystack, row).count();
+    let mut found = 0;
+    for row in matrix.chunks_exact(dim) {
+        let in_index = count(matrix, row);
+        let in_memory: usize = images.iter().map(|image| count(image, row)).sum();
+        assert!(in_memory >= 1, "a vector row is missing from the snapshot");
+        assert!(in_memory <= in_index, "a vector row is {in_memory} times in the snapshot, {in_index} in the index");
+        found += 1;
+    }
+    assert_eq!(found, rows);
+}
+
 #[test]
 fn text_queries_rank_their_colour_first_without_host_wasi_nn() {
     let f = fixture();

@@ -630,3 +630,34 @@ pub fn component_imports(path: &Path) -> Vec<String> {
     }
     names
 }
+
+/// The initial linear memory of every core module in a component (nested
+/// ones included), rebuilt from its active data segments: what a
+/// pre-initialized snapshot starts each instance with.
+pub fn memory_images(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut images = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        let wasmparser::Payload::DataSection(reader) = payload.expect("valid component") else {
+            continue;
+        };
+        let mut image = Vec::new();
+        for data in reader {
+            let data = data.expect("data segment");
+            let wasmparser::DataKind::Active { offset_expr, .. } = data.kind else {
+                continue;
+            };
+            let offset = match offset_expr.get_operators_reader().read().expect("offset expression") {
+                wasmparser::Operator::I32Const { value } => value as u32 as usize,
+                other => panic!("data segment offset {other:?} is not a constant"),
+            };
+            let end = offset + data.data.len();
+            if image.len() < end {
+                image.resize(end, 0);
+            }
+            image[offset..end].copy_from_slice(data.data);
+        }
+        images.push(image);
+    }
+    images
+}

@@ -16,6 +16,8 @@
 //! - [`usearch_file`]: a pure-Rust reader of usearch index files (vectors and
 //!   HNSW graph); [`search`]: a bundle loaded for searching (exact scan or graph
 //!   walk, query composition, filters).
+//! - [`snapshot`]: the allocator that keeps freed memory out of a guest
+//!   component's pre-initialized snapshot.
 //!
 //! Everything here is pure Rust and builds for native targets and for
 //! `wasm32-wasip2`. Decoding video, running ONNX models and serving HTTP live in
@@ -39,6 +41,7 @@ pub mod query;
 pub mod remote_nn;
 pub mod search;
 pub mod shot;
+pub mod snapshot;
 pub mod tokenize;
 pub mod usearch_file;
 pub mod vector;

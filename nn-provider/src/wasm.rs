@@ -73,7 +73,9 @@ mod local {
     /// query-component/src/wasm.rs for why not wit-bindgen's legacy name).
     #[export_name = "cm32p2||wizer-initialize"]
     extern "C" fn wizer_initialize() {
-        if let Err(e) = registry() {
+        // Freed parse buffers are zeroed so that the snapshot holds only the
+        // optimised graphs.
+        if let Err(e) = ALLOCATOR.scrubbing(registry) {
             // A snapshot without its graphs must not be built: say why (the
             // build shows stderr) and trap, which fails the pre-initialization.
             eprintln!("nn-provider: {e}");
@@ -81,6 +83,9 @@ mod local {
         }
         unsafe { __wasilibc_reset_preopens() };
     }
+
+    #[global_allocator]
+    static ALLOCATOR: busca_core::snapshot::ScrubFreed = busca_core::snapshot::ScrubFreed::system();
 
     /// A loaded graph.
     pub type Backend = Arc<Graph>;

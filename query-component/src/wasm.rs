@@ -45,9 +45,13 @@ extern "C" {
 /// would leave the component's lift of it dangling and the snapshot invalid.
 #[export_name = "cm32p2||wizer-initialize"]
 extern "C" fn wizer_initialize() {
-    service().warm_up();
+    // Freed file buffers are zeroed so that the snapshot holds each bundle once.
+    ALLOCATOR.scrubbing(|| service().warm_up());
     unsafe { __wasilibc_reset_preopens() };
 }
+
+#[global_allocator]
+static ALLOCATOR: busca_core::snapshot::ScrubFreed = busca_core::snapshot::ScrubFreed::system();
 
 /// Encoders through wasi:nn; graphs are loaded once per instance.
 #[derive(Default)]
