@@ -235,6 +235,39 @@ fn elem_type(dt: DatumType) -> Option<ElemType> {
     })
 }
 
+/// Bytes read per call: wasmtime bounds the data one host call may copy
+/// (`HostcallFuelExhausted` on a single 0.49 GB read), and other hosts may
+/// bound it lower, so a graph file is read in pieces.
+const READ_CHUNK: usize = 8 << 20;
+
+/// Reads a graph file, refusing one above [`MAX_GRAPH_BYTES`] before reading.
+fn read_graph_file(path: &Path) -> Result<Vec<u8>, ProviderError> {
+    use std::io::Read;
+    let read_err = |source| ProviderError::Read { path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let len = file.metadata().map_err(read_err)?.len();
+    let len = usize::try_from(len).ok().filter(|&l| l <= MAX_GRAPH_BYTES).ok_or_else(|| ProviderError::TooLarge {
+        what: format!("graph file {}", path.display()),
+        bytes: usize::try_from(len).unwrap_or(usize::MAX),
+        limit: MAX_GRAPH_BYTES,
+    })?;
+    let mut bytes = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        let end = (filled + READ_CHUNK).min(len);
+        match file.read(&mut bytes[filled..end]).map_err(read_err)? {
+            0 => {
+                return Err(read_err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the file ended after {filled} of {len} bytes"),
+                )))
+            }
+            n => filled += n,
+        }
+    }
+    Ok(bytes)
+}
+
 /// The graphs of one or more model directories, by the graph names their
 /// manifests give.
 #[derive(Debug, Default)]
@@ -253,7 +286,7 @@ impl Registry {
             (&manifest.image.graph_name, &manifest.image.file, &manifest.image.sha256, &manifest.image.output),
         ] {
             let path = dir.join(file);
-            let bytes = std::fs::read(&path).map_err(|source| ProviderError::Read { path: path.clone(), source })?;
+            let bytes = read_graph_file(&path)?;
             if let Some(expected) = sha256 {
                 let actual = busca_core::bundle::sha256_hex(&bytes);
                 if !actual.eq_ignore_ascii_case(expected) {
