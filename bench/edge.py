@@ -11,7 +11,9 @@ provider) under a stock `wasmtime serve` with no wasi:nn, beside busca-serve
 - first request after start, and p50 of fresh per-request instances;
 - the text query's own time inside the component (`took_ms`: tokenize,
   encode, search), tract in the component vs ONNX Runtime in busca-serve;
-- requests/s under wrk (-c32) on a 100-shot bundle, both servers.
+- requests/s under wrk (-c32) on a 100-shot bundle: busca-serve, and the
+  component under `wasmtime serve` with the flags README recommends (TUNED)
+  and with none, alternating over several rounds (median reported).
 
     python bench/edge.py --dist query-component/dist --busca-serve BIN --host-bench BIN \
         --model models/tiny --work DIR [--shots 18400] [--wrk-seconds 10] [--requests 50]
@@ -21,9 +23,11 @@ and wac on PATH (scripts/setup.sh --tests), wrk for the throughput rows.
 Every server it starts listens on 127.0.0.1 and is ended by its own id.
 """
 import argparse
+import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -90,6 +94,15 @@ class Server:
         self.log.close()
 
 
+# How a wasmtime host should run the component (README, "Any wasmtime"): the
+# pooling allocator keeps each instance's memory resident between requests,
+# and PAGEMAP_SCAN (Linux 6.7+) lets it restore only the pages a request
+# dirtied, instead of mapping the snapshot copy-on-write anew, whose faults
+# and TLB shootdowns are most of a request's cost with the defaults (perf).
+# busca-serve configures its engine the same way (host/src/runtime.rs).
+TUNED = ["-O", "pooling-allocator=y,pooling-memory-keep-resident=67108864,pooling-pagemap-scan=y"]
+
+
 def wasmtime_serve(component, bundles, work, name, extra=()):
     port = free_port()
     argv = ["wasmtime", "serve", "-Scli", "--addr", f"127.0.0.1:{port}", "--dir", f"{bundles}::/bundles",
@@ -121,6 +134,12 @@ def latencies(port, n):
         tooks.append(body["took_ms"])
     return {"first_ms": first_ms, "wall_p50_ms": statistics.median(walls), "took_p50_ms": statistics.median(tooks),
             "results": [h["shot_id"] for h in first["results"]]}
+
+
+def median_run(runs):
+    """The run with the median req/s, with every run's req/s beside it."""
+    mid = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+    return mid | {"runs_rps": [r["rps"] for r in runs]}
 
 
 def wrk(port, seconds, work):
@@ -193,6 +212,58 @@ def compose(dist, model, bundles, out):
     return out
 
 
+def hybrid_model(tiny, tower, out):
+    """A model directory with the tiny image tower and `tower`'s text tower
+    (both 768-d), so that the text path runs the large tower while bundles
+    and image queries stay cheap."""
+    m = json.loads((tiny / "manifest.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tiny / m["image"]["file"], out / "image.onnx")
+    text = out / "text.onnx"
+    if not text.exists():
+        shutil.copy(tower / "text.onnx", text)
+    m.pop("colours", None)
+    m["model_id"] = f"tiny-image+{tower.name}"
+    m["image"].update(file="image.onnx", graph_name=f"{m['model_id']}-image")
+    m["text"].update(file="text.onnx", graph_name=f"{m['model_id']}-text",
+                     sha256=hashlib.sha256(text.read_bytes()).hexdigest())
+    (out / "manifest.json").write_text(json.dumps(m, indent=2) + "\n")
+    return out
+
+
+def text_tower(a, bundles):
+    """Text-query time with the large text tower: tract in wasm (simd128), as
+    the provider runs it, vs ONNX Runtime in busca-serve; and whether the
+    self-contained component can be pre-initialized with it at all."""
+    work = a.work / "text-tower"
+    work.mkdir(exist_ok=True)
+    model = hybrid_model(a.model, a.text_tower, work / "model")
+    out = {"tower": str(a.text_tower), "text_onnx_bytes": (model / "text.onnx").stat().st_size}
+    bund = bundles(100, "i8", model=model, work=work)
+    log("text tower: pre-initializing the provider with it")
+    t = time.perf_counter()
+    try:
+        edge = compose(a.dist, model, bund, work / "edge-text-tower.wasm")
+        out["edge_bytes"] = edge.stat().st_size
+    except subprocess.CalledProcessError as e:
+        out["compose_error"] = "scripts/compose-edge.sh failed (exit %d)" % e.returncode
+    out["compose_s"] = time.perf_counter() - t
+    if a.time_text and a.time_text.is_file():
+        log("text tower: tract in wasm (nn-provider's time_text example)")
+        runs = subprocess.run(["wasmtime", "run", "-Scli", "--dir", f"{model}::/nn-graphs", str(a.time_text),
+                               QUERY["text"], "6"], check=True, capture_output=True, text=True, timeout=1800)
+        tract = json.loads(runs.stdout.strip().splitlines()[-1])
+        out["tract_wasm"] = tract | {"p50_ms": statistics.median(tract["runs_ms"][1:])}
+    n = max(5, a.requests // 5)
+    log("text tower: ONNX Runtime in busca-serve")
+    server = busca_serve(a.busca_serve, a.dist / "query_component.wasm", bund, model, work, "serve-text-tower")
+    try:
+        out["serve"] = latencies(server.port, n) | {"listening_s": server.listening_s}
+    finally:
+        server.stop()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dist", type=Path, default=ROOT / "query-component/dist")
@@ -203,14 +274,24 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--shots", type=int, default=18_400)
     ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument("--text-tower", type=Path,
+                    help="a model directory holding another text tower's text.onnx (models/export_clip.py "
+                         "--random-weights --only text: ViT-L/14's shape): its text-query time, tract in the "
+                         "component vs ONNX Runtime in busca-serve, with the tiny image tower beside it")
+    ap.add_argument("--time-text", type=Path,
+                    default=Path(os.environ.get("BUSCA_HOME", Path.home() / ".cache/buscaescenas"))
+                    / "target-nn-provider/wasm32-wasip2/release/examples/time_text.wasm",
+                    help="nn-provider's time_text example built for wasm32-wasip2 (tract's time per text query)")
     ap.add_argument("--wrk-seconds", type=int, default=10)
+    ap.add_argument("--wrk-rounds", type=int, default=3,
+                    help="throughput rounds; the servers alternate in each, so load on a shared machine hits all alike")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     res = {"shots": a.shots, "sizes_bytes": {}, "memory": {}, "latency": {}, "wrk": {}}
 
-    def bundles(shots, quantization):
+    def bundles(shots, quantization, model=a.model, work=a.work):
         out = subprocess.run([str(a.host_bench), "--component", str(a.dist / "query_component.wasm"),
-                              "--model", str(a.model), "--work", str(a.work), "--python", a.python,
+                              "--model", str(model), "--work", str(work), "--python", a.python,
                               "--sizes", str(shots), "--quantization", quantization, "--bundles-only"],
                              check=True, capture_output=True, text=True)
         return Path(out.stdout.strip().splitlines()[-1])
@@ -233,7 +314,7 @@ def main():
     # so that the instance's memories together stay within 128 MiB.
     cap = 64 * MIB
     log("memory cap run")
-    server = wasmtime_serve(edge_big, big, a.work, "edge-capped", ["-W", f"max-memory-size={cap}"])
+    server = wasmtime_serve(edge_big, big, a.work, "edge-capped", ["-W", f"max-memory-size={cap}", *TUNED])
     try:
         answered = 0
         for text in ("a blue scene", "red", "verde", "a yellow car at night", "amarillo"):
@@ -245,23 +326,42 @@ def main():
     finally:
         server.stop()
 
-    for label, edge, bund in (("100", edge_small, small), (str(a.shots), edge_big, big)):
-        starts = {
-            "edge": lambda: wasmtime_serve(edge, bund, a.work, f"edge-{label}"),
+    def starts(label, edge, bund):
+        return {
+            "edge": lambda: wasmtime_serve(edge, bund, a.work, f"edge-{label}", TUNED),
+            "edge-default": lambda: wasmtime_serve(edge, bund, a.work, f"edge-default-{label}"),
             "serve": lambda: busca_serve(a.busca_serve, a.dist / "query_component.wasm", bund, a.model, a.work,
                                          f"serve-{label}"),
         }
-        for who, start in starts.items():
+
+    for label, edge, bund in (("100", edge_small, small), (str(a.shots), edge_big, big)):
+        for who, start in starts(label, edge, bund).items():
+            if who == "edge-default":
+                continue
             log(f"latency, {who}, {label} shots")
             server = start()
             try:
                 res["latency"][f"{who}_{label}"] = latencies(server.port, a.requests) | {"listening_s": server.listening_s}
-                if label == "100" and a.wrk_seconds > 0:
-                    res["wrk"][f"{who}_100"] = wrk(server.port, a.wrk_seconds, a.work)
             finally:
                 server.stop()
         same = res["latency"][f"edge_{label}"]["results"] == res["latency"][f"serve_{label}"]["results"]
         res["latency"][f"same_top10_{label}"] = same
+
+    runs = {}
+    for r in range(a.wrk_rounds if a.wrk_seconds > 0 else 0):
+        for who, start in starts("100", edge_small, small).items():
+            log(f"wrk round {r + 1}/{a.wrk_rounds}, {who}")
+            server = start()
+            try:
+                post(server.port, QUERY)
+                runs.setdefault(who, []).append(wrk(server.port, a.wrk_seconds, a.work))
+            finally:
+                server.stop()
+    for who, got in runs.items():
+        res["wrk"][f"{who.replace('-', '_')}_100"] = median_run(got)
+    res["wrk_flags"] = {"edge": " ".join(TUNED), "edge_default": "(none)"}
+    if a.text_tower:
+        res["text_tower"] = text_tower(a, bundles)
     print(json.dumps(res, indent=1))
 
 

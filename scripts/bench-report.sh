@@ -220,10 +220,19 @@ step host-100 "${HOST_BENCH[@]}" --sizes 100 --wrk-seconds "$WRK_SECONDS" || tru
 
 # ---------------------------------------------------------------- edge: stock wasmtime, no wasi:nn
 # The self-contained component (tract provider plugged in) under `wasmtime
-# serve` beside busca-serve: sizes, memory, first/per-request latency, wrk.
+# serve` beside busca-serve: sizes, memory, first/per-request latency, wrk;
+# and the ViT-L/14-shaped text tower (random weights, the encoder row's
+# export) through tract in the component vs ONNX Runtime, when it exists.
+EDGE_TEXT_TOWER=()
+if [[ -f $ENC_MODEL/text.onnx ]]; then
+    EDGE_TEXT_TOWER=(--text-tower "$ENC_MODEL")
+    (cd nn-provider && CARGO_TARGET_DIR="$BUSCA_HOME/target-nn-provider" \
+        cargo build --release --example time_text --target wasm32-wasip2) > "$RUN/time-text-build.log" 2>&1 ||
+        log "nn-provider's time_text example did not build; see $RUN/time-text-build.log"
+fi
 step edge "$PY" bench/edge.py --dist query-component/dist --busca-serve "$BIN/busca-serve" \
     --host-bench "$BIN/busca-host-bench" --model models/tiny --work "$WORK/edge" --python "$PY" \
-    --shots 18400 --requests "$HOST_SEARCHES" --wrk-seconds "$WRK_SECONDS" || true
+    --shots 18400 --requests "$HOST_SEARCHES" --wrk-seconds "$WRK_SECONDS" "${EDGE_TEXT_TOWER[@]}" || true
 
 # ---------------------------------------------------------------- S3: publish, mirror, poll
 # On the host bench's synthetic bundles, against s3s-fs on loopback.
