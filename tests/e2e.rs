@@ -230,8 +230,9 @@ fn more_like_this_puts_the_shot_first_and_matches_core_search_run_natively() {
     // snapshot inside the component must answer exactly the same.
     let collection = Collection::load_current(&f.bundles.join(COLLECTION)).unwrap();
     let req: SearchRequest = serde_json::from_value(request).unwrap();
-    let query = collection.query_vector(None, &req).unwrap();
-    let native = collection.search(&query, &req, Method::Auto, &[]);
+    let query = collection.compose(&req.parts(None, None)).unwrap();
+    let native = collection.search(&query, req.k, &req.filter, Method::Auto, &[]);
+    assert_eq!(native.method, Method::Exact, "a small collection is scanned");
     let ids = |hits: &[Value]| {
         hits.iter()
             .map(|h| h["shot_id"].as_u64().unwrap())
@@ -239,11 +240,11 @@ fn more_like_this_puts_the_shot_first_and_matches_core_search_run_natively() {
     };
     assert_eq!(
         ids(&hits),
-        native.iter().map(|h| h.shot.shot_id).collect::<Vec<_>>()
+        native.hits.iter().map(|h| h.shot.shot_id).collect::<Vec<_>>()
     );
     assert_eq!(ids(&hits)[0], blue_id, "a shot is most like itself");
     assert!(hits[0]["score"].as_f64().unwrap() > 0.99, "{}", hits[0]);
-    for (hit, want) in hits.iter().zip(&native) {
+    for (hit, want) in hits.iter().zip(&native.hits) {
         assert!((hit["score"].as_f64().unwrap() - f64::from(want.score)).abs() < 1e-4);
     }
 }

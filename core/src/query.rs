@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::shot::{timecode, ShotId, ShotRecord};
+use crate::search::{Method, QueryParts};
 
 /// Bounds on every input of the public endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -189,6 +190,19 @@ impl SearchRequest {
     pub fn text_query(&self) -> Option<&str> {
         self.text.as_deref().map(str::trim).filter(|t| !t.is_empty())
     }
+
+    /// The request's query parts, with the towers' embeddings of its text and
+    /// image (when it has them), for [`crate::search::Collection::compose`].
+    pub fn parts<'a>(&'a self, text: Option<&'a [f32]>, image: Option<&'a [f32]>) -> QueryParts<'a> {
+        QueryParts {
+            text,
+            image,
+            image_weight: self.image_weight,
+            like_shot: self.like_shot,
+            positive: &self.positive,
+            negative: &self.negative,
+        }
+    }
 }
 
 /// One result.
@@ -228,6 +242,9 @@ pub struct SearchResponse {
     pub model_id: String,
     /// Time spent in the component, in ms.
     pub took_ms: f64,
+    /// How core searched: `exact` (a scan: small collections, and every
+    /// filtered search) or `hnsw` (the graph walk).
+    pub method: Method,
     /// Results, best first.
     pub results: Vec<SearchHit>,
 }

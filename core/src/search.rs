@@ -18,7 +18,7 @@ use half::f16;
 
 use crate::bundle::{self, BundleError, MapPoint, OpenBundle, Verify};
 use crate::fusion;
-use crate::query::{QueryError, SearchHit, SearchRequest};
+use crate::query::{QueryError, SearchFilter, SearchHit};
 use crate::shot::{SceneRecord, ShotId, ShotRecord, VideoRecord};
 use crate::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile, UsearchFileError, FREE_KEY};
 use crate::vector::{self, Scored};
@@ -30,8 +30,9 @@ use crate::vector::{self, Scored};
 /// scan's exactness is not worth its latency.
 pub const EXACT_SCAN_MAX_ROWS: usize = 10_000;
 
-/// How to search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How to search; in a [`Found`], how the search was done (never `Auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Exact scan up to [`EXACT_SCAN_MAX_ROWS`] rows or under a filter, graph above.
     Auto,
@@ -195,6 +196,18 @@ impl ShotIndex {
         }
     }
 
+    /// The method a search with `method` uses: `Auto` scans collections of
+    /// at most [`EXACT_SCAN_MAX_ROWS`] rows and every filtered search (a graph
+    /// walk under a selective filter misses results), and walks the graph
+    /// otherwise.
+    pub fn method_for(&self, method: Method, filtered: bool) -> Method {
+        match method {
+            Method::Auto if filtered || self.len() <= EXACT_SCAN_MAX_ROWS => Method::Exact,
+            Method::Auto => Method::Hnsw,
+            forced => forced,
+        }
+    }
+
     /// The `k` best rows for `query` (normalised, `dim` long), best first.
     /// `admit` filters rows (None: all); rows below `min_score` are dropped.
     pub fn search(
@@ -206,11 +219,7 @@ impl ShotIndex {
         admit: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<Scored> {
         assert_eq!(query.len(), self.dim, "query dimension");
-        let use_graph = match method {
-            Method::Exact => false,
-            Method::Hnsw => true,
-            Method::Auto => admit.is_none() && self.len() > EXACT_SCAN_MAX_ROWS,
-        };
+        let use_graph = self.method_for(method, admit.is_some()) == Method::Hnsw;
         let live = |row: usize| self.keys[row] != FREE_KEY && admit.is_none_or(|f| f(row));
         if use_graph {
             return self.hnsw(query, k, min_score, &live);
@@ -513,22 +522,28 @@ impl Collection {
         })
     }
 
-    /// The query vector of a request, given the fused text/image embedding
-    /// (None when the request has neither): "more like this" adds the shot's
-    /// embedding, then relevance feedback (Rocchio) moves it towards the
-    /// positive and away from the negative shots. Unknown shot ids are 404.
-    pub fn query_vector(&self, encoded: Option<Vec<f32>>, req: &SearchRequest) -> Result<Vec<f32>, QueryError> {
-        let mut query = encoded;
-        if let Some(id) = req.like_shot {
+    /// Composes the query vector from its parts: text and image fused by
+    /// `image_weight`, then "more like this" (the shot's own vector, fused
+    /// evenly with what came before), then relevance feedback (Rocchio). Shot
+    /// ids must belong to this collection (404 naming the field otherwise).
+    pub fn compose(&self, parts: &QueryParts<'_>) -> Result<Vec<f32>, QueryError> {
+        let mut query = if parts.text.is_some() || parts.image.is_some() {
+            Some(fusion::fuse(parts.text, parts.image, parts.image_weight).ok_or_else(|| {
+                QueryError::invalid("the text and image embeddings cancel out; change the query")
+            })?)
+        } else {
+            None
+        };
+        if let Some(id) = parts.like_shot {
             let like = self.shot_vector_or_404(id, "like_shot")?;
             query = match query {
                 None => Some(like),
                 Some(q) => fusion::fuse(Some(&q), Some(&like), 0.5),
             };
         }
-        if !req.positive.is_empty() || !req.negative.is_empty() {
-            let positive = req.positive.iter().map(|id| self.shot_vector_or_404(*id, "positive")).collect::<Result<Vec<_>, _>>()?;
-            let negative = req.negative.iter().map(|id| self.shot_vector_or_404(*id, "negative")).collect::<Result<Vec<_>, _>>()?;
+        if !parts.positive.is_empty() || !parts.negative.is_empty() {
+            let positive = parts.positive.iter().map(|id| self.shot_vector_or_404(*id, "positive")).collect::<Result<Vec<_>, _>>()?;
+            let negative = parts.negative.iter().map(|id| self.shot_vector_or_404(*id, "negative")).collect::<Result<Vec<_>, _>>()?;
             let pos: Vec<&[f32]> = positive.iter().map(Vec::as_slice).collect();
             let neg: Vec<&[f32]> = negative.iter().map(Vec::as_slice).collect();
             query = fusion::rocchio(query.as_deref(), &pos, &neg);
@@ -536,12 +551,11 @@ impl Collection {
         query.ok_or_else(|| QueryError::invalid("the query has no direction (opposite inputs cancelled out); change it"))
     }
 
-    /// Runs a search with a ready query vector: filters, `k` and `min_score`
-    /// from the request. A `like_shot` is an ordinary query vector here, so the
-    /// shot itself comes first (score ≈ 1); `exclude` leaves shots out (e.g. a
-    /// shot's own entry among its neighbours).
-    pub fn search(&self, query: &[f32], req: &SearchRequest, method: Method, exclude: &[ShotId]) -> Vec<SearchHit> {
-        let filter = &req.filter;
+    /// Searches with a ready query vector: the best `k` shots that `filter`
+    /// admits, leaving out `exclude` (e.g. a shot among its own neighbours),
+    /// and the method used (`method`, or for [`Method::Auto`] what
+    /// [`ShotIndex::method_for`] picks).
+    pub fn search(&self, query: &[f32], k: usize, filter: &SearchFilter, method: Method, exclude: &[ShotId]) -> Found {
         let has_filter = !filter.video_ids.is_empty() || filter.start_ms.is_some() || filter.end_ms.is_some();
         let admit_row = |row: usize| {
             let pos = self.row_shot[row];
@@ -549,20 +563,50 @@ impl Collection {
                 && !exclude.contains(&self.shots[pos as usize].shot_id)
                 && filter.admits(&self.shots[pos as usize])
         };
+        let method = self.index.method_for(method, has_filter);
         let scored = if has_filter {
-            self.index.search(query, req.k, filter.min_score, method, Some(&admit_row))
+            self.index.search(query, k, filter.min_score, method, Some(&admit_row))
         } else {
             // No filter: keep the graph walk available, drop exclusions after it.
-            let mut scored = self.index.search(query, req.k + exclude.len(), filter.min_score, method, None);
+            let mut scored = self.index.search(query, k + exclude.len(), filter.min_score, method, None);
             scored.retain(|s| admit_row(s.row));
             scored
         };
-        scored
+        let hits = scored
             .into_iter()
-            .take(req.k)
+            .take(k)
             .map(|s| SearchHit::new(self.shots[self.row_shot[s.row] as usize].clone(), s.score))
-            .collect()
+            .collect();
+        Found { hits, method }
     }
+}
+
+/// What a query is made of before it is one vector: the towers' embeddings
+/// and shots of the collection. [`crate::query::SearchRequest::parts`] makes one from a
+/// request.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryParts<'a> {
+    /// The text tower's embedding.
+    pub text: Option<&'a [f32]>,
+    /// The image tower's embedding.
+    pub image: Option<&'a [f32]>,
+    /// Weight of the image against the text, in `[0, 1]`.
+    pub image_weight: f32,
+    /// "More like this" shot.
+    pub like_shot: Option<ShotId>,
+    /// Shots marked relevant.
+    pub positive: &'a [ShotId],
+    /// Shots marked not relevant.
+    pub negative: &'a [ShotId],
+}
+
+/// A search's answer: hits, best first, and how they were found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The hits, best first.
+    pub hits: Vec<SearchHit>,
+    /// [`Method::Exact`] or [`Method::Hnsw`].
+    pub method: Method,
 }
 
 #[cfg(test)]

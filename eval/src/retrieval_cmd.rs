@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use busca_core::image_input::decode_rgb;
-use busca_core::query::{Limits, SearchRequest};
+use busca_core::query::{Limits, SearchFilter};
 use busca_core::search::{Collection, Method};
 use busca_core::ModelManifest;
 use busca_eval::logs::{read_logs, QueryInput};
@@ -92,19 +92,7 @@ pub fn run(args: RetrievalArgs) -> Result<()> {
                 (format!("[image] {}", path.display()), encoder.encode(&pixels, 1)?)
             }
         };
-        // The query vector is already made; the request only carries k.
-        let request = SearchRequest {
-            collection: None,
-            text: None,
-            image: None,
-            image_weight: busca_core::query::DEFAULT_IMAGE_WEIGHT,
-            like_shot: None,
-            positive: Vec::new(),
-            negative: Vec::new(),
-            k,
-            filter: Default::default(),
-        };
-        let hits = collection.search(&query, &request, Method::Exact, &[]);
+        let hits = collection.search(&query, k, &SearchFilter::default(), Method::Exact, &[]).hits;
         let shots: Vec<_> = hits.into_iter().map(|h| h.shot).collect();
         rows.push(QueryRow {
             line: log.line,

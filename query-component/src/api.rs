@@ -17,9 +17,10 @@ use base64::Engine as _;
 use busca_core::bundle::{self, BundleError, Counts};
 use busca_core::image_input::{decode_rgb, ImageInputError};
 use busca_core::query::{ErrorBody, QueryError, SearchFilter, DEFAULT_IMAGE_WEIGHT, DEFAULT_K};
-use busca_core::search::{Collection, Method, EXACT_SCAN_MAX_ROWS};
+use busca_core::model::{ImageTower, TextTower};
+use busca_core::search::{Collection, Method, QueryParts};
 use busca_core::shot::{ShotRecord, Timeline};
-use busca_core::{fusion, ClipTokenizer, Limits, SearchHit, SearchRequest, SearchResponse};
+use busca_core::{ClipTokenizer, Limits, SearchHit, SearchRequest, SearchResponse};
 use serde::Serialize;
 
 /// The search page and its assets, built into the component.
@@ -81,21 +82,15 @@ impl HttpResponse {
     }
 }
 
-/// A tensor to run through an encoder graph.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TensorData {
-    /// Token ids (text tower).
-    I64(Vec<i64>),
-    /// Pixel values (image tower).
-    F32(Vec<f32>),
-}
-
-/// Runs the CLIP towers. The component implements it with wasi:nn
-/// `load-by-name`; tests with a fake.
+/// Runs the model's towers, with shapes and names from the tower's own
+/// manifest entry. The wasi:nn glue (`wasm.rs`) is the one place that knows
+/// graphs and tensors; tests use a fake.
 pub trait Encoder {
-    /// Runs graph `graph` on `data` shaped `dims`, fed as `input`, and returns
-    /// the `output` tensor's values (one embedding).
-    fn encode(&self, graph: &str, input: &str, output: &str, dims: &[u32], data: TensorData) -> Result<Vec<f32>, EncoderError>;
+    /// The text tower's embedding of one query's token ids.
+    fn text(&self, tower: &TextTower, ids: &[i64]) -> Result<Vec<f32>, EncoderError>;
+    /// The image tower's embedding of one preprocessed image: channel-major
+    /// pixel values, 3 × `tower.image_size` × `tower.image_size`.
+    fn image(&self, tower: &ImageTower, pixels: &[f32]) -> Result<Vec<f32>, EncoderError>;
 }
 
 /// Why an encoder could not answer.
@@ -151,7 +146,7 @@ struct CollectionInfo<'a> {
 struct IndexInfo<'a> {
     metric: &'a str,
     quantization: &'a str,
-    search: &'static str,
+    search: Method,
 }
 
 #[derive(Serialize)]
@@ -377,7 +372,8 @@ impl Service {
                     index: IndexInfo {
                         metric: &m.index.metric,
                         quantization: &m.index.quantization,
-                        search: if s.collection.index.len() > EXACT_SCAN_MAX_ROWS { "hnsw" } else { "exact" },
+                        // What an unfiltered query uses; filtered ones always scan.
+                        search: s.collection.index.method_for(Method::Auto, false),
                     },
                 }
             })
@@ -402,8 +398,7 @@ impl Service {
         let text_vector = match search.text_query() {
             Some(text) => {
                 let ids = served.tokenizer.tokenize(text);
-                let dims = [1, ids.len() as u32];
-                Some(self.run_encoder(c, encoder, &model.text.graph_name, &model.text.input, &model.text.output, &dims, TensorData::I64(ids))?)
+                Some(checked_embedding(c, &model.text.graph_name, encoder.text(&model.text, &ids))?)
             }
             None => None,
         };
@@ -414,72 +409,20 @@ impl Service {
                     .preprocess()
                     .pixel_values(image.width, image.height, &image.rgb)
                     .map_err(|e| QueryError::bad_image(format!("image cannot be preprocessed: {e}")))?;
-                let size = model.image.image_size;
-                let dims = [1, 3, size, size];
-                Some(self.run_encoder(c, encoder, &model.image.graph_name, &model.image.input, &model.image.output, &dims, TensorData::F32(pixels))?)
+                Some(checked_embedding(c, &model.image.graph_name, encoder.image(&model.image, &pixels))?)
             }
             None => None,
         };
-        let encoded = if text_vector.is_some() || image_vector.is_some() {
-            let fused = fusion::fuse(text_vector.as_deref(), image_vector.as_deref(), search.image_weight);
-            Some(fused.ok_or_else(|| QueryError::invalid("the text and image embeddings cancel out; change the query"))?)
-        } else {
-            None
-        };
-        let query = c.query_vector(encoded, &search)?;
-        let results = c.search(&query, &search, Method::Auto, &[]);
+        let query = c.compose(&search.parts(text_vector.as_deref(), image_vector.as_deref()))?;
+        let found = c.search(&query, search.k, &search.filter, Method::Auto, &[]);
         Ok(HttpResponse::json(200, &SearchResponse {
             collection: c.name().to_string(),
             bundle_version: c.version().to_string(),
             model_id: model.model_id.clone(),
             took_ms: started.elapsed().as_secs_f64() * 1e3,
-            results,
+            method: found.method,
+            results: found.hits,
         }))
-    }
-
-    /// Runs a tower and checks the embedding against the bundle: a graph the
-    /// host lacks, or one of another dimension, is refused (503) rather than
-    /// searched with.
-    #[allow(clippy::too_many_arguments)]
-    fn run_encoder(
-        &self,
-        c: &Collection,
-        encoder: &dyn Encoder,
-        graph: &str,
-        input: &str,
-        output: &str,
-        dims: &[u32],
-        data: TensorData,
-    ) -> Result<Vec<f32>, QueryError> {
-        let bundle_name = format!("{} {}", c.name(), c.version());
-        let embedding = encoder.encode(graph, input, output, dims, data).map_err(|e| match e {
-            EncoderError::GraphMissing { graph, detail } => QueryError::new(
-                503,
-                "encoder_unavailable",
-                format!("the host has no wasi-nn graph {graph:?}, which bundle {bundle_name} needs ({detail}); preload the bundle's model"),
-            ),
-            EncoderError::Failed { graph, detail } => QueryError::new(
-                503,
-                "encoder_failed",
-                format!("wasi-nn graph {graph:?} failed for bundle {bundle_name}: {detail}"),
-            ),
-        })?;
-        if embedding.len() != c.index.dim() {
-            return Err(QueryError::new(
-                503,
-                "encoder_mismatch",
-                format!(
-                    "wasi-nn graph {graph:?} returns {}-d embeddings but bundle {bundle_name} holds {}-d vectors; the host must preload the model the bundle was built with ({})",
-                    embedding.len(),
-                    c.index.dim(),
-                    c.bundle.manifest.model.model_id
-                ),
-            ));
-        }
-        if embedding.iter().any(|x| !x.is_finite()) {
-            return Err(QueryError::new(503, "encoder_failed", format!("wasi-nn graph {graph:?} returned non-finite values")));
-        }
-        Ok(embedding)
     }
 
     fn shot(&self, served: &Served, id: &str) -> Result<HttpResponse, QueryError> {
@@ -488,19 +431,15 @@ impl Service {
         let shot = c
             .shot(shot_id)
             .ok_or_else(|| QueryError::not_found(format!("no shot {shot_id} in collection {}", c.name())))?;
-        let like = SearchRequest {
-            collection: None,
+        let query = c.compose(&QueryParts {
             text: None,
             image: None,
             image_weight: DEFAULT_IMAGE_WEIGHT,
             like_shot: Some(shot_id),
-            positive: Vec::new(),
-            negative: Vec::new(),
-            k: SHOT_NEIGHBOURS,
-            filter: SearchFilter::default(),
-        };
-        let query = c.query_vector(None, &like)?;
-        let neighbours = c.search(&query, &like, Method::Auto, &[shot_id]);
+            positive: &[],
+            negative: &[],
+        })?;
+        let neighbours = c.search(&query, SHOT_NEIGHBOURS, &SearchFilter::default(), Method::Auto, &[shot_id]).hits;
         Ok(HttpResponse::json(200, &serde_json::json!({
             "collection": c.name(),
             "bundle_version": c.version(),
@@ -571,6 +510,41 @@ impl Service {
 fn parse_shot_id(text: &str) -> Result<u64, QueryError> {
     text.parse()
         .map_err(|_| QueryError::invalid(format!("shot id {text:?} is not a number")))
+}
+
+/// An encoder's answer checked against the bundle: a graph the host lacks, a
+/// failure, or an embedding of another dimension is refused (503) rather
+/// than searched with.
+fn checked_embedding(c: &Collection, graph: &str, answer: Result<Vec<f32>, EncoderError>) -> Result<Vec<f32>, QueryError> {
+    let bundle_name = format!("{} {}", c.name(), c.version());
+    let embedding = answer.map_err(|e| match e {
+        EncoderError::GraphMissing { graph, detail } => QueryError::new(
+            503,
+            "encoder_unavailable",
+            format!("the host has no wasi-nn graph {graph:?}, which bundle {bundle_name} needs ({detail}); preload the bundle's model"),
+        ),
+        EncoderError::Failed { graph, detail } => QueryError::new(
+            503,
+            "encoder_failed",
+            format!("wasi-nn graph {graph:?} failed for bundle {bundle_name}: {detail}"),
+        ),
+    })?;
+    if embedding.len() != c.index.dim() {
+        return Err(QueryError::new(
+            503,
+            "encoder_mismatch",
+            format!(
+                "wasi-nn graph {graph:?} returns {}-d embeddings but bundle {bundle_name} holds {}-d vectors; the host must preload the model the bundle was built with ({})",
+                embedding.len(),
+                c.index.dim(),
+                c.bundle.manifest.model.model_id
+            ),
+        ));
+    }
+    if embedding.iter().any(|x| !x.is_finite()) {
+        return Err(QueryError::new(503, "encoder_failed", format!("wasi-nn graph {graph:?} returned non-finite values")));
+    }
+    Ok(embedding)
 }
 
 fn image_error(e: ImageInputError) -> QueryError {

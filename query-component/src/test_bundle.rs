@@ -88,6 +88,7 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
     for v in 0..spec.videos {
         let video_id = format!("video-{v:02}");
         let mut frames = Vec::new();
+        let mut frame_rows = Vec::new();
         for s in 0..spec.shots_per_video {
             let shot_id = (v * spec.shots_per_video + s) as u64 * 3 + 5; // not row numbers
             let class = (v + s) % spec.classes;
@@ -114,16 +115,14 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
             scenes.push(SceneRecord { scene_id, video_id: video_id.clone(), start_ms, end_ms, class_id: class as u32 });
             for f in 0..4 {
                 frames.push(TimelineFrame { t_ms: start_ms + f * 1000, class_id: class as u32, scene_id, shot_id });
+                frame_rows.push(vectors.len());
             }
             map.push(MapPoint { shot_id, x: 0.5 + 0.5 * vector[0], y: 0.5 + 0.5 * vector[1 % dim], class_id: class as u32 });
             vectors.push(vector);
         }
         let duration_ms = spec.shots_per_video as u64 * SHOT_MS;
         let embeddings = format!("{}/{video_id}.f16", bundle::TIMELINES_DIR);
-        let frame_vectors: Vec<f32> = frames
-            .iter()
-            .flat_map(|f| vectors[shots.iter().position(|s| s.shot_id == f.shot_id).expect("shot")].clone())
-            .collect();
+        let frame_vectors: Vec<f32> = frame_rows.iter().flat_map(|&row| vectors[row].clone()).collect();
         std::fs::write(dir.join(&embeddings), vector::f32_to_f16_bytes(&frame_vectors)).map_err(io(&dir))?;
         let timeline = Timeline { video_id: video_id.clone(), frames, embeddings, dim };
         write_json(&dir.join(format!("{}/{video_id}.json", bundle::TIMELINES_DIR)), &timeline)?;
@@ -145,16 +144,35 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
 
     // Level-0 graph: each shot linked to its nearest neighbours.
     let (connectivity, connectivity_base) = (8, 16);
+    // Neighbours are looked for among all shots, or, in bundles too large
+    // for that in a debug build (above the exact-scan limit), among the
+    // shot's own class: classes are well apart, and the long links below
+    // join them.
+    let by_class = vectors.len() > 2_000;
+    let mut class_rows: Vec<Vec<usize>> = vec![Vec::new(); spec.classes];
+    for (row, shot) in shots.iter().enumerate() {
+        class_rows[shot.class_id as usize].push(row);
+    }
     let lists: Vec<Vec<Vec<u32>>> = (0..vectors.len())
         .map(|i| {
-            let mut others: Vec<(f32, u32)> = (0..vectors.len())
+            let candidates: Box<dyn Iterator<Item = usize>> = if by_class {
+                Box::new(class_rows[shots[i].class_id as usize].iter().copied())
+            } else {
+                Box::new(0..vectors.len())
+            };
+            let mut others: Vec<(f32, u32)> = candidates
                 .filter(|j| *j != i)
                 .map(|j| (vector::dot(&vectors[i], &vectors[j]), j as u32))
                 .collect();
-            others.sort_by(|a, b| b.0.total_cmp(&a.0));
+            // The nearest first (a partial sort).
+            let nearest = (connectivity_base - 4).min(others.len());
+            if nearest < others.len() {
+                others.select_nth_unstable_by(nearest, |a, b| b.0.total_cmp(&a.0));
+            }
+            others[..nearest].sort_by(|a, b| b.0.total_cmp(&a.0));
             // Nearest neighbours plus a few long links, so that the graph stays
             // navigable across classes (as HNSW's upper levels make it).
-            let mut list: Vec<u32> = others.iter().take(connectivity_base - 4).map(|(_, j)| *j).collect();
+            let mut list: Vec<u32> = others.iter().take(nearest).map(|(_, j)| *j).collect();
             let n = vectors.len() as u32;
             for step in 1..=4u32 {
                 let far = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(step * 7919) % n;

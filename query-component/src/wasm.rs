@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, Response};
 
-use crate::api::{Encoder, EncoderError, HttpRequest, HttpResponse, Service, TensorData};
+use busca_core::model::{ImageTower, TextTower};
+
+use crate::api::{Encoder, EncoderError, HttpRequest, HttpResponse, Service};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -60,7 +62,22 @@ struct NnEncoder {
 }
 
 impl Encoder for NnEncoder {
-    fn encode(&self, graph: &str, input: &str, output: &str, dims: &[u32], data: TensorData) -> Result<Vec<f32>, EncoderError> {
+    fn text(&self, tower: &TextTower, ids: &[i64]) -> Result<Vec<f32>, EncoderError> {
+        let bytes: Vec<u8> = ids.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let dims = [1, ids.len() as u32];
+        self.run(&tower.graph_name, &tower.input, &tower.output, &dims, TensorType::I64, &bytes)
+    }
+
+    fn image(&self, tower: &ImageTower, pixels: &[f32]) -> Result<Vec<f32>, EncoderError> {
+        let bytes: Vec<u8> = pixels.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let dims = [1, 3, tower.image_size, tower.image_size];
+        self.run(&tower.graph_name, &tower.input, &tower.output, &dims, TensorType::Fp32, &bytes)
+    }
+}
+
+impl NnEncoder {
+    /// One input tensor in, the named `[1, D]` f32 output back.
+    fn run(&self, graph: &str, input: &str, output: &str, dims: &[u32], ty: TensorType, bytes: &[u8]) -> Result<Vec<f32>, EncoderError> {
         let failed = |detail: String| EncoderError::Failed { graph: graph.to_string(), detail };
         let mut graphs = self.graphs.borrow_mut();
         if !graphs.contains_key(graph) {
@@ -73,11 +90,7 @@ impl Encoder for NnEncoder {
         let context = graphs[graph]
             .init_execution_context()
             .map_err(|e| failed(format!("init-execution-context: {:?}: {}", e.code(), e.data())))?;
-        let (ty, bytes) = match data {
-            TensorData::I64(v) => (TensorType::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()),
-            TensorData::F32(v) => (TensorType::Fp32, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()),
-        };
-        let tensor = Tensor::new(dims, ty, &bytes);
+        let tensor = Tensor::new(dims, ty, bytes);
         let outputs = context
             .compute(vec![(input.to_string(), tensor)])
             .map_err(|e| failed(format!("compute: {:?}: {}", e.code(), e.data())))?;

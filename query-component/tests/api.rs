@@ -8,7 +8,8 @@ use std::path::Path;
 
 use busca_core::query::Limits;
 use busca_core::ClipTokenizer;
-use query_component::api::{Encoder, EncoderError, HttpRequest, HttpResponse, Service, TensorData};
+use busca_core::model::{ImageTower, TextTower};
+use query_component::api::{Encoder, EncoderError, HttpRequest, HttpResponse, Service};
 use query_component::test_bundle::{self, Spec};
 use serde_json::Value;
 
@@ -41,25 +42,39 @@ impl FakeEncoder {
     }
 }
 
-impl Encoder for FakeEncoder {
-    fn encode(&self, graph: &str, _input: &str, _output: &str, dims: &[u32], data: TensorData) -> Result<Vec<f32>, EncoderError> {
-        self.calls.borrow_mut().push((graph.to_string(), dims.to_vec()));
+impl FakeEncoder {
+    /// Records the call as the wasi:nn glue would shape it; `None` to answer.
+    fn record(&self, graph: &str, dims: Vec<u32>) -> Result<(), EncoderError> {
+        self.calls.borrow_mut().push((graph.to_string(), dims));
         if self.missing {
             return Err(EncoderError::GraphMissing { graph: graph.into(), detail: "not-found".into() });
         }
-        let class = match data {
-            TensorData::I64(ids) => {
-                let tokenizer = ClipTokenizer::new(77, 0);
-                (0..self.spec.classes).find(|c| ids == tokenizer.tokenize(&format!("class {c}"))).unwrap_or(0)
-            }
-            // Pixel values are normalised with mean 0.5, std 0.25: red 255 → 2.0.
-            TensorData::F32(pixels) => if pixels[0] > 1.0 { 2 } else { 1 },
-        };
+        Ok(())
+    }
+
+    fn embedding(&self, class: usize) -> Vec<f32> {
         let mut v = test_bundle::class_direction(&self.spec, class);
         if let Some(d) = self.dim_override {
             v.resize(d, 0.0);
         }
-        Ok(v.iter().map(|x| x * 3.0).collect()) // not normalised, like CLIP towers
+        v.iter().map(|x| x * 3.0).collect() // not normalised, like CLIP towers
+    }
+}
+
+impl Encoder for FakeEncoder {
+    fn text(&self, tower: &TextTower, ids: &[i64]) -> Result<Vec<f32>, EncoderError> {
+        self.record(&tower.graph_name, vec![1, ids.len() as u32])?;
+        let tokenizer = ClipTokenizer::new(77, 0);
+        let class = (0..self.spec.classes).find(|c| ids == tokenizer.tokenize(&format!("class {c}"))).unwrap_or(0);
+        Ok(self.embedding(class))
+    }
+
+    fn image(&self, tower: &ImageTower, pixels: &[f32]) -> Result<Vec<f32>, EncoderError> {
+        let size = tower.image_size;
+        assert_eq!(pixels.len(), (3 * size * size) as usize, "pixels of a {size}-pixel image tower");
+        self.record(&tower.graph_name, vec![1, 3, size, size])?;
+        // Pixel values are normalised with mean 0.5, std 0.25: red 255 → 2.0.
+        Ok(self.embedding(if pixels[0] > 1.0 { 2 } else { 1 }))
     }
 }
 
@@ -367,4 +382,42 @@ fn graph_walk_finds_what_the_exact_scan_finds() {
     }
     let recall = found as f64 / total as f64;
     assert!(recall >= 0.95, "recall@10 of the graph walk: {recall}");
+}
+
+/// Above the exact-scan limit the component walks the HNSW graph and says
+/// so; its answers are checked against core's exact scan of the same bundle,
+/// and a filtered query, which always scans, reports the scan.
+#[test]
+fn above_the_exact_scan_limit_the_component_walks_the_graph() {
+    use busca_core::query::SearchFilter;
+    use busca_core::search::{Collection, Method, EXACT_SCAN_MAX_ROWS};
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Spec { videos: 84, shots_per_video: 121, classes: 40, ..spec("archivo") };
+    assert!(s.videos * s.shots_per_video > EXACT_SCAN_MAX_ROWS);
+    let service = service_with(tmp.path(), std::slice::from_ref(&s));
+    let enc = FakeEncoder::new(s.clone());
+    let (_, collections, _) = call(&service, &enc, "GET", "/api/collections", b"", None);
+    assert_eq!(collections["collections"][0]["index"]["search"], "hnsw", "{collections}");
+    let exact = Collection::load_current(&tmp.path().join("archivo")).unwrap();
+    let (mut found, mut total) = (0, 0);
+    for class in [0usize, 7, 19, 33] {
+        let (status, json) = search(&service, &enc, serde_json::json!({"text": format!("class {class}"), "k": 10}));
+        assert_eq!(status, 200, "{json}");
+        assert_eq!(json["method"], "hnsw", "{}", json["method"]);
+        let walked: Vec<u64> = json["results"].as_array().unwrap().iter().map(|h| h["shot_id"].as_u64().unwrap()).collect();
+        assert_eq!(walked.len(), 10);
+        let query = enc.text(&s.model.text, &ClipTokenizer::new(77, 0).tokenize(&format!("class {class}"))).unwrap();
+        let scanned = exact.search(&query, 10, &SearchFilter::default(), Method::Exact, &[]);
+        assert_eq!(scanned.method, Method::Exact);
+        let truth: Vec<u64> = scanned.hits.iter().map(|h| h.shot.shot_id).collect();
+        found += walked.iter().filter(|id| truth.contains(id)).count();
+        total += 10;
+    }
+    let recall = found as f64 / total as f64;
+    assert!(recall >= 0.95, "the graph walk's top 10 against the exact scan's: recall {recall}");
+    let (status, json) = search(&service, &enc, serde_json::json!({
+        "text": "class 7", "k": 10, "filter": {"video_ids": ["video-03"]}}));
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["method"], "exact", "a filtered query scans: {}", json["method"]);
+    assert!(json["results"].as_array().unwrap().iter().all(|h| h["video_id"] == "video-03"));
 }

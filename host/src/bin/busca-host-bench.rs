@@ -214,9 +214,9 @@ async fn measure_size(
         let req: SearchRequest = serde_json::from_str(&body)?;
         let t = Instant::now();
         let query = collection
-            .query_vector(None, &req)
+            .compose(&req.parts(None, None))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let hits = collection.search(&query, &req, Method::Auto, &[]);
+        let hits = collection.search(&query, req.k, &req.filter, Method::Auto, &[]).hits;
         native.push(ms(t.elapsed()));
         let first = response["results"][0]["shot_id"].as_u64();
         if first != Some(hits[0].shot.shot_id) {
@@ -552,4 +552,17 @@ fn write_synthetic_bundle(
 
 fn bytemuck_cast(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks on every argument and subcommand
+    /// (duplicate flags, bad defaults, conflicting names) fail here, not at
+    /// a user's first run.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Args::command().debug_assert();
+    }
 }
