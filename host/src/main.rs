@@ -40,3 +40,16 @@ fn run(opts: busca_host::ServeOptions) -> anyhow::Result<()> {
         anyhow::Ok(())
     })
 }
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks on every argument and subcommand
+    /// (duplicate flags, bad defaults, conflicting names) fail here, not at
+    /// a user's first run.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        busca_host::ServeOptions::command().debug_assert();
+    }
+}

@@ -215,3 +215,16 @@ fn run_cli() -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks on every argument and subcommand
+    /// (duplicate flags, bad defaults, conflicting names) fail here, not at
+    /// a user's first run.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

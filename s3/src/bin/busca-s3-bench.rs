@@ -139,3 +139,16 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks on every argument and subcommand
+    /// (duplicate flags, bad defaults, conflicting names) fail here, not at
+    /// a user's first run.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Args::command().debug_assert();
+    }
+}
