@@ -12,19 +12,25 @@ pub fn tiny_model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny")
 }
 
-/// The ONNX Runtime library: $ORT_DYLIB_PATH, else the project venv's copy.
+/// The ONNX Runtime library, found as `scripts/setup.sh` finds it:
+/// `$ORT_DYLIB_PATH`, else the project venv's wheel under `$BUSCA_HOME` (or
+/// the cache home): `venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*`.
 pub fn ort_lib() -> PathBuf {
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
         return PathBuf::from(path);
     }
-    let venv = PathBuf::from(
-        "/root/.cache/buscaescenas/venv/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.1.32.0",
-    );
-    assert!(
-        venv.is_file(),
-        "set ORT_DYLIB_PATH to libonnxruntime.so (pip install onnxruntime) to run these tests"
-    );
-    venv
+    let home = std::env::var_os("BUSCA_HOME").map(PathBuf::from).or_else(busca_core::cache_home);
+    let found = home.and_then(|home| {
+        let lib = home.join("venv").join("lib");
+        let entries = |dir: &Path| std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path());
+        entries(&lib)
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python3")))
+            .flat_map(|py| entries(&py.join("site-packages/onnxruntime/capi")).collect::<Vec<_>>())
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so.")))
+    });
+    found.unwrap_or_else(|| {
+        panic!("no ONNX Runtime: set ORT_DYLIB_PATH to libonnxruntime.so, or run `source scripts/setup.sh`, which installs it")
+    })
 }
 
 /// Runs the ffmpeg CLI with `args`, panicking with its stderr on failure.
