@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use busca_host::{BundleLocation, RunningServer, ServeOptions};
+use busca_host::{Location, RunningServer, ServeOptions};
 use busca_s3::objects::Transfer;
 use busca_s3::{BundleBucket, S3Url};
 use busca_tests::*;
@@ -106,12 +106,12 @@ impl Setup {
     fn start_host(&self) -> RunningServer {
         let mut opts = ServeOptions::new(
             component_wasm(),
-            BundleLocation::S3(self.url().parse().unwrap()),
+            Location::S3(self.url().parse().unwrap()),
             vec![tiny_model_dir()],
         );
         opts.listen = "127.0.0.1:0".parse().unwrap();
-        opts.endpoint_url = Some(self.server.endpoint());
-        opts.path_style = true;
+        opts.s3.endpoint_url = Some(self.server.endpoint());
+        opts.s3.path_style = true;
         opts.s3_credentials = Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into()));
         opts.mirror_dir = Some(self.dir.path().join("mirror"));
         opts.cache_dir = Some(self.dir.path().join("snapshots"));
@@ -460,11 +460,11 @@ fn bad_credentials_and_a_missing_bucket_are_named() {
     // The host says the same at start-up.
     let mut opts = ServeOptions::new(
         component_wasm(),
-        BundleLocation::S3(s.url().parse().unwrap()),
+        Location::S3(s.url().parse().unwrap()),
         vec![tiny_model_dir()],
     );
-    opts.endpoint_url = Some(s.server.endpoint());
-    opts.path_style = true;
+    opts.s3.endpoint_url = Some(s.server.endpoint());
+    opts.s3.path_style = true;
     opts.s3_credentials = Some((S3_ACCESS_KEY.into(), "wrong-secret".into()));
     opts.mirror_dir = Some(s.dir.path().join("mirror"));
     let err =
@@ -473,7 +473,7 @@ fn bad_credentials_and_a_missing_bucket_are_named() {
             .unwrap()
             .to_string();
     assert!(err.contains("access to bucket \"busca-test\""), "{err}");
-    opts.bundles = BundleLocation::S3("s3://no-such-bucket/x".parse().unwrap());
+    opts.bundles = Location::S3("s3://no-such-bucket/x".parse().unwrap());
     opts.s3_credentials = Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into()));
     let err =
         s.rt.block_on(busca_host::start(&opts))

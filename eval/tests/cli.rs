@@ -53,6 +53,7 @@ fn bundle(dir: &Path) -> PathBuf {
         list_files: Vec::new(),
         collection: "eval".into(),
         out: out.clone().into(),
+        s3: Default::default(),
         model_dir: tiny(),
         device: Device::Cpu,
         batch: 8,

@@ -27,4 +27,4 @@ pub mod source;
 
 pub use error::HostError;
 pub use server::{start, RunningServer, ServeOptions};
-pub use source::BundleLocation;
+pub use busca_s3::{Location, S3Flags};

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use busca_core::query::QueryError;
 use busca_core::remote_nn;
 use busca_core::Limits;
+use busca_s3::{ConnectOptions, Location, S3Flags};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -34,8 +35,7 @@ use crate::media::{MediaIndex, MEDIA_PREFIX};
 use crate::models::{init_onnx_runtime, PreloadedGraphs};
 use crate::runtime::{serving_engine, InstanceLimits, RequestFailure, Runtime};
 use crate::snapshot::{self, SnapshotSource};
-use crate::source::{BundleLocation, BundleSource};
-use busca_s3::ConnectOptions;
+use crate::source::BundleSource;
 
 /// `busca-serve` options.
 #[derive(Debug, Clone, clap::Parser)]
@@ -52,20 +52,14 @@ pub struct ServeOptions {
     /// or `s3://bucket/prefix`, mirrored locally; the guest sees it read-only
     /// at /bundles.
     #[arg(long)]
-    pub bundles: BundleLocation,
+    pub bundles: Location,
     /// How often to look for new bundle versions, in ms (0: never); a new
     /// version is served without a restart.
     #[arg(long, default_value_t = 5_000)]
     pub poll_interval_ms: u64,
-    /// S3-compatible server of an s3:// bundles root (default: AWS, or $AWS_ENDPOINT_URL).
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
-    /// S3 region (default: the AWS configuration's, else us-east-1).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Path-style S3 addressing, which most self-hosted servers need.
-    #[arg(long)]
-    pub path_style: bool,
+    /// The S3 server of an s3:// bundles root.
+    #[command(flatten)]
+    pub s3: S3Flags,
     /// Local folder the S3 bundles are mirrored into
     /// (default: ~/.cache/buscaescenas/s3-mirror/<bucket>/<prefix>).
     #[arg(long, value_name = "DIR")]
@@ -122,14 +116,12 @@ pub struct ServeOptions {
 
 impl ServeOptions {
     /// Options with defaults for everything but the three required inputs.
-    pub fn new(component: PathBuf, bundles: impl Into<BundleLocation>, models: Vec<PathBuf>) -> Self {
+    pub fn new(component: PathBuf, bundles: impl Into<Location>, models: Vec<PathBuf>) -> Self {
         ServeOptions {
             component,
             bundles: bundles.into(),
             poll_interval_ms: 5_000,
-            endpoint_url: None,
-            region: None,
-            path_style: false,
+            s3: S3Flags::default(),
             mirror_dir: None,
             mirror_only: false,
             s3_credentials: None,
@@ -150,12 +142,7 @@ impl ServeOptions {
 
     /// Connection options for an S3 bundles root.
     pub fn connect_options(&self) -> ConnectOptions {
-        ConnectOptions {
-            endpoint_url: self.endpoint_url.clone(),
-            region: self.region.clone(),
-            path_style: self.path_style,
-            static_credentials: self.s3_credentials.clone(),
-        }
+        self.s3.connect_options(self.s3_credentials.clone())
     }
 
     fn effective_cache_dir(&self) -> Option<PathBuf> {

@@ -4,56 +4,12 @@
 //! tells when a collection's `CURRENT` moved so the server can switch to a
 //! new snapshot without a restart.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use busca_core::bundle;
-use busca_s3::{BundleBucket, ConnectOptions, Mirror, S3Url};
+use busca_s3::{BundleBucket, ConnectOptions, Location, Mirror};
 
 use crate::error::HostError;
-
-/// `--bundles`: a folder or `s3://bucket/prefix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BundleLocation {
-    /// A local bundles root.
-    Folder(PathBuf),
-    /// An S3 bundles root.
-    S3(S3Url),
-}
-
-impl FromStr for BundleLocation {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if S3Url::is_s3(s) {
-            s.parse().map(BundleLocation::S3).map_err(|e| e.to_string())
-        } else {
-            Ok(BundleLocation::Folder(PathBuf::from(s)))
-        }
-    }
-}
-
-impl fmt::Display for BundleLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BundleLocation::Folder(p) => write!(f, "{}", p.display()),
-            BundleLocation::S3(url) => write!(f, "{url}"),
-        }
-    }
-}
-
-impl From<PathBuf> for BundleLocation {
-    fn from(path: PathBuf) -> Self {
-        BundleLocation::Folder(path)
-    }
-}
-
-impl From<&Path> for BundleLocation {
-    fn from(path: &Path) -> Self {
-        BundleLocation::Folder(path.to_path_buf())
-    }
-}
 
 /// An opened bundle source.
 pub enum BundleSource {
@@ -67,12 +23,12 @@ impl BundleSource {
     /// Opens the location; for S3, connects (a missing bucket or refused
     /// credentials fail here) and makes the first mirror.
     pub async fn open(
-        location: &BundleLocation,
+        location: &Location,
         connect: &ConnectOptions,
         mirror_dir: Option<&Path>,
     ) -> Result<BundleSource, HostError> {
         match location {
-            BundleLocation::Folder(dir) => {
+            Location::Folder(dir) => {
                 if !dir.is_dir() {
                     return Err(HostError::Bundles {
                         dir: dir.clone(),
@@ -81,7 +37,7 @@ impl BundleSource {
                 }
                 Ok(BundleSource::Folder(dir.clone()))
             }
-            BundleLocation::S3(url) => {
+            Location::S3(url) => {
                 let s3_err = |e: busca_s3::S3Error| HostError::S3(e.to_string());
                 let bucket = BundleBucket::connect(url.clone(), connect).await.map_err(s3_err)?;
                 let root = mirror_dir

@@ -25,5 +25,5 @@ pub mod work;
 
 pub use encoder::Device;
 pub use publish::S3Destination;
-pub use run::{run, Destination, IndexConfig, IndexError, Summary};
+pub use run::{run, IndexConfig, IndexError, S3Publish, Summary};
 pub use segment::AnalysisParams;

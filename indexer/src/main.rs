@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use busca_indexer::{run, AnalysisParams, Destination, Device, IndexConfig, S3Destination};
-use busca_s3::{ConnectOptions, S3Url};
+use busca_indexer::{run, AnalysisParams, Device, IndexConfig, S3Publish};
+use busca_s3::{Location, S3Flags};
 use clap::{Args, Parser, Subcommand};
 
 /// Index videos (files, folders, list files) into a versioned search bundle.
@@ -43,17 +43,10 @@ struct IndexArgs {
     /// Where bundles are published: a folder (<out>/<collection>/...) or
     /// s3://bucket/prefix (credentials from the standard AWS chain).
     #[arg(long, default_value = "bundles")]
-    out: String,
-    /// S3-compatible server to publish to (default: AWS, or $AWS_ENDPOINT_URL).
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
-    /// S3 region (default: the AWS configuration's, else us-east-1).
-    #[arg(long)]
-    region: Option<String>,
-    /// Path-style S3 addressing (http://host/bucket/key), which most
-    /// self-hosted servers need.
-    #[arg(long)]
-    path_style: bool,
+    out: Location,
+    /// The S3 server of an s3:// --out.
+    #[command(flatten)]
+    s3: S3Flags,
     /// Complete versions kept in S3 after publishing (the current one always is).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     keep_versions: u32,
@@ -173,30 +166,20 @@ fn run_cli() -> anyhow::Result<ExitCode> {
     analysis.segmentation.min_shot_ms = args.min_shot_ms;
     analysis.segmentation.seed = args.seed;
     analysis.max_train_frames = args.max_train_frames.max(1);
-    let out = if S3Url::is_s3(&args.out) {
-        let url: S3Url = args.out.parse()?;
-        Destination::S3(S3Destination {
-            staging: args.staging.unwrap_or_else(|| url.local_cache_dir("s3")),
-            url,
-            connect: ConnectOptions {
-                endpoint_url: args.endpoint_url,
-                region: args.region,
-                path_style: args.path_style,
-                static_credentials: None,
-            },
-            keep_versions: args.keep_versions as usize,
-        })
-    } else {
-        if args.endpoint_url.is_some() || args.path_style {
-            anyhow::bail!("--endpoint-url and --path-style apply to --out s3://bucket/prefix only");
-        }
-        Destination::Folder(PathBuf::from(&args.out))
+    if matches!(args.out, Location::Folder(_)) && args.s3.any() {
+        anyhow::bail!("--endpoint-url, --region and --path-style apply to --out s3://bucket/prefix only");
+    }
+    let s3 = S3Publish {
+        connect: args.s3.connect_options(None),
+        keep_versions: args.keep_versions as usize,
+        staging: args.staging,
     };
     let config = IndexConfig {
         inputs: args.inputs,
         list_files: args.list,
         collection: collection.clone(),
-        out,
+        out: args.out,
+        s3,
         model_dir,
         device: args.device,
         batch: args.batch as usize,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::OnceLock;
@@ -18,6 +18,7 @@ use busca_core::bundle::{
 use busca_core::model::ModelError;
 use busca_core::shot::{SceneRecord, ShotRecord, Timeline, TimelineFrame, VideoRecord};
 use busca_core::{ClipPreprocess, ModelManifest};
+use busca_s3::{ConnectOptions, Location};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::decode::{decode_sampled, SampleOptions, SampledFrame, VideoInfo};
@@ -38,8 +39,10 @@ pub struct IndexConfig {
     pub list_files: Vec<PathBuf>,
     /// Collection name.
     pub collection: String,
-    /// Where bundles are published.
-    pub out: Destination,
+    /// Where bundles are published: a folder or `s3://bucket/prefix`.
+    pub out: Location,
+    /// How to publish when `out` is in S3 (unused for a folder).
+    pub s3: S3Publish,
     /// Model directory (with `manifest.json`).
     pub model_dir: PathBuf,
     /// Where the image encoder runs.
@@ -62,24 +65,21 @@ pub struct IndexConfig {
     pub progress: bool,
 }
 
-/// Where bundles are published.
+/// How to publish to an S3 location.
 #[derive(Debug, Clone)]
-pub enum Destination {
-    /// A local folder (`<root>/<collection>/...`).
-    Folder(PathBuf),
-    /// An S3 bucket and prefix.
-    S3(S3Destination),
+pub struct S3Publish {
+    /// Endpoint, region, addressing, credentials.
+    pub connect: ConnectOptions,
+    /// Complete versions kept in the bucket (the current one always is).
+    pub keep_versions: usize,
+    /// Local folder where versions are staged and work files cached
+    /// (default: `~/.cache/buscaescenas/s3/<bucket>/<prefix>`).
+    pub staging: Option<PathBuf>,
 }
 
-impl From<PathBuf> for Destination {
-    fn from(root: PathBuf) -> Self {
-        Destination::Folder(root)
-    }
-}
-
-impl From<&Path> for Destination {
-    fn from(root: &Path) -> Self {
-        Destination::Folder(root.to_path_buf())
+impl Default for S3Publish {
+    fn default() -> Self {
+        S3Publish { connect: ConnectOptions::default(), keep_versions: 5, staging: None }
     }
 }
 
@@ -205,8 +205,13 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
     let model = ModelManifest::load(&config.model_dir)?;
     let inputs = inputs::collect(&config.inputs, &config.list_files)?;
     let store: Box<dyn BundleStore> = match &config.out {
-        Destination::Folder(root) => Box::new(LocalFolderStore::new(root)),
-        Destination::S3(s3) => Box::new(S3Store::connect(s3.clone())?),
+        Location::Folder(root) => Box::new(LocalFolderStore::new(root)),
+        Location::S3(url) => Box::new(S3Store::connect(S3Destination {
+            url: url.clone(),
+            connect: config.s3.connect.clone(),
+            keep_versions: config.s3.keep_versions,
+            staging: config.s3.staging.clone().unwrap_or_else(|| url.local_cache_dir("s3")),
+        })?),
     };
     let collection_dir = store.local_collection_dir(&config.collection);
     let work = WorkStore::open(&collection_dir)?;

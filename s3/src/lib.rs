@@ -19,9 +19,12 @@
 //! - [`objects`]: object puts (multipart with sha256 checksums), gets, lists, deletes.
 //! - [`bundles`]: the layout above: pointer, versions, upload, prune, verified download.
 //! - [`mirror`]: a local, verified copy of the current versions, for the host.
+//! - [`location`]: a bundles root as command lines name it (folder or
+//!   `s3://`), and the S3 server flags, shared by busca-index and busca-serve.
 
 pub mod bundles;
 pub mod connect;
+pub mod location;
 pub mod mirror;
 pub mod objects;
 
@@ -31,6 +34,7 @@ use std::str::FromStr;
 
 pub use bundles::BundleBucket;
 pub use connect::ConnectOptions;
+pub use location::{Location, S3Flags};
 pub use mirror::{Mirror, SyncOutcome};
 
 /// Why an S3 operation failed. Every message names the bucket or key.

@@ -95,6 +95,7 @@ pub fn config(inputs: Vec<PathBuf>, out: &Path, collection: &str) -> IndexConfig
         list_files: Vec::new(),
         collection: collection.into(),
         out: out.into(),
+        s3: Default::default(),
         model_dir: tiny_model_dir(),
         device: Device::Cpu,
         batch: 8,
