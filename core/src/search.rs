@@ -21,7 +21,7 @@ use crate::fusion;
 use crate::query::{QueryError, SearchFilter, SearchHit};
 use crate::shot::{SceneRecord, ShotId, ShotRecord, VideoRecord};
 use crate::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile, UsearchFileError, FREE_KEY};
-use crate::vector::{self, Scored};
+use crate::vector::{self, dot_f16, dot_i8, Scored, TopK};
 
 /// Collections with at most this many shots are searched by exact scan when no
 /// method is forced. Chosen from `bench_search` (numbers in the query
@@ -227,14 +227,11 @@ impl ShotIndex {
         match &self.store {
             VectorStore::F32(v) => vector::top_k(query, v, self.dim, k, min_score, live),
             VectorStore::F16(_) | VectorStore::I8 { .. } => {
-                let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
-                for row in 0..self.len() {
-                    if !live(row) {
-                        continue;
-                    }
-                    push_top(&mut heap, k, Scored { row, score: self.score(query, row) }, min_score);
+                let mut best = TopK::new(k, min_score);
+                for row in (0..self.len()).filter(|&row| live(row)) {
+                    best.push(Scored { row, score: self.score(query, row) });
                 }
-                heap.into_sorted_vec()
+                best.into_sorted_vec()
             }
         }
     }
@@ -304,62 +301,6 @@ impl ShotIndex {
         out.truncate(k);
         out
     }
-}
-
-fn push_top(heap: &mut BinaryHeap<Scored>, k: usize, item: Scored, min_score: Option<f32>) {
-    if k == 0 || min_score.is_some_and(|m| item.score < m) {
-        return;
-    }
-    if heap.len() < k {
-        heap.push(item);
-    } else if heap.peek().is_some_and(|worst| item.score > worst.score) {
-        heap.pop();
-        heap.push(item);
-    }
-}
-
-/// Dot product of an f32 query with an f16 row. The conversion is the
-/// branch-free exponent-rebias trick (exact for normal and subnormal halves;
-/// embeddings hold no infinities) so that the loop vectorises like [`vector::dot`].
-#[inline]
-pub fn dot_f16(query: &[f32], row: &[f16]) -> f32 {
-    dot_widened(query, row, |h| f16_to_f32(h.to_bits()))
-}
-
-/// Dot product of an f32 query with an i8 row (not rescaled), vectorised
-/// like [`dot_f16`].
-#[inline]
-pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
-    dot_widened(query, row, f32::from)
-}
-
-/// Dot product of an f32 query with a row of a narrower type, each element
-/// widened to f32 by `widen`: eight independent accumulators so that the loop
-/// vectorises.
-#[inline(always)]
-fn dot_widened<T: Copy>(query: &[f32], row: &[T], widen: impl Fn(T) -> f32) -> f32 {
-    assert_eq!(query.len(), row.len(), "dot of vectors of different lengths");
-    const LANES: usize = 8;
-    let mut acc = [0.0f32; LANES];
-    let split = query.len() - query.len() % LANES;
-    for (q, r) in query[..split].chunks_exact(LANES).zip(row[..split].chunks_exact(LANES)) {
-        for i in 0..LANES {
-            acc[i] += q[i] * widen(r[i]);
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for (q, r) in query[split..].iter().zip(&row[split..]) {
-        sum += q * widen(*r);
-    }
-    sum
-}
-
-#[inline(always)]
-fn f16_to_f32(h: u16) -> f32 {
-    // Shift exponent and mantissa into f32 position, then multiply by 2^112 to
-    // move the exponent bias from 15 to 127 (this also normalises subnormals).
-    let magnitude = f32::from_bits((u32::from(h) & 0x7fff) << 13) * f32::from_bits(0x7780_0000);
-    f32::from_bits(magnitude.to_bits() | ((u32::from(h) & 0x8000) << 16))
 }
 
 /// Why a collection could not be loaded.
@@ -607,30 +548,4 @@ pub struct Found {
     pub hits: Vec<SearchHit>,
     /// [`Method::Exact`] or [`Method::Hnsw`].
     pub method: Method,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn f16_conversion_matches_half_for_every_finite_value() {
-        for bits in 0..=u16::MAX {
-            let h = f16::from_bits(bits);
-            if h.is_finite() {
-                assert_eq!(f16_to_f32(bits).to_bits(), h.to_f32().to_bits(), "{bits:#06x}");
-            }
-        }
-    }
-
-    #[test]
-    fn f16_dot_is_close_to_f32_dot() {
-        let mut rng = vector::SplitMix64(7);
-        let a: Vec<f32> = (0..771).map(|_| rng.next_f32()).collect();
-        let b: Vec<f32> = (0..771).map(|_| rng.next_f32()).collect();
-        let b16: Vec<f16> = b.iter().map(|x| f16::from_f32(*x)).collect();
-        let (exact, approx) = (vector::dot(&a, &b), dot_f16(&a, &b16));
-        assert!((exact - approx).abs() < 0.05, "{exact} vs {approx}");
-        assert_ne!(exact, 0.0);
-    }
 }

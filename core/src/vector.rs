@@ -10,24 +10,61 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// Dot product.
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "dot of vectors of different lengths");
+/// The one vectorised reduction every distance here is made of:
+/// `Σ term(a[i], b[i])` with eight independent accumulators and no bounds
+/// checks in the loop, so that it compiles to AVX natively and to simd128 in
+/// the component, whatever the element types.
+#[inline(always)]
+fn reduce<A: Copy, B: Copy>(a: &[A], b: &[B], term: impl Fn(A, B) -> f32) -> f32 {
+    assert_eq!(a.len(), b.len(), "distance between vectors of different lengths");
     const LANES: usize = 8;
     let mut acc = [0.0f32; LANES];
-    let (a_chunks, a_rest) = a.split_at(a.len() - a.len() % LANES);
-    let (b_chunks, b_rest) = b.split_at(a_chunks.len());
-    for (x, y) in a_chunks.chunks_exact(LANES).zip(b_chunks.chunks_exact(LANES)) {
+    let split = a.len() - a.len() % LANES;
+    for (x, y) in a[..split].chunks_exact(LANES).zip(b[..split].chunks_exact(LANES)) {
         for i in 0..LANES {
-            acc[i] += x[i] * y[i];
+            acc[i] += term(x[i], y[i]);
         }
     }
     let mut sum: f32 = acc.iter().sum();
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        sum += x * y;
+    for (x, y) in a[split..].iter().zip(&b[split..]) {
+        sum += term(*x, *y);
     }
     sum
+}
+
+/// Dot product.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    reduce(a, b, |x, y| x * y)
+}
+
+/// Dot product of an f32 query with an f16 row. The conversion is the
+/// branch-free exponent-rebias trick (exact for normal and subnormal halves;
+/// embeddings hold no infinities), so the loop vectorises like [`dot`].
+#[inline]
+pub fn dot_f16(query: &[f32], row: &[half::f16]) -> f32 {
+    reduce(query, row, |q, h| q * f16_to_f32(h.to_bits()))
+}
+
+/// Dot product of an f32 query with an i8 row (not rescaled).
+#[inline]
+pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
+    reduce(query, row, |q, r| q * f32::from(r))
+}
+
+/// `‖a − b‖²`.
+#[inline]
+pub fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
+    reduce(a, b, |x, y| (x - y) * (x - y))
+}
+
+/// f16 bits to f32 without branches: shift exponent and mantissa into f32
+/// position, then multiply by 2^112 to move the exponent bias from 15 to 127
+/// (this also normalises subnormals).
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let magnitude = f32::from_bits((u32::from(h) & 0x7fff) << 13) * f32::from_bits(0x7780_0000);
+    f32::from_bits(magnitude.to_bits() | ((u32::from(h) & 0x8000) << 16))
 }
 
 /// Scales `v` to unit length in place; returns the original norm. A zero (or
@@ -174,29 +211,75 @@ pub fn top_k(
     if k == 0 || dim == 0 {
         return Vec::new();
     }
-    let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+    let mut best = TopK::new(k, min_score);
     for (row, vector) in matrix.chunks_exact(dim).enumerate() {
-        if !admit(row) {
-            continue;
-        }
-        let score = dot(query, vector);
-        if min_score.is_some_and(|min| score < min) {
-            continue;
-        }
-        if heap.len() < k {
-            heap.push(Scored { row, score });
-        } else if heap.peek().is_some_and(|worst| score > worst.score) {
-            heap.pop();
-            heap.push(Scored { row, score });
+        if admit(row) {
+            best.push(Scored { row, score: dot(query, vector) });
         }
     }
-    // into_sorted_vec sorts ascending by Ord, and Ord is reversed: best first.
-    heap.into_sorted_vec()
+    best.into_sorted_vec()
+}
+
+/// The best `k` scored rows seen so far (a min-heap of `k`), dropping
+/// scores below `min_score`.
+#[derive(Debug)]
+pub struct TopK {
+    heap: BinaryHeap<Scored>,
+    k: usize,
+    min_score: Option<f32>,
+}
+
+impl TopK {
+    /// Keeps the best `k`.
+    pub fn new(k: usize, min_score: Option<f32>) -> Self {
+        TopK { heap: BinaryHeap::with_capacity(k + 1), k, min_score }
+    }
+
+    /// Offers one scored row.
+    #[inline]
+    pub fn push(&mut self, item: Scored) {
+        if self.k == 0 || self.min_score.is_some_and(|m| item.score < m) {
+            return;
+        }
+        if self.heap.len() < self.k {
+            self.heap.push(item);
+        } else if self.heap.peek().is_some_and(|worst| item.score > worst.score) {
+            self.heap.pop();
+            self.heap.push(item);
+        }
+    }
+
+    /// The kept rows, best first (ties by row).
+    pub fn into_sorted_vec(self) -> Vec<Scored> {
+        // into_sorted_vec sorts ascending by Ord, and Ord is reversed: best first.
+        self.heap.into_sorted_vec()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn f16_conversion_matches_half_for_every_finite_value() {
+        for bits in 0..=u16::MAX {
+            let h = half::f16::from_bits(bits);
+            if h.is_finite() {
+                assert_eq!(f16_to_f32(bits).to_bits(), h.to_f32().to_bits(), "{bits:#06x}");
+            }
+        }
+    }
+
+    #[test]
+    fn f16_dot_is_close_to_f32_dot() {
+        let mut rng = SplitMix64(7);
+        let a: Vec<f32> = (0..771).map(|_| rng.next_f32()).collect();
+        let b: Vec<f32> = (0..771).map(|_| rng.next_f32()).collect();
+        let b16: Vec<half::f16> = b.iter().map(|x| half::f16::from_f32(*x)).collect();
+        let (exact, approx) = (dot(&a, &b), dot_f16(&a, &b16));
+        assert!((exact - approx).abs() < 0.05, "{exact} vs {approx}");
+        assert_ne!(exact, 0.0);
+    }
 
     #[test]
     fn quantize_i8_uses_the_whole_range_and_keeps_the_direction() {

@@ -21,7 +21,7 @@
 //! Everything here is deterministic for a given input and seed.
 
 use busca_core::bundle::SegmentationParams;
-use busca_core::vector::{dot, normalize, normalized_mean};
+use busca_core::vector::{dot, normalize, normalized_mean, squared_l2};
 use linfa::prelude::*;
 use linfa_clustering::{KMeans, KMeansInit};
 use ndarray::Array2;
@@ -256,21 +256,6 @@ impl linfa_nn::distance::Distance<f32> for SimdL2 {
     fn dist_to_rdist(&self, dist: f32) -> f32 {
         dist * dist
     }
-}
-
-/// `‖a − b‖²` with eight independent accumulators (vectorised, no bounds checks).
-pub fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let mut acc = [0.0f32; LANES];
-    let split = a.len().min(b.len()) / LANES * LANES;
-    for (x, y) in a[..split].chunks_exact(LANES).zip(b[..split].chunks_exact(LANES)) {
-        for i in 0..LANES {
-            let d = x[i] - y[i];
-            acc[i] += d * d;
-        }
-    }
-    let tail: f32 = a[split..].iter().zip(&b[split..]).map(|(x, y)| (x - y) * (x - y)).sum();
-    acc.iter().sum::<f32>() + tail
 }
 
 /// Nearest centroid (squared L2) of every row. For normalised rows this is
