@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use busca_core::bundle::{OpenBundle, Verify, VIDEOS_FILE};
 use busca_core::query::SearchRequest;
-use busca_core::search::{Collection, Method};
+use busca_core::search::Collection;
+use busca_core::shot_index::Method;
 use busca_core::shot::VideoRecord;
 use busca_host::snapshot::SnapshotSource;
 use busca_host::{RunningServer, ServeOptions};

@@ -14,8 +14,9 @@
 //! - [`vector`]: normalisation, dot products and exact top-k search.
 //! - [`remote_nn`]: the remote encoder's wire format (edge provider ↔ busca-serve).
 //! - [`usearch_file`]: a pure-Rust reader of usearch index files (vectors and
-//!   HNSW graph); [`search`]: a bundle loaded for searching (exact scan or graph
-//!   walk, query composition, filters).
+//!   HNSW graph); [`shot_index`]: those vectors and graph searched (exact scan
+//!   or graph walk); [`search`]: a bundle loaded for searching (tables, query
+//!   composition, filters).
 //! - [`snapshot`]: the allocator that keeps freed memory out of a guest
 //!   component's pre-initialized snapshot.
 //!
@@ -41,6 +42,7 @@ pub mod query;
 pub mod remote_nn;
 pub mod search;
 pub mod shot;
+pub mod shot_index;
 pub mod snapshot;
 pub mod tokenize;
 pub mod usearch_file;

@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::shot::{timecode, ShotId, ShotRecord};
-use crate::search::{Method, QueryParts};
+use crate::search::QueryParts;
+use crate::shot_index::Method;
 
 /// Bounds on every input of the public endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -100,7 +100,7 @@ pub fn normalized_mean<'a>(rows: impl IntoIterator<Item = &'a [f32]>, dim: usize
 /// its largest component is ±127, then each component is rounded (half away
 /// from zero). Cosine ignores a row's scale, so the row keeps its direction at
 /// the finest resolution i8 allows, and usearch's own i8·i8 cosine and the
-/// reader's f32-query scoring ([`crate::search`]) both stay correct.
+/// reader's f32-query scoring ([`crate::shot_index`]) both stay correct.
 ///
 /// This is what `busca-index --quantization i8` stores, in place of usearch's
 /// own f32→i8 cast (row normalised, times 127, truncated): at 768 dimensions

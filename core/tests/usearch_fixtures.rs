@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use busca_core::search::{Method, ShotIndex};
+use busca_core::shot_index::{Method, ShotIndex};
 use busca_core::usearch_file::{Metric, StoredVectors, UsearchFile};
 
 fn dir() -> PathBuf {

@@ -100,7 +100,7 @@ fn colour_video_gives_its_shots_and_blue_finds_the_blue_shot() {
     assert_eq!(collection.shots.len(), shots.len());
     let walked = collection
         .index
-        .search(&blue, 1, None, busca_core::search::Method::Hnsw, None);
+        .search(&blue, 1, None, busca_core::shot_index::Method::Hnsw, None);
     assert_eq!(collection.index.key(walked[0].row), hits[0].0);
     let red = search(&bundle, &text_embedding("red"), 1);
     let red_shot = shots.iter().find(|s| s.shot_id == red[0].0).unwrap();

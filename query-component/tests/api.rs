@@ -364,7 +364,8 @@ fn no_bundles_is_a_clear_503() {
 
 #[test]
 fn graph_walk_finds_what_the_exact_scan_finds() {
-    use busca_core::search::{Collection, Method};
+    use busca_core::search::Collection;
+    use busca_core::shot_index::Method;
     let tmp = tempfile::tempdir().unwrap();
     let s = Spec { videos: 12, shots_per_video: 50, classes: 40, ..spec("grande") };
     test_bundle::write(tmp.path(), &s).unwrap();
@@ -390,7 +391,8 @@ fn graph_walk_finds_what_the_exact_scan_finds() {
 #[test]
 fn above_the_exact_scan_limit_the_component_walks_the_graph() {
     use busca_core::query::SearchFilter;
-    use busca_core::search::{Collection, Method, EXACT_SCAN_MAX_ROWS};
+    use busca_core::search::Collection;
+    use busca_core::shot_index::{Method, EXACT_SCAN_MAX_ROWS};
     let tmp = tempfile::tempdir().unwrap();
     let s = Spec { videos: 84, shots_per_video: 121, classes: 40, ..spec("archivo") };
     assert!(s.videos * s.shots_per_video > EXACT_SCAN_MAX_ROWS);

@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use busca_core::search::{Method, ShotIndex};
+use busca_core::shot_index::{Method, ShotIndex};
 use busca_core::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile};
 use busca_core::vector::{self, SplitMix64};
 

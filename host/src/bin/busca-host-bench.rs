@@ -25,7 +25,8 @@ use busca_core::bundle::{
 };
 use busca_core::model::ModelManifest;
 use busca_core::query::SearchRequest;
-use busca_core::search::{Collection, Method};
+use busca_core::search::Collection;
+use busca_core::shot_index::Method;
 use busca_core::shot::{SceneRecord, ShotRecord, VideoRecord};
 use busca_host::snapshot::SnapshotSource;
 use busca_host::{RunningServer, ServeOptions};

@@ -1,0 +1,303 @@
+//! The vectors and HNSW graph of a bundle's shots, searched in pure Rust: an
+//! exact scan or a graph walk over rows read from the bundle's usearch file
+//! by [`crate::usearch_file`].
+//!
+//! [`ShotIndex`] holds the shot vectors (f32, f16 or i8) and the graph. It
+//! scans exactly while the collection is small (a scan of a few thousand rows
+//! costs less than walking a graph, and is exact) and walks the graph above
+//! [`EXACT_SCAN_MAX_ROWS`]; filtered queries always scan, because a graph walk
+//! under a selective filter misses results. The distance kernels and the
+//! bounded heap are [`crate::vector`]'s.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+use half::f16;
+
+use crate::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile, FREE_KEY};
+use crate::vector::{self, dot_f16, dot_i8, Scored, TopK};
+
+/// Collections with at most this many shots are searched by exact scan when no
+/// method is forced. Chosen from `bench_search` (numbers in the query
+/// component's README): at 20k × 768 an exact f32 scan took ~9 ms natively and
+/// the graph walk (ef 64) ~0.7 ms at recall@10 = 1.0, so above ~10k shots the
+/// scan's exactness is not worth its latency.
+pub const EXACT_SCAN_MAX_ROWS: usize = 10_000;
+
+/// How to search; in a [`Found`], how the search was done (never `Auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Exact scan up to [`EXACT_SCAN_MAX_ROWS`] rows or under a filter, graph above.
+    Auto,
+    /// Score every row.
+    Exact,
+    /// Walk the HNSW graph (filters are applied to what the walk finds).
+    Hnsw,
+}
+
+/// Shot vectors in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VectorStore {
+    /// Row-major f32.
+    F32(Vec<f32>),
+    /// Row-major f16: half the memory, scores within ~1e-3.
+    F16(Vec<f16>),
+    /// Row-major i8 ([`crate::vector::quantize_i8`]): a quarter of the memory. Scored
+    /// asymmetrically, the f32 query against each dequantized row divided by
+    /// that row's norm, so a score is the cosine with the stored direction
+    /// rather than usearch's i8·i8 product of two quantized vectors.
+    I8 {
+        /// The rows.
+        rows: Vec<i8>,
+        /// `1 / ‖row‖` of each row (0 for an all-zero row).
+        inv_norms: Vec<f32>,
+    },
+}
+
+/// The vectors and graph of a bundle's shots, rows in usearch slot order.
+#[derive(Debug, Clone)]
+pub struct ShotIndex {
+    dim: usize,
+    store: VectorStore,
+    keys: Vec<u64>,
+    graph: HnswGraph,
+    row_of_key: HashMap<u64, u32>,
+    expansion_search: usize,
+}
+
+/// A max-heap entry for the graph walk's candidate queue (best score first).
+#[derive(Clone, Copy, PartialEq)]
+struct Best(f32, u32);
+impl Eq for Best {}
+impl Ord for Best {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then_with(|| other.1.cmp(&self.1))
+    }
+}
+impl PartialOrd for Best {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl ShotIndex {
+    /// Takes the vectors and graph of a parsed usearch file. Only similarity
+    /// metrics whose score is a dot product of normalised vectors are accepted
+    /// (`cos`, `ip`); f32 rows are normalised here so that scores are cosines.
+    pub fn from_usearch(file: UsearchFile, expansion_search: usize) -> Result<Self, String> {
+        if file.metric == Metric::L2Squared {
+            return Err("metric l2sq is not supported; index with cos".into());
+        }
+        let dim = file.dimensions;
+        let store = match file.vectors {
+            StoredVectors::F32(mut v) => {
+                v.chunks_exact_mut(dim).for_each(|row| {
+                    vector::normalize(row);
+                });
+                VectorStore::F32(v)
+            }
+            StoredVectors::F16(v) => VectorStore::F16(v),
+            StoredVectors::I8(rows) => {
+                let inv_norms = rows
+                    .chunks_exact(dim)
+                    .map(|row| {
+                        let norm = row.iter().map(|&x| f32::from(x) * f32::from(x)).sum::<f32>().sqrt();
+                        if norm > 0.0 { 1.0 / norm } else { 0.0 }
+                    })
+                    .collect();
+                VectorStore::I8 { rows, inv_norms }
+            }
+        };
+        let mut row_of_key = HashMap::with_capacity(file.keys.len());
+        for (row, &key) in file.keys.iter().enumerate() {
+            if key != FREE_KEY && row_of_key.insert(key, row as u32).is_some() {
+                return Err(format!("key {key} appears twice"));
+            }
+        }
+        Ok(ShotIndex {
+            dim,
+            store,
+            keys: file.keys,
+            graph: file.graph,
+            row_of_key,
+            expansion_search: expansion_search.max(1),
+        })
+    }
+
+    /// The same index with its vectors stored as f16 (`true`) or f32.
+    pub fn with_f16(mut self, f16_storage: bool) -> Self {
+        self.store = match (self.store, f16_storage) {
+            (VectorStore::F32(v), true) => VectorStore::F16(v.iter().map(|x| f16::from_f32(*x)).collect()),
+            (VectorStore::F16(v), false) => VectorStore::F32(v.iter().map(|x| x.to_f32()).collect()),
+            (store, _) => store,
+        };
+        self
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of rows (deleted ones included).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Number of keys present (deleted rows not counted).
+    pub fn key_count(&self) -> usize {
+        self.row_of_key.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// `f32` or `f16`.
+    pub fn storage_name(&self) -> &'static str {
+        match self.store {
+            VectorStore::F32(_) => "f32",
+            VectorStore::F16(_) => "f16",
+            VectorStore::I8 { .. } => "i8",
+        }
+    }
+
+    /// The row holding `key`.
+    pub fn row_of(&self, key: u64) -> Option<usize> {
+        self.row_of_key.get(&key).map(|r| *r as usize)
+    }
+
+    /// The key of `row`.
+    pub fn key(&self, row: usize) -> u64 {
+        self.keys[row]
+    }
+
+    /// The vector of `row`, as f32.
+    pub fn vector(&self, row: usize) -> Vec<f32> {
+        let range = row * self.dim..(row + 1) * self.dim;
+        match &self.store {
+            VectorStore::F32(v) => v[range].to_vec(),
+            VectorStore::F16(v) => v[range].iter().map(|x| x.to_f32()).collect(),
+            VectorStore::I8 { rows, inv_norms } => rows[range].iter().map(|&x| f32::from(x) * inv_norms[row]).collect(),
+        }
+    }
+
+    /// Dot product of `query` with `row`.
+    #[inline]
+    pub fn score(&self, query: &[f32], row: usize) -> f32 {
+        let range = row * self.dim..(row + 1) * self.dim;
+        match &self.store {
+            VectorStore::F32(v) => vector::dot(query, &v[range]),
+            VectorStore::F16(v) => dot_f16(query, &v[range]),
+            VectorStore::I8 { rows, inv_norms } => dot_i8(query, &rows[range]) * inv_norms[row],
+        }
+    }
+
+    /// The method a search with `method` uses: `Auto` scans collections of
+    /// at most [`EXACT_SCAN_MAX_ROWS`] rows and every filtered search (a graph
+    /// walk under a selective filter misses results), and walks the graph
+    /// otherwise.
+    pub fn method_for(&self, method: Method, filtered: bool) -> Method {
+        match method {
+            Method::Auto if filtered || self.len() <= EXACT_SCAN_MAX_ROWS => Method::Exact,
+            Method::Auto => Method::Hnsw,
+            forced => forced,
+        }
+    }
+
+    /// The `k` best rows for `query` (normalised, `dim` long), best first.
+    /// `admit` filters rows (None: all); rows below `min_score` are dropped.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        min_score: Option<f32>,
+        method: Method,
+        admit: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<Scored> {
+        assert_eq!(query.len(), self.dim, "query dimension");
+        let use_graph = self.method_for(method, admit.is_some()) == Method::Hnsw;
+        let live = |row: usize| self.keys[row] != FREE_KEY && admit.is_none_or(|f| f(row));
+        if use_graph {
+            return self.hnsw(query, k, min_score, &live);
+        }
+        match &self.store {
+            VectorStore::F32(v) => vector::top_k(query, v, self.dim, k, min_score, live),
+            VectorStore::F16(_) | VectorStore::I8 { .. } => {
+                let mut best = TopK::new(k, min_score);
+                for row in (0..self.len()).filter(|&row| live(row)) {
+                    best.push(Scored { row, score: self.score(query, row) });
+                }
+                best.into_sorted_vec()
+            }
+        }
+    }
+
+    /// HNSW search as usearch does it: greedy descent through the upper
+    /// levels from the entry point, then a best-first beam of width
+    /// `max(expansion_search, k)` on level 0.
+    fn hnsw(&self, query: &[f32], k: usize, min_score: Option<f32>, live: &dyn Fn(usize) -> bool) -> Vec<Scored> {
+        let g = &self.graph;
+        if g.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        let mut current = g.entry_slot;
+        let mut current_score = self.score(query, current as usize);
+        for level in (1..=g.max_level).rev() {
+            loop {
+                let mut moved = false;
+                for &n in g.neighbours(current, level) {
+                    let s = self.score(query, n as usize);
+                    if s > current_score {
+                        (current, current_score, moved) = (n, s, true);
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        let ef = self.expansion_search.max(k);
+        let mut visited = vec![0u64; g.len().div_ceil(64)];
+        let mut visit = |slot: u32| {
+            let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+            let seen = visited[word] & bit != 0;
+            visited[word] |= bit;
+            !seen
+        };
+        visit(current);
+        let mut candidates = BinaryHeap::from([Best(current_score, current)]);
+        // Min-heap by score (Scored's order): the worst of the ef best on top.
+        let mut found: BinaryHeap<Scored> = BinaryHeap::from([Scored {
+            row: current as usize,
+            score: current_score,
+        }]);
+        while let Some(Best(score, slot)) = candidates.pop() {
+            if found.len() >= ef && found.peek().is_some_and(|worst| score < worst.score) {
+                break;
+            }
+            for &n in g.neighbours(slot, 0) {
+                if !visit(n) {
+                    continue;
+                }
+                let s = self.score(query, n as usize);
+                if found.len() < ef || found.peek().is_some_and(|worst| s > worst.score) {
+                    candidates.push(Best(s, n));
+                    found.push(Scored { row: n as usize, score: s });
+                    if found.len() > ef {
+                        found.pop();
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Scored> = found
+            .into_sorted_vec()
+            .into_iter()
+            .filter(|s| live(s.row) && min_score.is_none_or(|m| s.score >= m))
+            .collect();
+        out.truncate(k);
+        out
+    }
+}
