@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::error::IoAt;
 use crate::model::ModelManifest;
 
 /// Format version written by this build.
@@ -158,13 +159,8 @@ pub struct MapPoint {
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// An I/O error on a named path.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     /// The collection has no `CURRENT` pointer: nothing was published yet.
     #[error("{dir} has no published version (no {CURRENT_FILE} file); run the indexer first")]
     NoCurrentVersion {
@@ -212,10 +208,10 @@ pub enum BundleError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
-    move |source| BundleError::Io {
+    move |source| BundleError::Io(IoAt {
         path: path.to_path_buf(),
         source,
-    }
+    })
 }
 
 /// Checks a collection name: 1 to 64 of `a-z 0-9 _ -`, not starting with `-`.

@@ -1,6 +1,7 @@
 //! The concepts that the BuscaEscenas indexer, the edge query component and the
 //! host share, each defined once.
 //!
+//! - [`error`]: the I/O error with its path that every crate's errors carry.
 //! - [`shot`]: the semantic shot record, scenes, videos and per-video timelines.
 //! - [`bundle`]: the on-disk index bundle (layout, versioned manifest, checksums,
 //!   the atomic `CURRENT` pointer).
@@ -34,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
+pub mod error;
 pub mod fusion;
 pub mod image_input;
 pub mod model;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::IoAt;
 use crate::preprocess::ClipPreprocess;
 
 /// Version of the model manifest format understood by this crate.
@@ -92,13 +93,8 @@ pub struct TextTower {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The manifest file could not be read.
-    #[error("cannot read model manifest {path}: {source}")]
-    Read {
-        /// The manifest path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error("cannot read model manifest {0}")]
+    Read(#[source] IoAt),
     /// The manifest is not valid JSON of the expected shape.
     #[error("model manifest {path} is malformed: {source}")]
     Parse {
@@ -121,10 +117,7 @@ impl ModelManifest {
     /// Reads and validates `dir/manifest.json`.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
         let path = dir.join(MODEL_MANIFEST_FILE);
-        let bytes = std::fs::read(&path).map_err(|source| ModelError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(&path).map_err(|e| ModelError::Read(IoAt::at(&path)(e)))?;
         let manifest: ModelManifest =
             serde_json::from_slice(&bytes).map_err(|source| ModelError::Parse {
                 path: path.clone(),

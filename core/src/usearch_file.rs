@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 
 use half::f16;
 
+use crate::error::IoAt;
+
 /// The magic string at the start of the dense header.
 const MAGIC: &[u8; 7] = b"usearch";
 /// Size of the dense header.
@@ -175,13 +177,8 @@ pub struct UsearchFile {
 #[derive(Debug, thiserror::Error)]
 pub enum UsearchFileError {
     /// The file could not be read.
-    #[error("cannot read usearch index {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error("cannot read usearch index {0}")]
+    Io(#[source] IoAt),
     /// The content is not a usearch index this reader understands.
     #[error("usearch index {path} is not readable: {reason}")]
     Format {
@@ -195,10 +192,7 @@ pub enum UsearchFileError {
 impl UsearchFile {
     /// Reads and parses the file at `path`.
     pub fn read(path: &Path) -> Result<Self, UsearchFileError> {
-        let bytes = std::fs::read(path).map_err(|source| UsearchFileError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|e| UsearchFileError::Io(IoAt::at(path)(e)))?;
         Self::parse(&bytes).map_err(|reason| UsearchFileError::Format {
             path: path.to_path_buf(),
             reason,

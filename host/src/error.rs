@@ -2,17 +2,14 @@
 
 use std::path::PathBuf;
 
+use busca_core::error::IoAt;
+
 /// Start-up and serving failures, each naming the input at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     /// A file or directory could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     /// A model directory is unusable (manifest or ONNX file).
     #[error("model directory {dir}: {message}")]
     Model {
@@ -71,8 +68,8 @@ pub enum HostError {
 impl HostError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> HostError {
-        let path = path.into();
-        move |source| HostError::Io { path, source }
+        let at = IoAt::at(path);
+        move |source| HostError::Io(at(source))
     }
 
     /// A component failure with wasmtime's full cause chain.

@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use busca_core::error::IoAt;
 use busca_core::preprocess::shortest_side_dims;
 
 use ffmpeg_next as ffmpeg;
@@ -64,13 +65,8 @@ pub struct SampleOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     /// The file could not be read at all.
-    #[error("{path}: cannot read: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error("cannot read {0}")]
+    Io(#[source] IoAt),
     /// The file is empty.
     #[error("{path}: empty file (0 bytes)")]
     Empty {
@@ -210,10 +206,7 @@ pub fn decode_sampled(
 ) -> Result<VideoInfo, DecodeError> {
     init_ffmpeg();
     let file_len = std::fs::metadata(path)
-        .map_err(|source| DecodeError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
+        .map_err(|source| DecodeError::Io(IoAt { path: path.to_path_buf(), source }))?
         .len();
     if file_len == 0 {
         return Err(DecodeError::Empty {

@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use busca_core::error::IoAt;
+
 /// One video to index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputVideo {
@@ -18,13 +20,8 @@ pub struct InputVideo {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// A path does not exist or cannot be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
 }
 
 /// Hidden files and our own work directories are never inputs.
@@ -95,10 +92,7 @@ fn id_for(relative: &Path) -> String {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let io = |source| InputError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let io = |source| InputError::Io(IoAt { path: dir.to_path_buf(), source });
     let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -126,10 +120,7 @@ pub fn collect(paths: &[PathBuf], list_files: &[PathBuf]) -> Result<Vec<InputVid
     // (path, relative name for the id)
     let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).map_err(|source| InputError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let meta = std::fs::metadata(path).map_err(|source| InputError::Io(IoAt { path: path.clone(), source }))?;
         if meta.is_dir() {
             let mut files = Vec::new();
             walk(path, &mut files)?;
@@ -143,10 +134,7 @@ pub fn collect(paths: &[PathBuf], list_files: &[PathBuf]) -> Result<Vec<InputVid
         }
     }
     for list in list_files {
-        let text = std::fs::read_to_string(list).map_err(|source| InputError::Io {
-            path: list.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(list).map_err(|source| InputError::Io(IoAt { path: list.clone(), source }))?;
         let base = list.parent().unwrap_or(Path::new("."));
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let written = PathBuf::from(line);

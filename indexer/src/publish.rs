@@ -15,6 +15,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use busca_core::error::IoAt;
 use busca_core::bundle::{
     self, hash_tree, list_versions, switch_current, version_dir, version_name, BundleManifest, IndexOptions,
     MANIFEST_FILE, VERSIONS_DIR,
@@ -32,13 +33,8 @@ pub enum PublishError {
     #[error(transparent)]
     Bundle(#[from] BundleError),
     /// An I/O error on a named path.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     /// An S3 operation failed (names the bucket or key).
     #[error(transparent)]
     S3(#[from] S3Error),
@@ -100,10 +96,7 @@ impl LocalFolderStore {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
-    move |source| PublishError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| PublishError::Io(IoAt { path: path.to_path_buf(), source })
 }
 
 const TMP_PREFIX: &str = ".tmp-";

@@ -11,6 +11,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use busca_core::error::IoAt;
 use busca_core::bundle::{
     self, BundleManifest, Counts, IndexOptions, MapPoint, FORMAT_VERSION, INDEX_FILE, KEYFRAMES_DIR,
     MAP_FILE, SCENES_FILE, SHOTS_FILE, TIMELINES_DIR, VIDEOS_FILE,
@@ -362,10 +363,7 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
             shot_vectors.extend_from_slice(&shot.embedding);
         }
         let embeddings_rel = format!("{TIMELINES_DIR}/{id}.f16");
-        let f16 = std::fs::read(work.dir().join(&video.embeddings_file)).map_err(|source| WorkError::Io {
-            path: work.dir().join(&video.embeddings_file),
-            source,
-        })?;
+        let f16 = std::fs::read(work.dir().join(&video.embeddings_file)).map_err(|source| WorkError::Io(IoAt { path: work.dir().join(&video.embeddings_file), source }))?;
         writer.write(&embeddings_rel, &f16)?;
         let timeline = Timeline {
             video_id: id.clone(),

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use busca_core::error::IoAt;
 use busca_core::bundle::write_file_atomic;
 use busca_core::shot::VideoRecord;
 use serde::{Deserialize, Serialize};
@@ -46,13 +47,8 @@ pub struct FinishedVideo {
 #[derive(Debug, thiserror::Error)]
 pub enum WorkError {
     /// An I/O error on a named path.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     /// Writing failed (atomic write).
     #[error(transparent)]
     Bundle(#[from] busca_core::BundleError),
@@ -76,10 +72,7 @@ impl WorkStore {
     /// Opens (creating) `<collection_dir>/.work`.
     pub fn open(collection_dir: &Path) -> Result<Self, WorkError> {
         let dir = collection_dir.join(WORK_DIR);
-        std::fs::create_dir_all(&dir).map_err(|source| WorkError::Io {
-            path: dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&dir).map_err(|source| WorkError::Io(IoAt { path: dir.clone(), source }))?;
         Ok(WorkStore { dir })
     }
 
@@ -92,15 +85,9 @@ impl WorkStore {
     /// reported and left out (their videos will be indexed again).
     pub fn load_all(&self) -> Result<BTreeMap<String, FinishedVideo>, WorkError> {
         let mut out = BTreeMap::new();
-        let entries = std::fs::read_dir(&self.dir).map_err(|source| WorkError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
+        let entries = std::fs::read_dir(&self.dir).map_err(|source| WorkError::Io(IoAt { path: self.dir.clone(), source }))?;
         for entry in entries {
-            let entry = entry.map_err(|source| WorkError::Io {
-                path: self.dir.clone(),
-                source,
-            })?;
+            let entry = entry.map_err(|source| WorkError::Io(IoAt { path: self.dir.clone(), source }))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if !name.ends_with(RECORD_SUFFIX) || name.starts_with('.') {
@@ -117,10 +104,7 @@ impl WorkStore {
     }
 
     fn read_record(&self, path: &Path) -> Result<FinishedVideo, WorkError> {
-        let bytes = std::fs::read(path).map_err(|source| WorkError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| WorkError::Io(IoAt { path: path.to_path_buf(), source }))?;
         let record: FinishedVideo = serde_json::from_slice(&bytes).map_err(|e| WorkError::Corrupt {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -167,10 +151,7 @@ impl WorkStore {
     /// The f16 embeddings of a finished video, as f32.
     pub fn embeddings(&self, record: &FinishedVideo) -> Result<Vec<f32>, WorkError> {
         let path = self.dir.join(&record.embeddings_file);
-        let bytes = std::fs::read(&path).map_err(|source| WorkError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(&path).map_err(|source| WorkError::Io(IoAt { path: path.clone(), source }))?;
         let values = busca_core::vector::f16_bytes_to_f32(&bytes).ok_or_else(|| WorkError::Corrupt {
             path: path.clone(),
             reason: "odd length".into(),
@@ -187,7 +168,7 @@ impl WorkStore {
     /// The thumbnail file of a finished video, whole.
     pub fn thumbs(&self, record: &FinishedVideo) -> Result<Vec<u8>, WorkError> {
         let path = self.dir.join(&record.thumbs_file);
-        std::fs::read(&path).map_err(|source| WorkError::Io { path, source })
+        std::fs::read(&path).map_err(|source| WorkError::Io(IoAt { path, source }))
     }
 
     /// Removes data files no record on disk refers to (left by replaced videos
@@ -199,10 +180,7 @@ impl WorkStore {
             .values()
             .flat_map(|r| [r.embeddings_file.as_str(), r.thumbs_file.as_str()])
             .collect();
-        for entry in std::fs::read_dir(&self.dir).map_err(|source| WorkError::Io {
-            path: self.dir.clone(),
-            source,
-        })? {
+        for entry in std::fs::read_dir(&self.dir).map_err(|source| WorkError::Io(IoAt { path: self.dir.clone(), source }))? {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name().to_string_lossy().into_owned();
             let is_data = name.ends_with(".f16") || name.ends_with(".jpgs") || name.contains(".tmp-");

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use busca_core::error::IoAt;
 use busca_core::model::ModelError;
 
 /// Why a graph could not be loaded or run. [`ProviderError::kind`] maps each
@@ -21,13 +22,8 @@ pub enum ProviderError {
     #[error(transparent)]
     Manifest(#[from] ModelError),
     /// A model file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error("cannot read {0}")]
+    Read(#[source] IoAt),
     /// A model file's checksum differs from the manifest's.
     #[error("{path} has sha256 {actual}, but the model manifest says {expected}")]
     Checksum {
@@ -121,7 +117,7 @@ impl ProviderError {
     /// The wasi:nn error code family.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            ProviderError::NotFound { .. } | ProviderError::Manifest(_) | ProviderError::Read { .. } => ErrorKind::NotFound,
+            ProviderError::NotFound { .. } | ProviderError::Manifest(_) | ProviderError::Read(_) => ErrorKind::NotFound,
             ProviderError::Checksum { .. } | ProviderError::Encoding { .. } => ErrorKind::InvalidEncoding,
             ProviderError::InvalidInput { .. } => ErrorKind::InvalidArgument,
             ProviderError::TooLarge { .. } => ErrorKind::TooLarge,

@@ -13,6 +13,7 @@ use std::path::Path;
 use busca_core::bundle::{
     self, BundleError, BundleManifest, Counts, IndexOptions, MapPoint, SegmentationParams, FORMAT_VERSION,
 };
+use busca_core::error::IoAt;
 use busca_core::model::ModelManifest;
 use busca_core::shot::{SceneRecord, ShotRecord, Timeline, TimelineFrame, VideoRecord};
 use busca_core::usearch_file::{self, HnswGraph, Metric, StoredVectors, UsearchFile};
@@ -77,7 +78,7 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
     let dir = bundle::version_dir(&collection_dir, &version);
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| BundleError::Io { path, source }
+        move |source| BundleError::Io(IoAt { path, source })
     };
     std::fs::create_dir_all(dir.join(bundle::KEYFRAMES_DIR)).map_err(io(&dir))?;
     std::fs::create_dir_all(dir.join(bundle::TIMELINES_DIR)).map_err(io(&dir))?;
@@ -235,7 +236,7 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), BundleError> {
     let bytes = serde_json::to_vec_pretty(value).expect("bundle tables serialise");
-    std::fs::write(path, bytes).map_err(|source| BundleError::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, bytes).map_err(|source| BundleError::Io(IoAt { path: path.to_path_buf(), source }))
 }
 
 /// Wraps an existing usearch index (e.g. from
@@ -243,14 +244,13 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), BundleEr
 /// per key, spread over 20 videos, no keyframes or timelines. For measuring
 /// search inside the component at realistic sizes. Returns the shot count.
 pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Result<usize, BundleError> {
-    let file = UsearchFile::read(index_path).map_err(|e| BundleError::Io {
-        path: index_path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+    let file = UsearchFile::read(index_path).map_err(|e| {
+        BundleError::Io(IoAt { path: index_path.to_path_buf(), source: std::io::Error::other(e.to_string()) })
     })?;
     let collection_dir = root.join(collection);
     let version = bundle::version_name(1);
     let dir = bundle::version_dir(&collection_dir, &version);
-    std::fs::create_dir_all(&dir).map_err(|source| BundleError::Io { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| BundleError::Io(IoAt { path: dir.clone(), source }))?;
     const VIDEOS: u64 = 20;
     let shots: Vec<ShotRecord> = file
         .keys
@@ -286,7 +286,7 @@ pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Res
     write_json(&dir.join(bundle::SHOTS_FILE), &shots)?;
     write_json(&dir.join(bundle::SCENES_FILE), &scenes)?;
     write_json(&dir.join(bundle::VIDEOS_FILE), &videos)?;
-    std::fs::copy(index_path, dir.join(bundle::INDEX_FILE)).map_err(|source| BundleError::Io { path: index_path.to_path_buf(), source })?;
+    std::fs::copy(index_path, dir.join(bundle::INDEX_FILE)).map_err(|source| BundleError::Io(IoAt { path: index_path.to_path_buf(), source }))?;
     let manifest = BundleManifest {
         format_version: FORMAT_VERSION,
         collection: collection.into(),

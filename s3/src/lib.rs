@@ -32,6 +32,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use busca_core::error::IoAt;
+
 pub use bundles::BundleBucket;
 pub use connect::ConnectOptions;
 pub use location::{Location, S3Flags};
@@ -103,13 +105,8 @@ pub enum S3Error {
         reason: String,
     },
     /// A local file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     /// A bundle rule was broken (bad names, malformed manifest, ...).
     #[error(transparent)]
     Bundle(#[from] busca_core::BundleError),
@@ -117,8 +114,8 @@ pub enum S3Error {
 
 impl S3Error {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> S3Error {
-        let path = path.into();
-        move |source| S3Error::Io { path, source }
+        let at = IoAt::at(path);
+        move |source| S3Error::Io(at(source))
     }
 }
 
