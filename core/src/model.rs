@@ -109,8 +109,39 @@ pub enum ModelError {
         /// The manifest path.
         path: PathBuf,
         /// What is unsupported.
-        reason: String,
+        #[source]
+        reason: Unsupported,
     },
+}
+
+/// What in a model manifest this build cannot prepare inputs for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// Another manifest format.
+    #[error("format_version {0} (this build reads {MODEL_MANIFEST_VERSION})")]
+    FormatVersion(u32),
+    /// A size outside what this build accepts.
+    #[error("{field} {value} out of range")]
+    OutOfRange {
+        /// The manifest field.
+        field: &'static str,
+        /// Its value.
+        value: usize,
+    },
+    /// A resize or crop rule other than CLIP's.
+    #[error("image preprocessing {resize}/{crop} (only shortest-side-bicubic/center)")]
+    Preprocessing {
+        /// The resize rule.
+        resize: String,
+        /// The crop rule.
+        crop: String,
+    },
+    /// A zero or negative normalisation std.
+    #[error("image std must be positive")]
+    NonPositiveStd,
+    /// A tokenizer this build does not have.
+    #[error("tokenizer {0:?} (only {CLIP_BPE_TOKENIZER})")]
+    Tokenizer(String),
 }
 
 impl ModelManifest {
@@ -130,33 +161,27 @@ impl ModelManifest {
     }
 
     /// Checks that this crate can prepare inputs for the model.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Unsupported> {
         if self.format_version != MODEL_MANIFEST_VERSION {
-            return Err(format!(
-                "format_version {} (this build reads {MODEL_MANIFEST_VERSION})",
-                self.format_version
-            ));
+            return Err(Unsupported::FormatVersion(self.format_version));
         }
         if self.embedding_dim == 0 || self.embedding_dim > 8192 {
-            return Err(format!("embedding_dim {} out of range", self.embedding_dim));
+            return Err(Unsupported::OutOfRange { field: "embedding_dim", value: self.embedding_dim });
         }
         if self.image.resize != "shortest-side-bicubic" || self.image.crop != "center" {
-            return Err(format!(
-                "image preprocessing {}/{} (only shortest-side-bicubic/center)",
-                self.image.resize, self.image.crop
-            ));
+            return Err(Unsupported::Preprocessing { resize: self.image.resize.clone(), crop: self.image.crop.clone() });
         }
         if !(16..=1024).contains(&self.image.image_size) {
-            return Err(format!("image_size {} out of range", self.image.image_size));
+            return Err(Unsupported::OutOfRange { field: "image_size", value: self.image.image_size as usize });
         }
         if self.image.std.iter().any(|s| *s <= 0.0) {
-            return Err("image std must be positive".into());
+            return Err(Unsupported::NonPositiveStd);
         }
         if self.text.tokenizer != CLIP_BPE_TOKENIZER {
-            return Err(format!("tokenizer {:?} (only {CLIP_BPE_TOKENIZER})", self.text.tokenizer));
+            return Err(Unsupported::Tokenizer(self.text.tokenizer.clone()));
         }
         if !(3..=512).contains(&self.text.context_length) {
-            return Err(format!("context_length {} out of range", self.text.context_length));
+            return Err(Unsupported::OutOfRange { field: "context_length", value: self.text.context_length });
         }
         Ok(())
     }
@@ -195,9 +220,11 @@ mod tests {
     fn rejects_unknown_tokenizer_and_version() {
         let mut m = sample();
         m.text.tokenizer = "sentencepiece".into();
-        assert!(m.validate().unwrap_err().contains("sentencepiece"));
+        assert_eq!(m.validate(), Err(Unsupported::Tokenizer("sentencepiece".into())));
         let mut m = sample();
         m.format_version = 2;
-        assert!(m.validate().unwrap_err().contains("format_version 2"));
+        let err = m.validate().unwrap_err();
+        assert_eq!(err, Unsupported::FormatVersion(2));
+        assert!(err.to_string().contains("format_version 2"), "{err}");
     }
 }

@@ -102,7 +102,7 @@ impl Collection {
                 m.index.quantization
             )));
         }
-        let index = ShotIndex::from_usearch(file, m.index.expansion_search).map_err(inconsistent)?;
+        let index = ShotIndex::from_usearch(file, m.index.expansion_search).map_err(|e| inconsistent(e.to_string()))?;
         // Collections that are scanned keep f32 rows: the f16 scan pays ~1.7x
         // for the conversion (bench_search) and the extra memory is small here.
         let index = if index.len() <= EXACT_SCAN_MAX_ROWS { index.with_f16(false) } else { index };

@@ -24,7 +24,18 @@ use crate::vector::{self, dot_f16, dot_i8, Scored, TopK};
 /// scan's exactness is not worth its latency.
 pub const EXACT_SCAN_MAX_ROWS: usize = 10_000;
 
-/// How to search; in a [`Found`], how the search was done (never `Auto`).
+/// Why a usearch file cannot be searched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShotIndexError {
+    /// Only cosine and inner-product indexes are searched.
+    #[error("metric {0} is not supported; index with cos")]
+    UnsupportedMetric(&'static str),
+    /// Two slots hold the same key.
+    #[error("key {0} appears twice")]
+    DuplicateKey(u64),
+}
+
+/// How to search; in a [`crate::search::Found`], how the search was done (never `Auto`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
@@ -85,9 +96,9 @@ impl ShotIndex {
     /// Takes the vectors and graph of a parsed usearch file. Only similarity
     /// metrics whose score is a dot product of normalised vectors are accepted
     /// (`cos`, `ip`); f32 rows are normalised here so that scores are cosines.
-    pub fn from_usearch(file: UsearchFile, expansion_search: usize) -> Result<Self, String> {
+    pub fn from_usearch(file: UsearchFile, expansion_search: usize) -> Result<Self, ShotIndexError> {
         if file.metric == Metric::L2Squared {
-            return Err("metric l2sq is not supported; index with cos".into());
+            return Err(ShotIndexError::UnsupportedMetric(file.metric.name()));
         }
         let dim = file.dimensions;
         let store = match file.vectors {
@@ -112,7 +123,7 @@ impl ShotIndex {
         let mut row_of_key = HashMap::with_capacity(file.keys.len());
         for (row, &key) in file.keys.iter().enumerate() {
             if key != FREE_KEY && row_of_key.insert(key, row as u32).is_some() {
-                return Err(format!("key {key} appears twice"));
+                return Err(ShotIndexError::DuplicateKey(key));
             }
         }
         Ok(ShotIndex {
