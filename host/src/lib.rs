@@ -7,7 +7,8 @@
 //! snapshot, and serves HTTP: every request gets a fresh instance from the
 //! pooling allocator, whose memory is the snapshot mapped copy-on-write.
 //!
-//! - [`server`]: options, listening, routing, limits, graceful shutdown.
+//! - [`options`]: `busca-serve`'s options; [`server`]: listening, routing,
+//!   limits, reloading new bundle versions, graceful shutdown.
 //! - [`runtime`]: engine configuration, store state, imports, one request.
 //! - [`snapshot`]: pre-initialization and the compiled-snapshot cache.
 //! - [`models`]: the preloaded graphs; [`onnx`]: wasi-nn graphs over ONNX Runtime.
@@ -20,11 +21,13 @@ pub mod error;
 pub mod media;
 pub mod models;
 pub mod onnx;
+pub mod options;
 pub mod runtime;
 pub mod server;
 pub mod snapshot;
 pub mod source;
 
 pub use error::HostError;
-pub use server::{start, RunningServer, ServeOptions};
 pub use busca_s3::{Location, S3Flags};
+pub use options::ServeOptions;
+pub use server::{start, RunningServer};
