@@ -8,7 +8,8 @@
 //! pooling allocator, whose memory is the snapshot mapped copy-on-write.
 //!
 //! - [`options`]: `busca-serve`'s options; [`server`]: listening, routing,
-//!   limits, reloading new bundle versions, graceful shutdown.
+//!   limits, graceful shutdown; `reload`: what requests are served with, and
+//!   the switch to new bundle versions.
 //! - [`runtime`]: engine configuration, store state, imports, one request.
 //! - [`snapshot`]: pre-initialization and the compiled-snapshot cache.
 //! - [`models`]: the preloaded graphs; [`onnx`]: wasi-nn graphs over ONNX Runtime.
@@ -22,6 +23,7 @@ pub mod media;
 pub mod models;
 pub mod onnx;
 pub mod options;
+mod reload;
 pub mod runtime;
 pub mod server;
 pub mod snapshot;

@@ -2,11 +2,9 @@
 //! other request to a fresh instance of the component, bounds concurrency and
 //! body size, logs one line per request and shuts down gracefully.
 //!
-//! What is served (snapshot, runtime, media table) is one [`Serving`] behind
-//! a lock; a request clones the `Arc` once and runs on it to the end. A
-//! background task polls the bundle source and, when a collection's
-//! `CURRENT` moves, builds the next `Serving` off the request path and swaps
-//! it in: requests never wait for it and never see two versions.
+//! What is served (snapshot, runtime, media table) is one `Serving` behind a
+//! lock; a request clones the `Arc` once and runs on it to the end, and
+//! `reload.rs` swaps in the next one when a bundle version changes.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -29,11 +27,12 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::encoder::EncoderEndpoint;
 use crate::error::HostError;
-use crate::media::{MediaIndex, MEDIA_PREFIX};
+use crate::media::MEDIA_PREFIX;
 use crate::models::{init_onnx_runtime, PreloadedGraphs};
 use crate::options::ServeOptions;
 use crate::runtime::{serving_engine, InstanceLimits, RequestFailure, Runtime};
-use crate::snapshot::{self, SnapshotSource};
+use crate::snapshot::SnapshotSource;
+use crate::reload::{reload_loop, Current, Serving, ServingBuilder};
 use crate::source::BundleSource;
 
 /// A server that is listening.
@@ -149,7 +148,7 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
     );
     let bundles_root = source.local_root().to_path_buf();
     let server = Arc::new(Server {
-        serving: RwLock::new(Arc::new(serving)),
+        serving: Arc::new(RwLock::new(Arc::new(serving))),
         slots: Arc::new(Semaphore::new(opts.max_concurrency.max(1) as usize)),
         queue_timeout: Duration::from_millis(opts.queue_timeout_ms),
         max_body_bytes: opts.max_body_bytes,
@@ -157,7 +156,7 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
     });
     let reload = (opts.poll_interval_ms > 0).then(|| {
         tokio::spawn(reload_loop(
-            server.clone(),
+            server.serving.clone(),
             source,
             builder,
             Duration::from_millis(opts.poll_interval_ms),
@@ -177,92 +176,8 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
     })
 }
 
-/// Everything one bundle state is served with.
-struct Serving {
-    /// `collection=version;...` this snapshot holds.
-    key: String,
-    runtime: Runtime,
-    media: MediaIndex,
-    snapshot: SnapshotSource,
-}
-
-/// Builds a [`Serving`] for the bundles as they are now.
-struct ServingBuilder {
-    engine: wasmtime::Engine,
-    component: PathBuf,
-    graphs: PreloadedGraphs,
-    limits: InstanceLimits,
-    cache_dir: Option<PathBuf>,
-}
-
-impl ServingBuilder {
-    async fn build(&self, bundles: &std::path::Path, key: String) -> Result<Serving, HostError> {
-        let (component, snapshot) = snapshot::load_or_build(
-            &self.engine,
-            &self.component,
-            bundles,
-            &self.graphs,
-            self.cache_dir.as_deref(),
-        )
-        .await?;
-        let runtime = Runtime::new(
-            self.engine.clone(),
-            &component,
-            &self.component,
-            self.graphs.clone(),
-            bundles.to_path_buf(),
-            self.limits,
-        )?;
-        let media = MediaIndex::load(bundles)?;
-        Ok(Serving {
-            key,
-            runtime,
-            media,
-            snapshot,
-        })
-    }
-}
-
-/// Polls the source; when the bundle state changes, builds the new snapshot
-/// and swaps it in. A state that fails to build is logged once and the
-/// previous one goes on serving.
-async fn reload_loop(server: Arc<Server>, source: BundleSource, builder: ServingBuilder, every: Duration) {
-    let mut failed_key: Option<String> = None;
-    loop {
-        tokio::time::sleep(every).await;
-        let key = match source.refresh().await {
-            Ok(key) => key,
-            Err(e) => {
-                tracing::warn!("cannot read the bundles: {e}");
-                continue;
-            }
-        };
-        let serving_key = server.serving().key.clone();
-        if key == serving_key || failed_key.as_deref() == Some(key.as_str()) {
-            continue;
-        }
-        let started = Instant::now();
-        match builder.build(source.local_root(), key.clone()).await {
-            Ok(next) => {
-                *server.serving.write().expect("serving lock") = Arc::new(next);
-                failed_key = None;
-                tracing::info!(
-                    from = %serving_key,
-                    to = %key,
-                    ms = started.elapsed().as_millis() as u64,
-                    "now serving new bundle versions"
-                );
-            }
-            Err(e) => {
-                tracing::error!("cannot serve bundles {key} (still serving {serving_key}): {e}");
-                failed_key = Some(key);
-            }
-        }
-    }
-}
-
 struct Server {
-    serving: RwLock<Arc<Serving>>,
+    serving: Arc<Current>,
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
     max_body_bytes: usize,
