@@ -208,10 +208,7 @@ pub enum BundleError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
-    move |source| BundleError::Io(IoAt {
-        path: path.to_path_buf(),
-        source,
-    })
+    move |e| BundleError::Io(IoAt::at(path)(e))
 }
 
 /// Checks a collection name: 1 to 64 of `a-z 0-9 _ -`, not starting with `-`.

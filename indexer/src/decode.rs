@@ -206,7 +206,7 @@ pub fn decode_sampled(
 ) -> Result<VideoInfo, DecodeError> {
     init_ffmpeg();
     let file_len = std::fs::metadata(path)
-        .map_err(|source| DecodeError::Io(IoAt { path: path.to_path_buf(), source }))?
+        .map_err(|e| DecodeError::Io(IoAt::at(path)(e)))?
         .len();
     if file_len == 0 {
         return Err(DecodeError::Empty {

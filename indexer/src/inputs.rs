@@ -92,8 +92,8 @@ fn id_for(relative: &Path) -> String {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let io = |source| InputError::Io(IoAt { path: dir.to_path_buf(), source });
-    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).map_err(IoAt::at(dir))?.collect::<Result<_, _>>().map_err(IoAt::at(dir))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         if is_hidden(&entry.file_name()) {
@@ -120,7 +120,7 @@ pub fn collect(paths: &[PathBuf], list_files: &[PathBuf]) -> Result<Vec<InputVid
     // (path, relative name for the id)
     let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).map_err(|source| InputError::Io(IoAt { path: path.clone(), source }))?;
+        let meta = std::fs::metadata(path).map_err(IoAt::at(path))?;
         if meta.is_dir() {
             let mut files = Vec::new();
             walk(path, &mut files)?;
@@ -134,7 +134,7 @@ pub fn collect(paths: &[PathBuf], list_files: &[PathBuf]) -> Result<Vec<InputVid
         }
     }
     for list in list_files {
-        let text = std::fs::read_to_string(list).map_err(|source| InputError::Io(IoAt { path: list.clone(), source }))?;
+        let text = std::fs::read_to_string(list).map_err(IoAt::at(list))?;
         let base = list.parent().unwrap_or(Path::new("."));
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let written = PathBuf::from(line);

@@ -96,7 +96,7 @@ impl LocalFolderStore {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
-    move |source| PublishError::Io(IoAt { path: path.to_path_buf(), source })
+    move |e| PublishError::Io(IoAt::at(path)(e))
 }
 
 const TMP_PREFIX: &str = ".tmp-";

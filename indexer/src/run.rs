@@ -363,7 +363,8 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
             shot_vectors.extend_from_slice(&shot.embedding);
         }
         let embeddings_rel = format!("{TIMELINES_DIR}/{id}.f16");
-        let f16 = std::fs::read(work.dir().join(&video.embeddings_file)).map_err(|source| WorkError::Io(IoAt { path: work.dir().join(&video.embeddings_file), source }))?;
+        let embeddings_path = work.dir().join(&video.embeddings_file);
+        let f16 = std::fs::read(&embeddings_path).map_err(|e| WorkError::Io(IoAt::at(&embeddings_path)(e)))?;
         writer.write(&embeddings_rel, &f16)?;
         let timeline = Timeline {
             video_id: id.clone(),

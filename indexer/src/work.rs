@@ -72,7 +72,7 @@ impl WorkStore {
     /// Opens (creating) `<collection_dir>/.work`.
     pub fn open(collection_dir: &Path) -> Result<Self, WorkError> {
         let dir = collection_dir.join(WORK_DIR);
-        std::fs::create_dir_all(&dir).map_err(|source| WorkError::Io(IoAt { path: dir.clone(), source }))?;
+        std::fs::create_dir_all(&dir).map_err(IoAt::at(&dir))?;
         Ok(WorkStore { dir })
     }
 
@@ -85,9 +85,9 @@ impl WorkStore {
     /// reported and left out (their videos will be indexed again).
     pub fn load_all(&self) -> Result<BTreeMap<String, FinishedVideo>, WorkError> {
         let mut out = BTreeMap::new();
-        let entries = std::fs::read_dir(&self.dir).map_err(|source| WorkError::Io(IoAt { path: self.dir.clone(), source }))?;
+        let entries = std::fs::read_dir(&self.dir).map_err(IoAt::at(&self.dir))?;
         for entry in entries {
-            let entry = entry.map_err(|source| WorkError::Io(IoAt { path: self.dir.clone(), source }))?;
+            let entry = entry.map_err(IoAt::at(&self.dir))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if !name.ends_with(RECORD_SUFFIX) || name.starts_with('.') {
@@ -104,7 +104,7 @@ impl WorkStore {
     }
 
     fn read_record(&self, path: &Path) -> Result<FinishedVideo, WorkError> {
-        let bytes = std::fs::read(path).map_err(|source| WorkError::Io(IoAt { path: path.to_path_buf(), source }))?;
+        let bytes = std::fs::read(path).map_err(IoAt::at(path))?;
         let record: FinishedVideo = serde_json::from_slice(&bytes).map_err(|e| WorkError::Corrupt {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -151,7 +151,7 @@ impl WorkStore {
     /// The f16 embeddings of a finished video, as f32.
     pub fn embeddings(&self, record: &FinishedVideo) -> Result<Vec<f32>, WorkError> {
         let path = self.dir.join(&record.embeddings_file);
-        let bytes = std::fs::read(&path).map_err(|source| WorkError::Io(IoAt { path: path.clone(), source }))?;
+        let bytes = std::fs::read(&path).map_err(IoAt::at(&path))?;
         let values = busca_core::vector::f16_bytes_to_f32(&bytes).ok_or_else(|| WorkError::Corrupt {
             path: path.clone(),
             reason: "odd length".into(),
@@ -168,7 +168,7 @@ impl WorkStore {
     /// The thumbnail file of a finished video, whole.
     pub fn thumbs(&self, record: &FinishedVideo) -> Result<Vec<u8>, WorkError> {
         let path = self.dir.join(&record.thumbs_file);
-        std::fs::read(&path).map_err(|source| WorkError::Io(IoAt { path, source }))
+        Ok(std::fs::read(&path).map_err(IoAt::at(&path))?)
     }
 
     /// Removes data files no record on disk refers to (left by replaced videos
@@ -180,7 +180,7 @@ impl WorkStore {
             .values()
             .flat_map(|r| [r.embeddings_file.as_str(), r.thumbs_file.as_str()])
             .collect();
-        for entry in std::fs::read_dir(&self.dir).map_err(|source| WorkError::Io(IoAt { path: self.dir.clone(), source }))? {
+        for entry in std::fs::read_dir(&self.dir).map_err(IoAt::at(&self.dir))? {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name().to_string_lossy().into_owned();
             let is_data = name.ends_with(".f16") || name.ends_with(".jpgs") || name.contains(".tmp-");

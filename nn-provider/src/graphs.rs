@@ -244,7 +244,7 @@ const READ_CHUNK: usize = 8 << 20;
 /// Reads a graph file, refusing one above [`MAX_GRAPH_BYTES`] before reading.
 fn read_graph_file(path: &Path) -> Result<Vec<u8>, ProviderError> {
     use std::io::Read;
-    let read_err = |source| ProviderError::Read(IoAt { path: path.to_path_buf(), source });
+    let read_err = |e| ProviderError::Read(IoAt::at(path)(e));
     let mut file = std::fs::File::open(path).map_err(read_err)?;
     let len = file.metadata().map_err(read_err)?.len();
     let len = usize::try_from(len).ok().filter(|&l| l <= MAX_GRAPH_BYTES).ok_or_else(|| ProviderError::TooLarge {

@@ -76,12 +76,8 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
     let collection_dir = root.join(&spec.collection);
     let version = bundle::version_name(spec.version);
     let dir = bundle::version_dir(&collection_dir, &version);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BundleError::Io(IoAt { path, source })
-    };
-    std::fs::create_dir_all(dir.join(bundle::KEYFRAMES_DIR)).map_err(io(&dir))?;
-    std::fs::create_dir_all(dir.join(bundle::TIMELINES_DIR)).map_err(io(&dir))?;
+    std::fs::create_dir_all(dir.join(bundle::KEYFRAMES_DIR)).map_err(IoAt::at(&dir))?;
+    std::fs::create_dir_all(dir.join(bundle::TIMELINES_DIR)).map_err(IoAt::at(&dir))?;
     let directions: Vec<Vec<f32>> = (0..spec.classes).map(|c| class_direction(spec, c)).collect();
     let mut rng = Rng(spec.seed);
     let (mut shots, mut scenes, mut videos, mut vectors, mut map) = (vec![], vec![], vec![], vec![], vec![]);
@@ -101,7 +97,7 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
             let shade = (40 + 50 * class) as u8;
             let img = image::RgbImage::from_pixel(16, 9, image::Rgb([shade, 255 - shade, 128]));
             img.save_with_format(dir.join(&keyframe), image::ImageFormat::Jpeg)
-                .map_err(|e| io(&dir.join(&keyframe))(std::io::Error::other(e)))?;
+                .map_err(|e| IoAt::at(dir.join(&keyframe))(std::io::Error::other(e)))?;
             shots.push(ShotRecord {
                 shot_id,
                 video_id: video_id.clone(),
@@ -124,7 +120,7 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
         let duration_ms = spec.shots_per_video as u64 * SHOT_MS;
         let embeddings = format!("{}/{video_id}.f16", bundle::TIMELINES_DIR);
         let frame_vectors: Vec<f32> = frame_rows.iter().flat_map(|&row| vectors[row].clone()).collect();
-        std::fs::write(dir.join(&embeddings), vector::f32_to_f16_bytes(&frame_vectors)).map_err(io(&dir))?;
+        std::fs::write(dir.join(&embeddings), vector::f32_to_f16_bytes(&frame_vectors)).map_err(IoAt::at(&dir))?;
         let timeline = Timeline { video_id: video_id.clone(), frames, embeddings, dim };
         write_json(&dir.join(format!("{}/{video_id}.json", bundle::TIMELINES_DIR)), &timeline)?;
         videos.push(VideoRecord {
@@ -194,7 +190,7 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
         vectors: StoredVectors::F32(vectors.concat()),
         graph: HnswGraph::from_lists(connectivity, connectivity_base, 0, &lists),
     };
-    std::fs::write(dir.join(bundle::INDEX_FILE), usearch_file::write(&file)).map_err(io(&dir))?;
+    std::fs::write(dir.join(bundle::INDEX_FILE), usearch_file::write(&file)).map_err(IoAt::at(&dir))?;
 
     let manifest = BundleManifest {
         format_version: FORMAT_VERSION,
@@ -236,7 +232,8 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), BundleError> {
     let bytes = serde_json::to_vec_pretty(value).expect("bundle tables serialise");
-    std::fs::write(path, bytes).map_err(|source| BundleError::Io(IoAt { path: path.to_path_buf(), source }))
+    std::fs::write(path, bytes).map_err(IoAt::at(path))?;
+    Ok(())
 }
 
 /// Wraps an existing usearch index (e.g. from
@@ -244,13 +241,11 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), BundleEr
 /// per key, spread over 20 videos, no keyframes or timelines. For measuring
 /// search inside the component at realistic sizes. Returns the shot count.
 pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Result<usize, BundleError> {
-    let file = UsearchFile::read(index_path).map_err(|e| {
-        BundleError::Io(IoAt { path: index_path.to_path_buf(), source: std::io::Error::other(e.to_string()) })
-    })?;
+    let file = UsearchFile::read(index_path).map_err(|e| IoAt::at(index_path)(std::io::Error::other(e.to_string())))?;
     let collection_dir = root.join(collection);
     let version = bundle::version_name(1);
     let dir = bundle::version_dir(&collection_dir, &version);
-    std::fs::create_dir_all(&dir).map_err(|source| BundleError::Io(IoAt { path: dir.clone(), source }))?;
+    std::fs::create_dir_all(&dir).map_err(IoAt::at(&dir))?;
     const VIDEOS: u64 = 20;
     let shots: Vec<ShotRecord> = file
         .keys
@@ -286,7 +281,7 @@ pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Res
     write_json(&dir.join(bundle::SHOTS_FILE), &shots)?;
     write_json(&dir.join(bundle::SCENES_FILE), &scenes)?;
     write_json(&dir.join(bundle::VIDEOS_FILE), &videos)?;
-    std::fs::copy(index_path, dir.join(bundle::INDEX_FILE)).map_err(|source| BundleError::Io(IoAt { path: index_path.to_path_buf(), source }))?;
+    std::fs::copy(index_path, dir.join(bundle::INDEX_FILE)).map_err(IoAt::at(index_path))?;
     let manifest = BundleManifest {
         format_version: FORMAT_VERSION,
         collection: collection.into(),
