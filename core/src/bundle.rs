@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::IoAt;
 use crate::model::ModelManifest;
+use crate::usearch_file::{Metric, ScalarKind};
 
 /// Format version written by this build.
 pub const FORMAT_VERSION: u32 = 1;
@@ -86,15 +87,33 @@ pub struct IndexOptions {
     /// Vector dimension.
     pub dimensions: usize,
     /// Distance metric (`cos`: vectors are normalised, score = 1 − distance).
-    pub metric: String,
+    pub metric: Metric,
     /// Scalar kind of the stored vectors (`f32`, `f16`, `i8`).
-    pub quantization: String,
+    pub quantization: ScalarKind,
     /// HNSW connectivity (M).
     pub connectivity: usize,
     /// HNSW expansion at construction.
     pub expansion_add: usize,
     /// HNSW expansion at search.
     pub expansion_search: usize,
+}
+
+impl IndexOptions {
+    /// The options every published bundle uses unless told otherwise: cosine
+    /// on normalised vectors, HNSW M = 16, expansion 128 at construction and
+    /// 64 at search. f16 storage is the indexer's default (half the size of
+    /// f32, recall unchanged at 768-d, see indexer/README.md).
+    pub fn new(dimensions: usize, quantization: ScalarKind) -> Self {
+        IndexOptions {
+            file: INDEX_FILE.into(),
+            dimensions,
+            metric: Metric::Cos,
+            quantization,
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 64,
+        }
+    }
 }
 
 /// Parameters of the semantic analysis, written into every manifest so that a

@@ -4,7 +4,8 @@
 //! - [`error`]: the I/O error with its path that every crate's errors carry.
 //! - [`shot`]: the semantic shot record, scenes, videos and per-video timelines.
 //! - [`bundle`]: the on-disk index bundle (layout, versioned manifest, checksums,
-//!   the atomic `CURRENT` pointer).
+//!   the atomic `CURRENT` pointer); [`bundle_writer`]: the one way a version
+//!   is written, checked by the reader before it is published.
 //! - [`model`]: the model manifest that describes a pair of CLIP-shaped ONNX towers.
 //! - [`query`]: search request and response JSON, input limits, errors with an
 //!   HTTP status; [`fusion`] combines text, image and feedback vectors.
@@ -35,6 +36,9 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
+// Writing bundles is native work (the component only reads them).
+#[cfg(not(target_family = "wasm"))]
+pub mod bundle_writer;
 pub mod error;
 pub mod fusion;
 pub mod image_input;

@@ -93,7 +93,7 @@ impl Collection {
                 file.dimensions, m.index.dimensions, m.model.embedding_dim
             )));
         }
-        if file.vectors.kind_name() != m.index.quantization || file.metric.name() != m.index.metric {
+        if file.vectors.kind() != m.index.quantization || file.metric != m.index.metric {
             return Err(inconsistent(format!(
                 "index is {}/{}, manifest says {}/{}",
                 file.metric.name(),

@@ -47,15 +47,92 @@ mod kind {
     pub const U32: u8 = 15;
 }
 
-/// Distance metric of an index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Distance metric of an index, named in the bundle manifest as usearch
+/// names it (`cos`, `ip`, `l2sq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Metric {
     /// Cosine distance `1 − cos`.
+    #[serde(rename = "cos")]
     Cos,
     /// Inner-product distance `1 − a·b`.
+    #[serde(rename = "ip")]
     InnerProduct,
-    /// Squared Euclidean distance.
+    /// Squared Euclidean distance (usearch writes it; search here does not
+    /// read it: [`crate::shot_index::ShotIndex`] refuses it).
+    #[serde(rename = "l2sq")]
     L2Squared,
+}
+
+/// Scalar kind of stored vectors, named in the bundle manifest and on the
+/// indexer's command line (`f32`, `f16`, `i8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScalarKind {
+    /// 32-bit floats.
+    F32,
+    /// 16-bit floats: half the bytes, the same top 10 at 768 dimensions.
+    F16,
+    /// 8-bit integers scaled per row ([`crate::vector::quantize_i8`]).
+    I8,
+}
+
+impl ScalarKind {
+    /// Every kind, in the order the CLI lists them.
+    pub const ALL: [ScalarKind; 3] = [ScalarKind::F32, ScalarKind::F16, ScalarKind::I8];
+
+    /// The manifest's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScalarKind::F32 => "f32",
+            ScalarKind::F16 => "f16",
+            ScalarKind::I8 => "i8",
+        }
+    }
+}
+
+impl std::fmt::Display for ScalarKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not a [`ScalarKind`] or a [`Metric`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {name:?}: expected one of {expected}")]
+pub struct UnknownName {
+    /// What was being named.
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The accepted names.
+    pub expected: &'static str,
+}
+
+impl std::str::FromStr for ScalarKind {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        ScalarKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| UnknownName {
+            what: "quantization",
+            name: s.into(),
+            expected: "f32, f16, i8",
+        })
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        [Metric::Cos, Metric::InnerProduct, Metric::L2Squared]
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| UnknownName { what: "metric", name: s.into(), expected: "cos, ip, l2sq" })
+    }
 }
 
 impl Metric {
@@ -93,13 +170,18 @@ pub enum StoredVectors {
 }
 
 impl StoredVectors {
+    /// The scalar kind of the rows.
+    pub fn kind(&self) -> ScalarKind {
+        match self {
+            StoredVectors::F32(_) => ScalarKind::F32,
+            StoredVectors::F16(_) => ScalarKind::F16,
+            StoredVectors::I8(_) => ScalarKind::I8,
+        }
+    }
+
     /// The manifest's name for the scalar kind (`f32`, `f16`, `i8`).
     pub fn kind_name(&self) -> &'static str {
-        match self {
-            StoredVectors::F32(_) => "f32",
-            StoredVectors::F16(_) => "f16",
-            StoredVectors::I8(_) => "i8",
-        }
+        self.kind().name()
     }
 }
 

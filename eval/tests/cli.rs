@@ -62,7 +62,7 @@ fn bundle(dir: &Path) -> PathBuf {
         encoder_threads: 1,
         ort_lib: ort_lib(),
         analysis: AnalysisParams::defaults(2.0),
-        quantization: "f16".into(),
+        quantization: busca_core::usearch_file::ScalarKind::F16,
         progress: false,
     })
     .unwrap();

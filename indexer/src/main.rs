@@ -100,8 +100,8 @@ struct IndexArgs {
     /// recall at 768-d), f32, or i8 (a quarter of f32, for edge hosts with
     /// 128 MiB per request; the component scores i8 rows against the f32
     /// query, see query-component/README.md).
-    #[arg(long, default_value = "f16", value_parser = ["f32", "f16", "i8"])]
-    quantization: String,
+    #[arg(long, default_value = "f16")]
+    quantization: busca_core::usearch_file::ScalarKind,
     /// No progress bars.
     #[arg(long)]
     no_progress: bool,

@@ -12,14 +12,12 @@
 //! busca-s3), and keeps the per-video work files in the bucket too, so a run
 //! on another machine is incremental as well.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use busca_core::bundle::{self, BundleManifest, IndexOptions};
+use busca_core::bundle_writer::{VersionWriter, WriteError};
 use busca_core::error::IoAt;
-use busca_core::bundle::{
-    self, hash_tree, list_versions, switch_current, version_dir, version_name, BundleManifest, IndexOptions,
-    MANIFEST_FILE, VERSIONS_DIR,
-};
+use busca_core::usearch_file::{Metric, ScalarKind};
 use busca_core::shot::VideoRecord;
 use busca_core::BundleError;
 use busca_s3::{BundleBucket, ConnectOptions, S3Error, S3Url};
@@ -32,6 +30,9 @@ pub enum PublishError {
     /// A bundle operation failed (names its path).
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// Writing the version failed, or it would not load (names the path).
+    #[error(transparent)]
+    Write(#[from] WriteError),
     /// An I/O error on a named path.
     #[error(transparent)]
     Io(#[from] IoAt),
@@ -65,14 +66,15 @@ pub trait BundleStore {
     fn current(&self, collection: &str) -> Result<Option<String>, PublishError>;
     /// The current version's manifest and video table, checked, if any.
     fn current_tables(&self, collection: &str) -> Result<Option<(BundleManifest, Vec<VideoRecord>)>, PublishError>;
-    /// Starts writing the next version of `collection`, in a local scratch directory.
-    fn begin(&self, collection: &str) -> Result<StagedVersion, PublishError>;
-    /// Fills the manifest's file list, writes it, publishes the version and
-    /// makes it current.
+    /// Starts writing the next version of `collection`, in a local scratch
+    /// directory (core's writer).
+    fn begin(&self, collection: &str) -> Result<VersionWriter, PublishError>;
+    /// Seals the version (manifest written, checked by the reader), publishes
+    /// it and makes it current.
     fn commit(
         &self,
         collection: &str,
-        staged: StagedVersion,
+        staged: VersionWriter,
         manifest: BundleManifest,
     ) -> Result<BundleManifest, PublishError>;
 }
@@ -99,8 +101,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
     move |e| PublishError::Io(IoAt::at(path)(e))
 }
 
-const TMP_PREFIX: &str = ".tmp-";
-
 impl BundleStore for LocalFolderStore {
     fn local_collection_dir(&self, collection: &str) -> PathBuf {
         self.collection_dir(collection)
@@ -120,103 +120,18 @@ impl BundleStore for LocalFolderStore {
         Ok(Some((current.manifest, videos)))
     }
 
-    fn begin(&self, collection: &str) -> Result<StagedVersion, PublishError> {
+    fn begin(&self, collection: &str) -> Result<VersionWriter, PublishError> {
         bundle::validate_collection_name(collection)?;
-        let collection_dir = self.collection_dir(collection);
-        let versions = collection_dir.join(VERSIONS_DIR);
-        std::fs::create_dir_all(&versions).map_err(io_err(&versions))?;
-        let next = list_versions(&collection_dir)?
-            .last()
-            .and_then(|v| bundle::parse_version_name(v))
-            .unwrap_or(0)
-            + 1;
-        StagedVersion::new(&collection_dir, next)
+        Ok(VersionWriter::begin_next(&self.collection_dir(collection))?)
     }
 
     fn commit(
         &self,
-        collection: &str,
-        mut staged: StagedVersion,
+        _collection: &str,
+        staged: VersionWriter,
         manifest: BundleManifest,
     ) -> Result<BundleManifest, PublishError> {
-        let collection_dir = self.collection_dir(collection);
-        let manifest = staged.seal(manifest)?;
-        let dest = version_dir(&collection_dir, &staged.version);
-        std::fs::rename(&staged.tmp, &dest).map_err(io_err(&dest))?;
-        if let Ok(d) = std::fs::File::open(collection_dir.join(VERSIONS_DIR)) {
-            let _ = d.sync_all();
-        }
-        switch_current(&collection_dir, &staged.version)?;
-        Ok(manifest)
-    }
-}
-
-/// A version being written into a local scratch directory
-/// (`<collection>/versions/.tmp-*`); files are immutable once written.
-#[derive(Debug)]
-pub struct StagedVersion {
-    version: String,
-    tmp: PathBuf,
-}
-
-impl StagedVersion {
-    /// Clears the leftovers of runs that died before their rename and makes
-    /// the scratch directory of version number `next`.
-    fn new(collection_dir: &Path, next: u32) -> Result<StagedVersion, PublishError> {
-        let versions = collection_dir.join(VERSIONS_DIR);
-        std::fs::create_dir_all(&versions).map_err(io_err(&versions))?;
-        for entry in std::fs::read_dir(&versions).map_err(io_err(&versions))?.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-        let version = version_name(next);
-        let tmp = versions.join(format!("{TMP_PREFIX}{version}-{}", std::process::id()));
-        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        Ok(StagedVersion { version, tmp })
-    }
-
-    /// The version's name (`v000004`).
-    pub fn version(&self) -> &str {
-        &self.version
-    }
-
-    /// Writes one file (`rel` is `/`-separated, checked by core).
-    pub fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PublishError> {
-        bundle::validate_relative_path(rel)?;
-        let path = self.tmp.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-        }
-        let mut file = std::fs::File::create(&path).map_err(io_err(&path))?;
-        file.write_all(bytes).map_err(io_err(&path))?;
-        file.sync_all().map_err(io_err(&path))?;
-        Ok(())
-    }
-
-    /// A path where a library can save a file that is then added as `rel`
-    /// with [`StagedVersion::add_scratch`] (usearch saves to a path).
-    pub fn scratch_path(&self, rel: &str) -> PathBuf {
-        self.tmp.join(rel)
-    }
-
-    /// Adds the file saved at [`StagedVersion::scratch_path`].
-    pub fn add_scratch(&mut self, rel: &str) -> Result<(), PublishError> {
-        bundle::validate_relative_path(rel)?;
-        let path = self.tmp.join(rel);
-        std::fs::File::open(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(io_err(&path))
-    }
-
-    /// Fills the manifest's version and file list and writes it last.
-    fn seal(&mut self, mut manifest: BundleManifest) -> Result<BundleManifest, PublishError> {
-        manifest.version = self.version.clone();
-        manifest.files = hash_tree(&self.tmp)?;
-        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-        self.write(MANIFEST_FILE, &json)?;
-        sync_dirs(&self.tmp);
-        Ok(manifest)
+        Ok(staged.seal(manifest)?.publish()?)
     }
 }
 
@@ -311,24 +226,25 @@ impl BundleStore for S3Store {
         })
     }
 
-    fn begin(&self, collection: &str) -> Result<StagedVersion, PublishError> {
+    fn begin(&self, collection: &str) -> Result<VersionWriter, PublishError> {
         bundle::validate_collection_name(collection)?;
         let s = &self.shared;
         let next = s.runtime.block_on(s.bucket.next_version(collection))?;
         let number = bundle::parse_version_name(&next).expect("next_version names a version");
-        StagedVersion::new(&self.local_collection_dir(collection), number)
+        Ok(VersionWriter::begin(&self.local_collection_dir(collection), number)?)
     }
 
     fn commit(
         &self,
         collection: &str,
-        mut staged: StagedVersion,
+        staged: VersionWriter,
         manifest: BundleManifest,
     ) -> Result<BundleManifest, PublishError> {
-        let manifest = staged.seal(manifest)?;
+        let sealed = staged.seal(manifest)?;
+        let manifest = sealed.manifest().clone();
         let s = &self.shared;
         s.runtime.block_on(async {
-            s.bucket.upload_version(collection, &staged.tmp, &manifest).await?;
+            s.bucket.upload_version(collection, sealed.dir(), &manifest).await?;
             s.bucket.set_current(collection, &manifest.version).await?;
             // The version is published; a failed clean-up only leaves old
             // versions behind for the next run to delete.
@@ -339,37 +255,7 @@ impl BundleStore for S3Store {
             }
             Ok::<_, S3Error>(())
         })?;
-        let _ = std::fs::remove_dir_all(&staged.tmp);
-        Ok(manifest)
-    }
-}
-
-/// fsync every directory under `dir` so the entries survive a crash.
-fn sync_dirs(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                sync_dirs(&entry.path());
-            }
-        }
-    }
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// The usearch options every bundle uses: cosine on normalised vectors,
-/// f16 storage (half the size of f32; recall unchanged at 768-d, see
-/// indexer/README.md), HNSW M = 16.
-pub fn default_index_options(dimensions: usize) -> IndexOptions {
-    IndexOptions {
-        file: bundle::INDEX_FILE.into(),
-        dimensions,
-        metric: "cos".into(),
-        quantization: "f16".into(),
-        connectivity: 16,
-        expansion_add: 128,
-        expansion_search: 64,
+        Ok(sealed.discard())
     }
 }
 
@@ -380,17 +266,15 @@ pub fn build_usearch(path: &Path, options: &IndexOptions, keys: &[u64], vectors:
         path: path.to_path_buf(),
         reason,
     };
-    let metric = match options.metric.as_str() {
-        "cos" => usearch::MetricKind::Cos,
-        "ip" => usearch::MetricKind::IP,
-        "l2sq" => usearch::MetricKind::L2sq,
-        other => return Err(fail(format!("unsupported metric {other}"))),
+    let metric = match options.metric {
+        Metric::Cos => usearch::MetricKind::Cos,
+        Metric::InnerProduct => usearch::MetricKind::IP,
+        Metric::L2Squared => usearch::MetricKind::L2sq,
     };
-    let quantization = match options.quantization.as_str() {
-        "f32" => usearch::ScalarKind::F32,
-        "f16" => usearch::ScalarKind::F16,
-        "i8" => usearch::ScalarKind::I8,
-        other => return Err(fail(format!("unsupported quantization {other}"))),
+    let quantization = match options.quantization {
+        ScalarKind::F32 => usearch::ScalarKind::F32,
+        ScalarKind::F16 => usearch::ScalarKind::F16,
+        ScalarKind::I8 => usearch::ScalarKind::I8,
     };
     let usearch_options = usearch::IndexOptions {
         dimensions: options.dimensions,
@@ -425,6 +309,7 @@ pub fn build_usearch(path: &Path, options: &IndexOptions, keys: &[u64], vectors:
 mod tests {
     use super::*;
     use busca_core::bundle::{Counts, OpenBundle, SegmentationParams, Verify};
+    use busca_core::shot::{SceneRecord, ShotRecord};
 
     fn manifest() -> BundleManifest {
         let model: busca_core::ModelManifest = serde_json::from_str(
@@ -441,7 +326,7 @@ mod tests {
             version: String::new(),
             created_unix_ms: 0,
             model,
-            index: default_index_options(2),
+            index: IndexOptions::new(2, ScalarKind::F16),
             segmentation: SegmentationParams {
                 sample_fps: 2.0,
                 class_algorithm: "test".into(),
@@ -456,37 +341,59 @@ mod tests {
         }
     }
 
+    fn shot(shot_id: u64) -> ShotRecord {
+        ShotRecord {
+            shot_id,
+            video_id: "v".into(),
+            start_ms: 0,
+            end_ms: 1000,
+            scene_id: 1,
+            class_id: 0,
+            keyframe: format!("keyframes/{shot_id}.jpg"),
+            keyframe_ms: 500,
+            frame_count: 2,
+        }
+    }
+
+    /// Tables and a usearch index (built by usearch itself) for `shots`.
+    fn stage(store: &LocalFolderStore, shots: &[ShotRecord], keys: &[u64]) -> VersionWriter {
+        let mut staged = store.begin("c").unwrap();
+        staged.write_json(bundle::SHOTS_FILE, &shots).unwrap();
+        let scene = SceneRecord { scene_id: 1, video_id: "v".into(), start_ms: 0, end_ms: 1000, class_id: 0 };
+        staged.write_json(bundle::SCENES_FILE, &[scene]).unwrap();
+        staged.write_json(bundle::VIDEOS_FILE, &Vec::<busca_core::shot::VideoRecord>::new()).unwrap();
+        let vectors: Vec<f32> = keys.iter().flat_map(|_| [0.6, 0.8]).collect();
+        let path = staged.scratch_path(bundle::INDEX_FILE).unwrap();
+        build_usearch(&path, &IndexOptions::new(2, ScalarKind::F16), keys, &vectors).unwrap();
+        staged.add_scratch(bundle::INDEX_FILE).unwrap();
+        staged
+    }
+
     #[test]
-    fn an_unfinished_version_never_replaces_the_current_one() {
+    fn a_usearch_index_publishes_through_cores_writer_and_reloads() {
         let root = tempfile::tempdir().unwrap();
         let store = LocalFolderStore::new(root.path());
-        let mut first = store.begin("c").unwrap();
-        first.write("shots.json", b"[]").unwrap();
-        build_usearch(&first.scratch_path(bundle::INDEX_FILE), &default_index_options(2), &[7], &[0.6, 0.8]).unwrap();
-        first.add_scratch(bundle::INDEX_FILE).unwrap();
-        let published = store.commit("c", first, manifest()).unwrap();
+        let published = store.commit("c", stage(&store, &[shot(7)], &[7]), manifest()).unwrap();
         assert_eq!(published.version, "v000001");
         assert!(published.files.contains_key(bundle::INDEX_FILE));
+        let current = OpenBundle::open_current(&store.collection_dir("c"), Verify::All).unwrap();
+        assert_eq!(current.manifest, published);
+        let (m, _) = store.current_tables("c").unwrap().unwrap();
+        assert_eq!(m.index.quantization, ScalarKind::F16);
+    }
 
-        // A second version dies half-written (no commit): v000001 stays
-        // current and verifies.
-        let mut second = store.begin("c").unwrap();
-        second.write("shots.json", b"[{\"half\":").unwrap();
-        drop(second);
-        let dir = store.collection_dir("c");
-        let current = OpenBundle::open_current(&dir, Verify::All).unwrap();
-        assert_eq!(current.manifest.version, "v000001");
-        assert_eq!(current.read_checked("shots.json").unwrap(), b"[]");
-
-        // The next run clears the leftovers and takes the next number.
-        let third = store.begin("c").unwrap();
-        assert_eq!(third.version(), "v000002");
-        let leftovers = std::fs::read_dir(dir.join(VERSIONS_DIR))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(TMP_PREFIX))
-            .count();
-        assert_eq!(leftovers, 1, "only the new version's own scratch directory");
+    #[test]
+    fn a_version_the_reader_would_refuse_is_not_published() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalFolderStore::new(root.path());
+        store.commit("c", stage(&store, &[shot(7)], &[7]), manifest()).unwrap();
+        // Shot 8 has no vector in the index.
+        let err = store.commit("c", stage(&store, &[shot(7), shot(8)], &[7]), manifest()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("would not load") && text.contains("shot 8"), "{text}");
+        assert_eq!(store.current("c").unwrap().as_deref(), Some("v000001"));
+        let versions = std::fs::read_dir(store.collection_dir("c").join(bundle::VERSIONS_DIR)).unwrap().count();
+        assert_eq!(versions, 1, "neither the refused version nor its scratch directory is left");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::decode::{decode_sampled, SampleOptions, SampledFrame, VideoInfo};
 use crate::encoder::{init_runtime, Device, EncodeError, ImageEncoder};
 use crate::inputs::{self, InputError, InputVideo};
 use crate::publish::{
-    build_usearch, default_index_options, BundleStore, LocalFolderStore, PublishError, S3Destination, S3Store,
+    build_usearch, BundleStore, LocalFolderStore, PublishError, S3Destination, S3Store,
 };
 use crate::segment::{analyse, project_2d, AnalysisError, AnalysisParams, VideoFrames};
 use crate::work::{FinishedVideo, WorkError, WorkStore};
@@ -60,8 +60,8 @@ pub struct IndexConfig {
     pub ort_lib: Option<PathBuf>,
     /// Semantic analysis parameters, sampling rate included.
     pub analysis: AnalysisParams,
-    /// Scalar kind of the published index (`f32`, `f16`, `i8`).
-    pub quantization: String,
+    /// Scalar kind of the published index.
+    pub quantization: busca_core::usearch_file::ScalarKind,
     /// Draw progress bars (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
 }
@@ -114,6 +114,12 @@ pub enum IndexError {
         /// Failed inputs.
         failures: usize,
     },
+}
+
+impl From<busca_core::bundle_writer::WriteError> for IndexError {
+    fn from(e: busca_core::bundle_writer::WriteError) -> Self {
+        IndexError::Publish(PublishError::Write(e))
+    }
 }
 
 /// What a run did.
@@ -374,9 +380,9 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
         };
         writer.write(&format!("{TIMELINES_DIR}/{id}.json"), &to_json(&timeline))?;
     }
-    let index_options = IndexOptions { quantization: config.quantization.clone(), ..default_index_options(dim) };
+    let index_options = IndexOptions::new(dim, config.quantization);
     let keys: Vec<u64> = shots.iter().map(|s| s.shot_id).collect();
-    build_usearch(&writer.scratch_path(INDEX_FILE), &index_options, &keys, &shot_vectors)?;
+    build_usearch(&writer.scratch_path(INDEX_FILE)?, &index_options, &keys, &shot_vectors)?;
     writer.add_scratch(INDEX_FILE)?;
     let map: Vec<MapPoint> = project_2d(&shot_vectors, dim)
         .into_iter()

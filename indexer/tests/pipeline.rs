@@ -9,6 +9,7 @@ use std::path::Path;
 use busca_core::bundle::{OpenBundle, SHOTS_FILE, VIDEOS_FILE, INDEX_FILE};
 use busca_core::shot::{ShotRecord, Timeline, VideoRecord};
 use busca_core::ModelManifest;
+use busca_core::usearch_file::{Metric, ScalarKind};
 use common::*;
 
 /// The tiny text tower's embedding of `text`, through the indexer's text encoder.
@@ -22,7 +23,7 @@ fn text_embedding(text: &str) -> Vec<f32> {
 /// Searches the bundle's usearch file the way a reader of the manifest would.
 fn search(bundle: &OpenBundle, query: &[f32], k: usize) -> Vec<(u64, f32)> {
     let o = &bundle.manifest.index;
-    assert_eq!((o.metric.as_str(), o.quantization.as_str()), ("cos", "f16"));
+    assert_eq!((o.metric, o.quantization), (Metric::Cos, ScalarKind::F16));
     let options = usearch::IndexOptions {
         dimensions: o.dimensions,
         metric: usearch::MetricKind::Cos,

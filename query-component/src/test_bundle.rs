@@ -10,13 +10,12 @@
 
 use std::path::Path;
 
-use busca_core::bundle::{
-    self, BundleError, BundleManifest, Counts, IndexOptions, MapPoint, SegmentationParams, FORMAT_VERSION,
-};
+use busca_core::bundle::{self, BundleManifest, Counts, IndexOptions, MapPoint, SegmentationParams, FORMAT_VERSION};
+use busca_core::bundle_writer::{VersionWriter, WriteError};
 use busca_core::error::IoAt;
 use busca_core::model::ModelManifest;
 use busca_core::shot::{SceneRecord, ShotRecord, Timeline, TimelineFrame, VideoRecord};
-use busca_core::usearch_file::{self, HnswGraph, Metric, StoredVectors, UsearchFile};
+use busca_core::usearch_file::{self, HnswGraph, Metric, ScalarKind, StoredVectors, UsearchFile};
 use busca_core::vector;
 
 /// What to write.
@@ -69,15 +68,11 @@ pub struct Written {
     pub vectors: Vec<Vec<f32>>,
 }
 
-/// Writes the bundle under `root/<collection>/versions/vNNNNNN` and points
-/// `CURRENT` at it.
-pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
+/// Writes the bundle under `root/<collection>/versions/vNNNNNN` with core's
+/// writer and points `CURRENT` at it.
+pub fn write(root: &Path, spec: &Spec) -> Result<Written, WriteError> {
     let dim = spec.model.embedding_dim;
-    let collection_dir = root.join(&spec.collection);
-    let version = bundle::version_name(spec.version);
-    let dir = bundle::version_dir(&collection_dir, &version);
-    std::fs::create_dir_all(dir.join(bundle::KEYFRAMES_DIR)).map_err(IoAt::at(&dir))?;
-    std::fs::create_dir_all(dir.join(bundle::TIMELINES_DIR)).map_err(IoAt::at(&dir))?;
+    let mut w = VersionWriter::begin(&root.join(&spec.collection), spec.version)?;
     let directions: Vec<Vec<f32>> = (0..spec.classes).map(|c| class_direction(spec, c)).collect();
     let mut rng = Rng(spec.seed);
     let (mut shots, mut scenes, mut videos, mut vectors, mut map) = (vec![], vec![], vec![], vec![], vec![]);
@@ -96,8 +91,10 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
             let keyframe = format!("{}/{shot_id}.jpg", bundle::KEYFRAMES_DIR);
             let shade = (40 + 50 * class) as u8;
             let img = image::RgbImage::from_pixel(16, 9, image::Rgb([shade, 255 - shade, 128]));
-            img.save_with_format(dir.join(&keyframe), image::ImageFormat::Jpeg)
-                .map_err(|e| IoAt::at(dir.join(&keyframe))(std::io::Error::other(e)))?;
+            let mut jpeg = std::io::Cursor::new(Vec::new());
+            img.write_to(&mut jpeg, image::ImageFormat::Jpeg)
+                .map_err(|e| IoAt::at(&keyframe)(std::io::Error::other(e)))?;
+            w.write(&keyframe, jpeg.get_ref())?;
             shots.push(ShotRecord {
                 shot_id,
                 video_id: video_id.clone(),
@@ -120,9 +117,9 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
         let duration_ms = spec.shots_per_video as u64 * SHOT_MS;
         let embeddings = format!("{}/{video_id}.f16", bundle::TIMELINES_DIR);
         let frame_vectors: Vec<f32> = frame_rows.iter().flat_map(|&row| vectors[row].clone()).collect();
-        std::fs::write(dir.join(&embeddings), vector::f32_to_f16_bytes(&frame_vectors)).map_err(IoAt::at(&dir))?;
+        w.write(&embeddings, &vector::f32_to_f16_bytes(&frame_vectors))?;
         let timeline = Timeline { video_id: video_id.clone(), frames, embeddings, dim };
-        write_json(&dir.join(format!("{}/{video_id}.json", bundle::TIMELINES_DIR)), &timeline)?;
+        w.write_json(&format!("{}/{video_id}.json", bundle::TIMELINES_DIR), &timeline)?;
         videos.push(VideoRecord {
             video_id: video_id.clone(),
             source_uri: format!("file:///videos/{video_id}.mp4"),
@@ -134,10 +131,10 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
             height: 360,
         });
     }
-    write_json(&dir.join(bundle::SHOTS_FILE), &shots)?;
-    write_json(&dir.join(bundle::SCENES_FILE), &scenes)?;
-    write_json(&dir.join(bundle::VIDEOS_FILE), &videos)?;
-    write_json(&dir.join(bundle::MAP_FILE), &map)?;
+    w.write_json(bundle::SHOTS_FILE, &shots)?;
+    w.write_json(bundle::SCENES_FILE, &scenes)?;
+    w.write_json(bundle::VIDEOS_FILE, &videos)?;
+    w.write_json(bundle::MAP_FILE, &map)?;
 
     // Level-0 graph: each shot linked to its nearest neighbours.
     let (connectivity, connectivity_base) = (8, 16);
@@ -190,23 +187,15 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
         vectors: StoredVectors::F32(vectors.concat()),
         graph: HnswGraph::from_lists(connectivity, connectivity_base, 0, &lists),
     };
-    std::fs::write(dir.join(bundle::INDEX_FILE), usearch_file::write(&file)).map_err(IoAt::at(&dir))?;
+    w.write(bundle::INDEX_FILE, &usearch_file::write(&file))?;
 
     let manifest = BundleManifest {
         format_version: FORMAT_VERSION,
         collection: spec.collection.clone(),
-        version: version.clone(),
+        version: String::new(),
         created_unix_ms: 1_764_000_000_000,
         model: spec.model.clone(),
-        index: IndexOptions {
-            file: bundle::INDEX_FILE.into(),
-            dimensions: dim,
-            metric: "cos".into(),
-            quantization: "f32".into(),
-            connectivity,
-            expansion_add: 128,
-            expansion_search: 64,
-        },
+        index: IndexOptions { connectivity, ..IndexOptions::new(dim, ScalarKind::F32) },
         segmentation: SegmentationParams {
             sample_fps: 1.0,
             class_algorithm: "synthetic".into(),
@@ -223,29 +212,19 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, BundleError> {
             scenes: scenes.len(),
             shots: shots.len(),
         },
-        files: bundle::hash_tree(&dir)?,
+        files: Default::default(),
     };
-    write_json(&dir.join(bundle::MANIFEST_FILE), &manifest)?;
-    bundle::switch_current(&collection_dir, &version)?;
+    w.seal(manifest)?.publish()?;
     Ok(Written { shots, vectors })
-}
-
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), BundleError> {
-    let bytes = serde_json::to_vec_pretty(value).expect("bundle tables serialise");
-    std::fs::write(path, bytes).map_err(IoAt::at(path))?;
-    Ok(())
 }
 
 /// Wraps an existing usearch index (e.g. from
 /// `core/tests/fixtures/usearch/gen_bench_index.py`) into a bundle: one shot
 /// per key, spread over 20 videos, no keyframes or timelines. For measuring
 /// search inside the component at realistic sizes. Returns the shot count.
-pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Result<usize, BundleError> {
+pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Result<usize, WriteError> {
     let file = UsearchFile::read(index_path).map_err(|e| IoAt::at(index_path)(std::io::Error::other(e.to_string())))?;
-    let collection_dir = root.join(collection);
-    let version = bundle::version_name(1);
-    let dir = bundle::version_dir(&collection_dir, &version);
-    std::fs::create_dir_all(&dir).map_err(IoAt::at(&dir))?;
+    let mut w = VersionWriter::begin(&root.join(collection), 1)?;
     const VIDEOS: u64 = 20;
     let shots: Vec<ShotRecord> = file
         .keys
@@ -278,24 +257,21 @@ pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Res
             height: 360,
         })
         .collect();
-    write_json(&dir.join(bundle::SHOTS_FILE), &shots)?;
-    write_json(&dir.join(bundle::SCENES_FILE), &scenes)?;
-    write_json(&dir.join(bundle::VIDEOS_FILE), &videos)?;
-    std::fs::copy(index_path, dir.join(bundle::INDEX_FILE)).map_err(IoAt::at(index_path))?;
+    w.write_json(bundle::SHOTS_FILE, &shots)?;
+    w.write_json(bundle::SCENES_FILE, &scenes)?;
+    w.write_json(bundle::VIDEOS_FILE, &videos)?;
+    std::fs::copy(index_path, w.scratch_path(bundle::INDEX_FILE)?).map_err(IoAt::at(index_path))?;
+    w.add_scratch(bundle::INDEX_FILE)?;
     let manifest = BundleManifest {
         format_version: FORMAT_VERSION,
         collection: collection.into(),
-        version: version.clone(),
+        version: String::new(),
         created_unix_ms: 1_764_000_000_000,
         model: test_model(file.dimensions),
         index: IndexOptions {
-            file: bundle::INDEX_FILE.into(),
-            dimensions: file.dimensions,
-            metric: file.metric.name().into(),
-            quantization: file.vectors.kind_name().into(),
+            metric: file.metric,
             connectivity: file.graph.connectivity,
-            expansion_add: 128,
-            expansion_search: 64,
+            ..IndexOptions::new(file.dimensions, file.vectors.kind())
         },
         segmentation: SegmentationParams {
             sample_fps: 1.0,
@@ -307,9 +283,8 @@ pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Res
             seed: 0,
         },
         counts: Counts { videos: videos.len(), frames: 0, classes: 7, scenes: scenes.len(), shots: shots.len() },
-        files: bundle::hash_tree(&dir)?,
+        files: Default::default(),
     };
-    write_json(&dir.join(bundle::MANIFEST_FILE), &manifest)?;
-    bundle::switch_current(&collection_dir, &version)?;
+    w.seal(manifest)?.publish()?;
     Ok(shots.len())
 }

@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use busca_core::bundle::{
     self, BundleManifest, Counts, IndexOptions, SegmentationParams, FORMAT_VERSION, INDEX_FILE,
-    MANIFEST_FILE, SCENES_FILE, SHOTS_FILE, VIDEOS_FILE,
+    SCENES_FILE, SHOTS_FILE, VIDEOS_FILE,
 };
+use busca_core::bundle_writer::VersionWriter;
+use busca_core::usearch_file::ScalarKind;
 use busca_core::model::ModelManifest;
 use busca_core::query::SearchRequest;
 use busca_core::search::Collection;
@@ -75,8 +77,8 @@ struct Args {
     ort_dylib: Option<PathBuf>,
     /// Scalar kind of the synthetic bundles' vectors (f16 as busca-index
     /// writes by default, or i8 for edge hosts with small memory).
-    #[arg(long, default_value = "f16", value_parser = ["f32", "f16", "i8"])]
-    quantization: String,
+    #[arg(long, default_value = "f16")]
+    quantization: ScalarKind,
     /// Write the synthetic bundles (printing each bundles root) and stop:
     /// for benches that serve them with another host (bench/edge.py).
     #[arg(long)]
@@ -144,8 +146,8 @@ fn run(args: Args) -> Result<()> {
     let mut reports = Vec::new();
     let mut throughput = None;
     for (i, &shots) in args.sizes.iter().enumerate() {
-        let bundles = match args.quantization.as_str() {
-            "f16" => args.work.join(format!("bundles-{shots}")),
+        let bundles = match args.quantization {
+            ScalarKind::F16 => args.work.join(format!("bundles-{shots}")),
             other => args.work.join(format!("bundles-{shots}-{other}")),
         };
         write_synthetic_bundle(&bundles, shots, &model, &args)?;
@@ -410,13 +412,10 @@ fn write_synthetic_bundle(
         }
     }
     let started = Instant::now();
-    let version = bundle::version_name(1);
-    let vdir = bundle::version_dir(&dir, &version);
-    if vdir.exists() {
-        std::fs::remove_dir_all(&vdir)
-            .with_context(|| format!("removing stale {}", vdir.display()))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing stale {}", dir.display()))?;
     }
-    std::fs::create_dir_all(&vdir)?;
+    let mut w = VersionWriter::begin(&dir, 1)?;
     let dim = model.embedding_dim;
     let mut rng = rand::rngs::StdRng::seed_from_u64(shots as u64);
     let mut vectors = vec![0f32; shots * dim];
@@ -426,7 +425,7 @@ fn write_synthetic_bundle(
     }
     // i8 rows are quantized here, by core, exactly as busca-index does; the
     // script stores them as given.
-    let raw = if args.quantization == "i8" {
+    let raw = if args.quantization == ScalarKind::I8 {
         let mut rows = vec![0i8; vectors.len()];
         for (q, row) in rows.chunks_exact_mut(dim).zip(vectors.chunks_exact(dim)) {
             busca_core::vector::quantize_i8(row, q);
@@ -439,15 +438,7 @@ fn write_synthetic_bundle(
         std::fs::write(&raw, bytemuck_cast(&vectors))?;
         raw
     };
-    let index = IndexOptions {
-        file: INDEX_FILE.into(),
-        dimensions: dim,
-        metric: "cos".into(),
-        quantization: args.quantization.clone(),
-        connectivity: 16,
-        expansion_add: 128,
-        expansion_search: 64,
-    };
+    let index = IndexOptions::new(dim, args.quantization);
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("bench")
         .join("build_usearch.py");
@@ -455,7 +446,7 @@ fn write_synthetic_bundle(
         .arg(&script)
         .arg(&raw)
         .arg(dim.to_string())
-        .arg(vdir.join(INDEX_FILE))
+        .arg(w.scratch_path(INDEX_FILE)?)
         .args(
             [
                 index.connectivity,
@@ -464,13 +455,14 @@ fn write_synthetic_bundle(
             ]
             .map(|v| v.to_string()),
         )
-        .arg(&index.quantization)
+        .arg(index.quantization.name())
         .status()
         .with_context(|| format!("running {} {}", args.python.display(), script.display()))?;
     if !status.success() {
         bail!("{} failed: {status}", script.display());
     }
     std::fs::remove_file(&raw)?;
+    w.add_scratch(INDEX_FILE)?;
 
     let shot_records: Vec<ShotRecord> = (0..shots)
         .map(|i| {
@@ -511,13 +503,13 @@ fn write_synthetic_bundle(
             height: 240,
         })
         .collect();
-    std::fs::write(vdir.join(SHOTS_FILE), serde_json::to_vec(&shot_records)?)?;
-    std::fs::write(vdir.join(SCENES_FILE), serde_json::to_vec(&scenes)?)?;
-    std::fs::write(vdir.join(VIDEOS_FILE), serde_json::to_vec(&videos)?)?;
+    w.write_json(SHOTS_FILE, &shot_records)?;
+    w.write_json(SCENES_FILE, &scenes)?;
+    w.write_json(VIDEOS_FILE, &videos)?;
     let manifest = BundleManifest {
         format_version: FORMAT_VERSION,
         collection: COLLECTION.into(),
-        version: version.clone(),
+        version: String::new(),
         created_unix_ms: 0,
         model: model.clone(),
         index,
@@ -537,13 +529,9 @@ fn write_synthetic_bundle(
             scenes: scenes.len(),
             shots,
         },
-        files: bundle::hash_tree(&vdir)?,
+        files: Default::default(),
     };
-    std::fs::write(
-        vdir.join(MANIFEST_FILE),
-        serde_json::to_vec_pretty(&manifest)?,
-    )?;
-    bundle::switch_current(&dir, &version)?;
+    w.seal(manifest)?.publish()?;
     eprintln!(
         "wrote a {shots}-shot synthetic bundle in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -104,7 +104,7 @@ pub fn config(inputs: Vec<PathBuf>, out: &Path, collection: &str) -> IndexConfig
         encoder_threads: 1,
         ort_lib: Some(ort_lib()),
         analysis: AnalysisParams::defaults(2.0),
-        quantization: "f16".into(),
+        quantization: busca_core::usearch_file::ScalarKind::F16,
         progress: false,
     }
 }

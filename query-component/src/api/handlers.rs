@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use busca_core::bundle::{self, BundleError, Counts};
+use busca_core::usearch_file::{Metric, ScalarKind};
 use busca_core::image_input::{decode_rgb, ImageInputError};
 use busca_core::query::{QueryError, SearchFilter, DEFAULT_IMAGE_WEIGHT};
 use busca_core::search::QueryParts;
@@ -28,13 +29,13 @@ struct CollectionInfo<'a> {
     embedding_dim: usize,
     created_unix_ms: u64,
     counts: Counts,
-    index: IndexInfo<'a>,
+    index: IndexInfo,
 }
 
 #[derive(Serialize)]
-struct IndexInfo<'a> {
-    metric: &'a str,
-    quantization: &'a str,
+struct IndexInfo {
+    metric: Metric,
+    quantization: ScalarKind,
     search: Method,
 }
 
@@ -59,8 +60,8 @@ impl Service {
                     created_unix_ms: m.created_unix_ms,
                     counts: m.counts,
                     index: IndexInfo {
-                        metric: &m.index.metric,
-                        quantization: &m.index.quantization,
+                        metric: m.index.metric,
+                        quantization: m.index.quantization,
                         // What an unfiltered query uses; filtered ones always scan.
                         search: s.collection.index.method_for(Method::Auto, false),
                     },
