@@ -7,7 +7,9 @@
 //! Routes (details and curl examples in README.md):
 //! `GET /` (+ `/app.js`, `/app.css`), `POST /api/search`, `GET /api/collections`,
 //! `GET /api/videos`, `GET /api/shots/{id}`, `GET /api/videos/{id}/timeline`,
-//! `GET /api/map`, `GET /api/keyframes/{collection}/{shot_id}.jpg`.
+//! `GET /api/map`, `GET /api/keyframes/{collection}/{shot_id}.jpg`, and
+//! `GET /api/openapi.json`: the OpenAPI 3.1 document of all of them
+//! (`openapi.json`, which `tests/openapi.rs` checks real responses against).
 //!
 //! - [`http`]: the request and response types; [`encoder`]: the towers as
 //!   the handlers see them; `body`: search bodies (JSON, multipart);
@@ -36,6 +38,8 @@ pub use http::{error_of, HttpRequest, HttpResponse};
 const INDEX_HTML: &str = include_str!("../../../ui/index.html");
 const APP_JS: &str = include_str!("../../../ui/app.js");
 const APP_CSS: &str = include_str!("../../../ui/app.css");
+/// The API's OpenAPI 3.1 document (`query-component/openapi.json`), built in.
+const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 
 /// A collection ready to answer: the loaded bundle and its tokenizer.
 pub struct Served {
@@ -213,6 +217,10 @@ impl Service {
             ["api", "keyframes", collection, file] => {
                 only("GET")?;
                 self.keyframe(collection, file)?
+            }
+            ["api", "openapi.json"] => {
+                only("GET")?;
+                HttpResponse::new(200, "application/json", OPENAPI_JSON.as_bytes().to_vec())
             }
             _ => return Err(QueryError::not_found(format!("no route for {path}"))),
         };
