@@ -29,6 +29,11 @@ echo "== cargo test"
 export BUSCA_INDEX_BIN="$CARGO_TARGET_DIR/debug/busca-index"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$BUSCA_HOME/last-test.log"
 
+echo "== ONNX Runtime crate with the CUDA provider (no GPU here: it must fall back to the CPU and say why)"
+# Only busca-onnx holds CUDA code (the indexer's `cuda` feature forwards to
+# it), so this compiles every CUDA path; ort is the only crate rebuilt.
+cargo test -p busca-onnx --features cuda 2>&1 | tee -a "$BUSCA_HOME/last-test.log"
+
 echo "== query component's own tests (native; its own workspace and lock file)"
 # A target dir of its own: two lock files in one target dir can mix crate builds.
 (cd query-component && CARGO_TARGET_DIR="$BUSCA_HOME/target-component-native" cargo test --no-fail-fast)

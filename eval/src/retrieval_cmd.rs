@@ -13,8 +13,7 @@ use busca_core::shot_index::Method;
 use busca_core::ModelManifest;
 use busca_eval::logs::{read_logs, QueryInput};
 use busca_eval::retrieval::{metrics, ranks, Ranks, VideoMatcher, RECALL_AT};
-use busca_indexer::encoder::{init_runtime, ImageEncoder, TextEncoder};
-use busca_indexer::Device;
+use busca_onnx::{init_runtime, ImageEncoder, SessionOptions, TextEncoder};
 use serde::Serialize;
 
 /// Arguments of `busca-eval retrieval`.
@@ -63,7 +62,7 @@ pub fn run(args: RetrievalArgs) -> Result<()> {
     }
     let collection = Collection::load(bundle).context("loading the bundle for search")?;
     let matcher = VideoMatcher::new(&collection.videos);
-    init_runtime(None)?;
+    init_runtime(None, "busca-eval")?;
     let mut text_encoder = None;
     let mut image_encoder = None;
     let k = *RECALL_AT.last().expect("cut-offs");
@@ -88,7 +87,7 @@ pub fn run(args: RetrievalArgs) -> Result<()> {
                 let pixels = model.preprocess().pixel_values(image.width, image.height, &image.rgb)?;
                 let encoder = match &mut image_encoder {
                     Some(e) => e,
-                    None => image_encoder.insert(ImageEncoder::load(&args.model, &model, Device::Cpu, 0)?),
+                    None => image_encoder.insert(ImageEncoder::load(&args.model, &model, SessionOptions::cpu(0))?),
                 };
                 (format!("[image] {}", path.display()), encoder.encode(&pixels, 1)?)
             }

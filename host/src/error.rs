@@ -18,6 +18,9 @@ pub enum HostError {
         /// What is wrong.
         message: String,
     },
+    /// ONNX Runtime could not start or load a graph (names the library or file).
+    #[error(transparent)]
+    Onnx(#[from] busca_onnx::OnnxError),
     /// Two model directories offer a graph under the same name.
     #[error(
         "graph name {name:?} is offered by both {first} and {second}; graph names must be unique"

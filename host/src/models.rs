@@ -15,31 +15,11 @@ use wasmtime_wasi_nn::{Graph, GraphRegistry, Registry};
 use crate::error::HostError;
 use crate::onnx::OrtGraph;
 
-/// Initialises ONNX Runtime from the shared library at `dylib` (the `ort`
-/// crate is built with `load-dynamic`). Without a path, `ORT_DYLIB_PATH` or the
-/// system library search path decides. Call before [`PreloadedGraphs::load`].
+/// Initialises ONNX Runtime from the shared library at `dylib`, else where
+/// `busca_onnx::runtime::locate` finds it (`ORT_DYLIB_PATH`, the setup
+/// script's venv). Call before [`PreloadedGraphs::load`].
 pub fn init_onnx_runtime(dylib: Option<&Path>) -> Result<(), HostError> {
-    let builder = match dylib {
-        Some(path) => {
-            if !path.is_file() {
-                return Err(HostError::Model {
-                    dir: path.to_path_buf(),
-                    message:
-                        "ONNX Runtime shared library not found (set --ort-dylib or ORT_DYLIB_PATH)"
-                            .into(),
-                });
-            }
-            ort::init_from(path.display().to_string())
-        }
-        None => ort::init(),
-    };
-    builder
-        .with_name("busca-serve")
-        .commit()
-        .map_err(|e| HostError::Model {
-            dir: dylib.map(Path::to_path_buf).unwrap_or_default(),
-            message: format!("cannot initialise ONNX Runtime: {e}"),
-        })?;
+    busca_onnx::init_runtime(dylib, "busca-serve")?;
     Ok(())
 }
 
@@ -85,10 +65,7 @@ impl PreloadedGraphs {
                 }
                 let path = dir.join(file);
                 let bytes = std::fs::read(&path).map_err(HostError::io(&path))?;
-                let graph = OrtGraph::load(&bytes, sessions).map_err(|e| HostError::Model {
-                    dir: dir.clone(),
-                    message: format!("ONNX Runtime cannot load {}: {e}", path.display()),
-                })?;
+                let graph = OrtGraph::load(&path, &bytes, sessions)?;
                 tracing::info!(
                     graph = %graph_name,
                     file = %path.display(),

@@ -15,7 +15,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ort::session::builder::GraphOptimizationLevel;
+use std::path::Path;
+
+use busca_onnx::{Interface, OnnxError, SessionOptions, SessionSource};
 use ort::session::{Session, SessionInputValue};
 use ort::tensor::TensorElementType;
 use ort::value::{Tensor as OrtTensor, ValueType};
@@ -50,28 +52,32 @@ struct Shared {
 pub struct OrtGraph(Arc<Shared>);
 
 impl OrtGraph {
-    /// Loads `model` into `sessions` sessions (at least one).
-    pub fn load(model: &[u8], sessions: usize) -> Result<Self, String> {
+    /// Loads `model` (read from `path`) into `sessions` sessions (at least
+    /// one) of one intra-op thread each, on the CPU.
+    pub fn load(path: &Path, model: &[u8], sessions: usize) -> Result<Self, OnnxError> {
         let mut loaded = Vec::new();
         for _ in 0..sessions.max(1) {
-            let session = Session::builder()
-                .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3))
-                .and_then(|b| b.with_intra_threads(1))
-                .and_then(|b| b.commit_from_memory(model))
-                .map_err(|e| e.to_string())?;
-            loaded.push(session);
+            let session = busca_onnx::session::build(SessionSource::Memory(model), SessionOptions::cpu(1))
+                .map_err(|e| match e {
+                    OnnxError::Load { source, .. } => OnnxError::Load { path: path.to_path_buf(), source },
+                    other => other,
+                })?;
+            loaded.push(session.inner);
         }
-        let slots = |values: Vec<(String, &ValueType)>| -> Result<Vec<Slot>, String> {
+        let unsupported = |name: &str, found: String| OnnxError::Interface {
+            path: path.to_path_buf(),
+            what: Interface::UnsupportedValue { name: name.to_string(), found },
+        };
+        let slots = |values: Vec<(String, &ValueType)>| -> Result<Vec<Slot>, OnnxError> {
             values
                 .into_iter()
                 .map(|(name, vt)| match vt {
                     ValueType::Tensor { ty, shape, .. } => Ok(Slot {
-                        ty: tensor_type(*ty)
-                            .ok_or_else(|| format!("tensor {name} has unsupported type {ty:?}"))?,
+                        ty: tensor_type(*ty).ok_or_else(|| unsupported(&name, format!("{ty:?}")))?,
                         dims: shape.to_vec(),
                         name,
                     }),
-                    other => Err(format!("{name} is not a tensor but {other:?}")),
+                    other => Err(unsupported(&name, format!("{other:?}"))),
                 })
                 .collect()
         };

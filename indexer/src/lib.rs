@@ -4,26 +4,25 @@
 //! - [`inputs`]: files, folders and list files to videos with stable ids.
 //! - [`decode`]: FFmpeg decoding, sampling by presentation timestamp, swscale
 //!   straight to the model's resolution, rotation.
-//! - [`encoder`]: the batched ONNX Runtime image encoder (CPU, or CUDA with the
-//!   `cuda` feature).
 //! - [`work`]: the per-collection work directory that makes runs incremental
 //!   and resumable.
 //! - [`segment`]: the semantic analysis (classes, diarization, shots, 2-D map).
 //! - [`publish`]: bundle stores and the usearch index writer.
 //! - [`run`]: one indexing run tying these together.
 //!
-//! The bundle layout and every shared record are defined in `busca-core`.
+//! The bundle layout, every shared record and the bundle writer are defined
+//! in `busca-core`; the image encoder (CPU, or CUDA with the `cuda` feature)
+//! is `busca-onnx`'s.
 #![deny(missing_docs)]
 
 pub mod decode;
-pub mod encoder;
 pub mod inputs;
 pub mod publish;
 pub mod run;
 pub mod segment;
 pub mod work;
 
-pub use encoder::Device;
+pub use busca_onnx::Device;
 pub use publish::S3Destination;
 pub use run::{run, IndexConfig, IndexError, S3Publish, Summary};
 pub use segment::AnalysisParams;

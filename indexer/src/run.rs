@@ -23,7 +23,7 @@ use busca_s3::{ConnectOptions, Location};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::decode::{decode_sampled, SampleOptions, SampledFrame, VideoInfo};
-use crate::encoder::{init_runtime, Device, EncodeError, ImageEncoder};
+use busca_onnx::{init_runtime, Device, ImageEncoder, OnnxError, SessionOptions};
 use crate::inputs::{self, InputError, InputVideo};
 use crate::publish::{
     build_usearch, BundleStore, LocalFolderStore, PublishError, S3Destination, S3Store,
@@ -98,7 +98,7 @@ pub enum IndexError {
     Work(#[from] WorkError),
     /// The image encoder could not be loaded or failed.
     #[error(transparent)]
-    Encode(#[from] EncodeError),
+    Encode(#[from] OnnxError),
     /// The semantic analysis failed.
     #[error(transparent)]
     Analysis(#[from] AnalysisError),
@@ -552,8 +552,9 @@ fn embed_videos(
         frames_bar.finish_and_clear();
         return Ok(Vec::new());
     }
-    init_runtime(config.ort_lib.as_deref())?;
-    let mut encoder = ImageEncoder::load(&config.model_dir, model, config.device, config.encoder_threads)?;
+    init_runtime(config.ort_lib.as_deref(), "busca-index")?;
+    let session = SessionOptions { device: config.device, threads: config.encoder_threads };
+    let mut encoder = ImageEncoder::load(&config.model_dir, model, session)?;
     let dim = encoder.dim();
     let batch = config.batch.max(1);
     let (tx, rx) = sync_channel::<Msg>(batch * 2);

@@ -16,8 +16,8 @@ use common::*;
 fn text_embedding(text: &str) -> Vec<f32> {
     let dir = tiny_model_dir();
     let manifest = ModelManifest::load(&dir).unwrap();
-    busca_indexer::encoder::init_runtime(Some(&ort_lib())).unwrap();
-    busca_indexer::encoder::TextEncoder::load(&dir, &manifest).unwrap().encode(text).unwrap()
+    busca_onnx::init_runtime(Some(&ort_lib()), "test").unwrap();
+    busca_onnx::TextEncoder::load(&dir, &manifest).unwrap().encode(text).unwrap()
 }
 
 /// Searches the bundle's usearch file the way a reader of the manifest would.

@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use busca_core::ModelManifest;
 use busca_indexer::decode::{decode_sampled, SampleOptions};
-use busca_indexer::encoder::{init_runtime, Device, ImageEncoder};
+use busca_onnx::{init_runtime, ImageEncoder, SessionOptions};
 use busca_indexer::segment::{analyse, AnalysisParams, VideoFrames};
 use clap::{Parser, Subcommand};
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
@@ -220,8 +220,8 @@ fn bench_encode(
     rounds: usize,
 ) -> anyhow::Result<()> {
     let manifest = ModelManifest::load(model_dir)?;
-    init_runtime(ort_lib)?;
-    let mut encoder = ImageEncoder::load(model_dir, &manifest, Device::Cpu, 0)?;
+    init_runtime(ort_lib, "busca-bench")?;
+    let mut encoder = ImageEncoder::load(model_dir, &manifest, SessionOptions::cpu(0))?;
     let len = encoder.tensor_len();
     let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(0);
     let pixels: Vec<f32> = (0..batch * len)

@@ -16,19 +16,7 @@ pub fn tiny_model_dir() -> PathBuf {
 /// `$ORT_DYLIB_PATH`, else the project venv's wheel under `$BUSCA_HOME` (or
 /// the cache home): `venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*`.
 pub fn ort_lib() -> PathBuf {
-    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
-        return PathBuf::from(path);
-    }
-    let home = std::env::var_os("BUSCA_HOME").map(PathBuf::from).or_else(busca_core::cache_home);
-    let found = home.and_then(|home| {
-        let lib = home.join("venv").join("lib");
-        let entries = |dir: &Path| std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path());
-        entries(&lib)
-            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python3")))
-            .flat_map(|py| entries(&py.join("site-packages/onnxruntime/capi")).collect::<Vec<_>>())
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so.")))
-    });
-    found.unwrap_or_else(|| {
+    busca_onnx::runtime::locate().unwrap_or_else(|| {
         panic!("no ONNX Runtime: set ORT_DYLIB_PATH to libonnxruntime.so, or run `source scripts/setup.sh`, which installs it")
     })
 }
