@@ -19,6 +19,8 @@
 //!   HNSW graph); [`shot_index`]: those vectors and graph searched (exact scan
 //!   or graph walk); [`search`]: a bundle loaded for searching (tables, query
 //!   composition, filters).
+//! - [`guest`]: the preopened bundles root and the pre-initialization
+//!   export's name, shared by the host and the guests.
 //! - [`snapshot`]: the allocator that keeps freed memory out of a guest
 //!   component's pre-initialized snapshot.
 //!
@@ -41,6 +43,7 @@ pub mod bundle;
 pub mod bundle_writer;
 pub mod error;
 pub mod fusion;
+pub mod guest;
 pub mod image_input;
 pub mod model;
 pub mod preprocess;

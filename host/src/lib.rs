@@ -11,6 +11,7 @@
 //!   limits, graceful shutdown; `reload`: what requests are served with, and
 //!   the switch to new bundle versions.
 //! - [`runtime`]: engine configuration, store state, imports, one request.
+//! - [`world`]: the component's WIT worlds, generated from `wit/world.wit`.
 //! - [`snapshot`]: pre-initialization and the compiled-snapshot cache.
 //! - [`models`]: the preloaded graphs; [`onnx`]: wasi-nn graphs over ONNX Runtime.
 //! - [`media`]: source videos with Range support.
@@ -28,6 +29,7 @@ pub mod runtime;
 pub mod server;
 pub mod snapshot;
 pub mod source;
+pub mod world;
 
 pub use error::HostError;
 pub use busca_s3::{Location, S3Flags};

@@ -14,16 +14,16 @@ use wasmtime::{
 };
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use wasmtime_wasi_nn::wit::{WasiNnCtx, WasiNnView};
 
+use busca_core::guest::BUNDLES_ROOT;
+
 use crate::error::HostError;
 use crate::models::PreloadedGraphs;
-
-/// Where the bundles root appears inside the guest.
-pub const GUEST_BUNDLES_DIR: &str = "/bundles";
+use crate::world::QueryServedPre;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// The low part of each memory slot kept resident between requests (see
 /// [`serving_engine`]); it costs only the pages requests actually dirty.
@@ -53,7 +53,7 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    /// Fresh state: the bundles root preopened read-only at [`GUEST_BUNDLES_DIR`],
+    /// Fresh state: the bundles root preopened read-only at [`BUNDLES_ROOT`],
     /// no environment, no network, stderr inherited for guest logs.
     pub fn new(
         bundles: &Path,
@@ -62,7 +62,7 @@ impl RequestState {
     ) -> Result<Self, HostError> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
-        wasi.preopened_dir(bundles, GUEST_BUNDLES_DIR, FsPerms::ReadOnly)
+        wasi.preopened_dir(bundles, BUNDLES_ROOT, FsPerms::ReadOnly)
             .map_err(|e| HostError::Bundles {
                 dir: bundles.to_path_buf(),
                 message: format!("cannot preopen for the guest: {e:#}"),
@@ -241,11 +241,14 @@ impl Runtime {
         let instance_pre = linker
             .instantiate_pre(component)
             .map_err(|e| HostError::component(component_path, e))?;
-        let pre = ProxyPre::new(instance_pre).map_err(|e| {
+        QueryServedPre::new(instance_pre.clone()).map_err(|e| {
             HostError::component(
                 component_path,
-                format!("not a wasi:http proxy component: {e:#}"),
+                format!("does not have the world buscaescenas:edge/query-served (wit/world.wit): {e:#}"),
             )
+        })?;
+        let pre = ProxyPre::new(instance_pre).map_err(|e| {
+            HostError::component(component_path, format!("not a wasi:http proxy component: {e:#}"))
         })?;
         Ok(Runtime {
             engine,

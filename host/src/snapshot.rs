@@ -20,18 +20,35 @@ use wasmtime_wizer::Wizer;
 use crate::error::HostError;
 use crate::models::PreloadedGraphs;
 use crate::runtime::{self, RequestState};
+use crate::world::QueryPre;
 
 /// The export wizer runs (and removes from the snapshot).
-pub const INIT_FUNCTION: &str = "wizer-initialize";
+pub use busca_core::guest::INIT_EXPORT as INIT_FUNCTION;
 
-/// Whether the component can be pre-initialized. Export names are stored as
-/// plain strings, so a component without the name anywhere cannot export it;
-/// when the name is present wizer itself checks that it is an exported
-/// `func()` and says so if not.
-pub fn exports_init_function(component: &[u8]) -> bool {
-    component
-        .windows(INIT_FUNCTION.len())
-        .any(|w| w == INIT_FUNCTION.as_bytes())
+/// Whether the component exports [`INIT_FUNCTION`], read from its top-level
+/// export section (nothing is compiled). Its type, and the rest of the
+/// world, are checked against `wit/world.wit` before wizer runs it
+/// ([`preinitialize`]).
+pub fn exports_init_function(component: &[u8]) -> Result<bool, wasmparser::BinaryReaderError> {
+    use wasmparser::Payload;
+    // parse_all walks nested modules and components too; their sections
+    // come between their header payload and their `End`.
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        match payload? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentExportSection(exports) if depth == 0 => {
+                for export in exports {
+                    if export?.name.name == INIT_FUNCTION {
+                        return Ok(true);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
 }
 
 /// Bump when the cache key's meaning changes.
@@ -93,7 +110,12 @@ pub async fn preinitialize(
         .init_func(INIT_FUNCTION)
         .keep_init_func(false)
         .run_component(&mut store, component, async |store, component| {
-            linker.instantiate_async(store, component).await
+            let pre = linker.instantiate_pre(component)?;
+            // The whole world, every export with its type, before anything runs.
+            QueryPre::new(pre.clone()).map_err(|e| {
+                e.context("the component does not have the world buscaescenas:edge/query (wit/world.wit)")
+            })?;
+            pre.instantiate_async(store).await
         })
         .await
         .map_err(|e| {
@@ -132,7 +154,9 @@ pub async fn load_or_build(
         }
     }
     let started = Instant::now();
-    let snapshot = if exports_init_function(&component) {
+    let exports_init = exports_init_function(&component)
+        .map_err(|e| HostError::component(component_path, format!("not a WebAssembly component: {e}")))?;
+    let snapshot = if exports_init {
         preinitialize(component_path, &component, bundles, graphs).await?
     } else {
         tracing::warn!(
@@ -214,6 +238,46 @@ mod tests {
         std::fs::create_dir_all(&vdir).unwrap();
         std::fs::write(vdir.join(MANIFEST_FILE), manifest).unwrap();
         bundle::switch_current(&dir, version).unwrap();
+    }
+
+    /// A component whose core function `f` is lifted and exported as `name`.
+    fn exporting(name: &str) -> String {
+        format!(
+            r#"(component
+                (core module $m (func (export "f")))
+                (core instance $i (instantiate $m))
+                (func (export "{name}") (canon lift (core func $i "f"))))"#
+        )
+    }
+
+    #[test]
+    fn the_init_export_is_read_from_the_top_level_exports_only() {
+        let top = wat::parse_str(exporting(INIT_FUNCTION)).unwrap();
+        assert!(exports_init_function(&top).unwrap());
+        let other = wat::parse_str(exporting("something-else")).unwrap();
+        assert!(!exports_init_function(&other).unwrap());
+        // The name as data, or exported by a nested component, is not an export.
+        let data = wat::parse_str(
+            r#"(component (core module (memory 1) (data (i32.const 0) "wizer-initialize")))"#,
+        )
+        .unwrap();
+        assert!(!exports_init_function(&data).unwrap());
+        let nested = wat::parse_str(format!("(component {})", exporting(INIT_FUNCTION))).unwrap();
+        assert!(!exports_init_function(&nested).unwrap());
+        assert!(exports_init_function(b"not wasm").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_component_without_the_query_world_is_refused_before_wizer_runs_it() {
+        let root = tempfile::tempdir().unwrap();
+        // It exports wizer-initialize, but not the HTTP handler.
+        let component = wat::parse_str(exporting(INIT_FUNCTION)).unwrap();
+        let err = preinitialize(Path::new("fixture.wasm"), &component, root.path(), &PreloadedGraphs::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fixture.wasm") && err.contains("buscaescenas:edge/query"), "{err}");
+        assert!(err.contains("wasi:http/incoming-handler"), "names the missing export: {err}");
     }
 
     #[test]

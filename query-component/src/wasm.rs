@@ -23,14 +23,13 @@ use wasi::nn::graph::{load_by_name, Graph};
 use wasi::nn::tensor::{Tensor, TensorType};
 
 /// Where the host preopens the bundles root (read-only).
-const BUNDLES_ROOT: &str = "/bundles";
 
 static SERVICE: OnceLock<Service> = OnceLock::new();
 
 /// Every collection, loaded at pre-initialization, or on the first request
 /// when the component was not pre-initialized.
 fn service() -> &'static Service {
-    SERVICE.get_or_init(|| Service::load(Path::new(BUNDLES_ROOT)))
+    SERVICE.get_or_init(|| Service::load(Path::new(busca_core::guest::BUNDLES_ROOT)))
 }
 
 extern "C" {
