@@ -186,6 +186,37 @@ fn image_query_finds_the_blue_shot() {
     assert_is_shot_of(f, &hits[0], "blue");
 }
 
+/// The frames the indexer embedded, taken from the source videos at each
+/// shot's keyframe time by the ffmpeg CLI and sent back as image queries: each
+/// finds its own shot first, with score >= 0.99, although the indexer scales
+/// frames with swscale and the component with core's resampler (README,
+/// "Exactness of the query path").
+#[test]
+fn each_shots_own_frame_finds_that_shot_first() {
+    let f = fixture();
+    let open = OpenBundle::open_current(&f.bundles.join(COLLECTION), Verify::SearchFiles).unwrap();
+    let shots: Vec<busca_core::ShotRecord> = open.read_json(busca_core::bundle::SHOTS_FILE).unwrap();
+    assert_eq!(shots.len(), RGB_VIDEO.len() + WARM_VIDEO.len(), "one shot per colour segment");
+    let dir = tempfile::tempdir().unwrap();
+    for shot in &shots {
+        let video = f.videos.iter().find(|v| v.video_id == shot.video_id).unwrap();
+        let source = video.source_uri.strip_prefix("file://").unwrap_or(&video.source_uri);
+        let png = dir.path().join(format!("{}.png", shot.shot_id));
+        let t = format!("{:.3}", shot.keyframe_ms as f64 / 1000.0);
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-y", "-i", source, "-ss", &t, "-frames:v", "1"])
+            .arg(&png)
+            .status()
+            .unwrap();
+        assert!(status.success(), "ffmpeg extracting {t} s of {source}");
+        let response = f.search_ok(json!({"image": base64(&std::fs::read(&png).unwrap()), "k": 3}));
+        let top = &results(&response)[0];
+        assert_eq!(top["shot_id"].as_u64(), Some(shot.shot_id), "frame at {t} s of {}: {response}", shot.video_id);
+        let score = top["score"].as_f64().unwrap();
+        assert!(score >= 0.99, "shot {} scores {score} against its own frame", shot.shot_id);
+    }
+}
+
 #[test]
 fn text_and_image_together_rank_both_colours_first() {
     let f = fixture();
