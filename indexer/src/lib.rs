@@ -7,7 +7,9 @@
 //! - [`work`]: the per-collection work directory that makes runs incremental
 //!   and resumable.
 //! - [`segment`]: the semantic analysis (classes, diarization, shots, 2-D map).
+//! - [`assemble`]: the bundle's tables from the analysis (a pure function).
 //! - [`publish`]: bundle stores and the usearch index writer.
+//! - `pipeline`: the decode → encode threads of a run.
 //! - [`run`]: one indexing run tying these together.
 //!
 //! The bundle layout, every shared record and the bundle writer are defined
@@ -15,8 +17,10 @@
 //! is `busca-onnx`'s.
 #![deny(missing_docs)]
 
+pub mod assemble;
 pub mod decode;
 pub mod inputs;
+mod pipeline;
 pub mod publish;
 pub mod run;
 pub mod segment;

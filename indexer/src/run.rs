@@ -1,33 +1,32 @@
 //! One indexing run: find the videos, decode and embed the new or changed
-//! ones (decoder threads feed the encoder through a bounded channel), store
-//! each finished video in the work directory, analyse the whole collection and
-//! publish a new bundle version.
+//! ones (`pipeline`), store each finished video in the work directory,
+//! analyse the whole collection (`segment`), assemble its tables
+//! (`assemble`) and publish a new bundle version.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use busca_core::error::IoAt;
 use busca_core::bundle::{
-    self, BundleManifest, Counts, IndexOptions, MapPoint, FORMAT_VERSION, INDEX_FILE, KEYFRAMES_DIR,
-    MAP_FILE, SCENES_FILE, SHOTS_FILE, TIMELINES_DIR, VIDEOS_FILE,
+    self, BundleManifest, Counts, IndexOptions, MapPoint, FORMAT_VERSION, INDEX_FILE, MAP_FILE,
+    SCENES_FILE, SHOTS_FILE, VIDEOS_FILE,
 };
 use busca_core::model::ModelError;
-use busca_core::shot::{SceneRecord, ShotRecord, Timeline, TimelineFrame, VideoRecord};
-use busca_core::{ClipPreprocess, ModelManifest};
+use busca_core::shot::{Timeline, VideoRecord};
+use busca_core::ModelManifest;
 use busca_s3::{ConnectOptions, Location};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::MultiProgress;
 
-use crate::decode::{decode_sampled, SampleOptions, SampledFrame, VideoInfo};
-use busca_onnx::{init_runtime, Device, ImageEncoder, OnnxError, SessionOptions};
-use crate::inputs::{self, InputError, InputVideo};
+use busca_onnx::{Device, OnnxError};
+use crate::inputs::{self, InputError};
 use crate::publish::{
     build_usearch, BundleStore, LocalFolderStore, PublishError, S3Destination, S3Store,
 };
+use crate::assemble::{assemble, Tables, VideoInput};
+use crate::pipeline::embed_videos;
 use crate::segment::{analyse, project_2d, AnalysisError, AnalysisParams, VideoFrames};
 use crate::work::{FinishedVideo, WorkError, WorkStore};
 
@@ -306,79 +305,41 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
         }
     }
 
+    let inputs: Vec<VideoInput<'_>> = videos
+        .iter()
+        .zip(&analysis.videos)
+        .map(|(video, analysis)| VideoInput {
+            video_id: &video.record.video_id,
+            t_ms: &video.t_ms,
+            duration_ms: video.record.duration_ms,
+            analysis,
+        })
+        .collect();
+    let Tables { shots, scenes, shot_vectors, keyframes, timelines } = assemble(&inputs);
+
     let mut writer = store.begin(&config.collection)?;
     let dim = model.embedding_dim;
-    let mut shots = Vec::new();
-    let mut scenes = Vec::new();
-    let mut shot_vectors = Vec::new();
-    let (mut next_shot, mut next_scene) = (0u64, 0u64);
-    for (video, analysed) in videos.iter().zip(&analysis.videos) {
-        let id = &video.record.video_id;
-        let end_of = |frame: usize| video.t_ms.get(frame).copied().unwrap_or(video.record.duration_ms);
-        let first_scene = next_scene;
-        for scene in &analysed.scenes {
-            scenes.push(SceneRecord {
-                scene_id: next_scene,
-                video_id: id.clone(),
-                start_ms: video.t_ms[scene.span.start],
-                end_ms: end_of(scene.span.end),
-                class_id: scene.class,
-            });
-            next_scene += 1;
-        }
+    let mut keyframes = keyframes.iter().peekable();
+    for (v, (video, timeline)) in videos.iter().zip(timelines).enumerate() {
         let thumbs = work.thumbs(video)?;
-        let mut timeline: Vec<TimelineFrame> = video
-            .t_ms
-            .iter()
-            .zip(&analysed.frame_class)
-            .map(|(&t_ms, &class_id)| TimelineFrame {
-                t_ms,
-                class_id,
-                scene_id: 0,
-                shot_id: 0,
-            })
-            .collect();
-        for shot in &analysed.shots {
-            let shot_id = next_shot;
-            next_shot += 1;
-            let scene_id = first_scene + shot.scene as u64;
-            for frame in &mut timeline[shot.span.start..shot.span.end] {
-                frame.scene_id = scene_id;
-                frame.shot_id = shot_id;
-            }
-            let keyframe = format!("{KEYFRAMES_DIR}/{shot_id}.jpg");
-            let (offset, len) = video.thumbs[shot.keyframe];
-            let jpeg = thumbs
-                .get(offset as usize..offset as usize + len as usize)
-                .ok_or_else(|| WorkError::Corrupt {
-                    path: work.dir().join(&video.thumbs_file),
-                    reason: format!("thumbnail {} out of range", shot.keyframe),
-                })?;
-            writer.write(&keyframe, jpeg)?;
-            shots.push(ShotRecord {
-                shot_id,
-                video_id: id.clone(),
-                start_ms: video.t_ms[shot.span.start],
-                end_ms: end_of(shot.span.end),
-                scene_id,
-                class_id: analysed.scenes[shot.scene].class,
-                keyframe,
-                keyframe_ms: video.t_ms[shot.keyframe],
-                frame_count: (shot.span.end - shot.span.start) as u32,
-            });
-            shot_vectors.extend_from_slice(&shot.embedding);
+        while let Some(keyframe) = keyframes.next_if(|k| k.video == v) {
+            let (offset, len) = video.thumbs[keyframe.frame];
+            let jpeg = thumbs.get(offset as usize..offset as usize + len as usize).ok_or_else(|| WorkError::Corrupt {
+                path: work.dir().join(&video.thumbs_file),
+                reason: format!("thumbnail {} out of range", keyframe.frame),
+            })?;
+            writer.write(&keyframe.rel, jpeg)?;
         }
-        let embeddings_rel = format!("{TIMELINES_DIR}/{id}.f16");
         let embeddings_path = work.dir().join(&video.embeddings_file);
         let f16 = std::fs::read(&embeddings_path).map_err(|e| WorkError::Io(IoAt::at(&embeddings_path)(e)))?;
-        writer.write(&embeddings_rel, &f16)?;
-        let timeline = Timeline {
-            video_id: id.clone(),
-            frames: timeline,
-            embeddings: embeddings_rel,
+        writer.write(&timeline.embeddings_rel, &f16)?;
+        let record = Timeline {
+            video_id: video.record.video_id.clone(),
+            frames: timeline.frames,
+            embeddings: timeline.embeddings_rel,
             dim,
         };
-        writer.write(&format!("{TIMELINES_DIR}/{id}.json"), &to_json(&timeline))?;
+        writer.write(&timeline.rel, &to_json(&record))?;
     }
     let index_options = IndexOptions::new(dim, config.quantization);
     let keys: Vec<u64> = shots.iter().map(|s| s.shot_id).collect();
@@ -449,309 +410,4 @@ fn unchanged(
             false
         }
     }
-}
-
-/// Messages from the decoder threads to the encoder.
-enum Msg {
-    Frame {
-        job: usize,
-        t_ms: u64,
-        pixels: Vec<f32>,
-        thumb: Vec<u8>,
-    },
-    Done {
-        job: usize,
-        info: VideoInfo,
-        sha256: String,
-    },
-    Failed {
-        job: usize,
-        reason: String,
-    },
-}
-
-/// Frames of one video being embedded.
-#[derive(Default)]
-struct JobState {
-    t_ms: Vec<u64>,
-    thumbs: Vec<Vec<u8>>,
-    embeddings: Vec<f32>,
-    received: usize,
-    done: Option<(VideoInfo, String)>,
-}
-
-/// Thumbnails are half the model's resolution on their shortest side.
-fn thumbnail_jpeg(frame: &SampledFrame) -> Vec<u8> {
-    let image = image::RgbImage::from_raw(frame.width, frame.height, frame.rgb.clone()).expect("frame buffer size");
-    let scale = 2;
-    let small = image::imageops::thumbnail(&image, (frame.width / scale).max(1), (frame.height / scale).max(1));
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
-        .encode_image(&small)
-        .expect("JPEG encoding to memory");
-    out
-}
-
-fn bar_style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).expect("static template")
-}
-
-/// Decodes and embeds every input whose content is not already in `finished`;
-/// stores each finished video; returns them.
-fn embed_videos(
-    config: &IndexConfig,
-    model: &ModelManifest,
-    inputs: &[InputVideo],
-    work: &WorkStore,
-    finished: &BTreeMap<String, FinishedVideo>,
-    summary: &mut Summary,
-) -> Result<Vec<FinishedVideo>, IndexError> {
-    let preprocess = model.preprocess();
-    let options = SampleOptions {
-        fps: config.analysis.segmentation.sample_fps,
-        short_side: preprocess.size,
-        decoder_threads: config.decoder_threads,
-    };
-    let multi = progress();
-    if !config.progress {
-        multi.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    let videos_bar = multi.add(ProgressBar::new(inputs.len() as u64));
-    videos_bar.set_style(bar_style(
-        "{spinner} videos [{bar:30}] {pos}/{len}  {elapsed_precise} ETA {eta}  {wide_msg}",
-    ));
-    let frames_bar = multi.add(ProgressBar::new_spinner());
-    frames_bar.set_style(bar_style("  frames {pos} embedded  {per_sec}"));
-
-    // Hash every input once (in parallel): unchanged content is reused.
-    let hashes: Vec<Result<String, String>> = {
-        use rayon::prelude::*;
-        inputs
-            .par_iter()
-            .map(|input| bundle::hash_file(&input.path).map(|e| e.sha256).map_err(|e| e.to_string()))
-            .collect()
-    };
-    let mut todo: Vec<(usize, String)> = Vec::new();
-    for (job, hash) in hashes.into_iter().enumerate() {
-        match hash {
-            Err(reason) => {
-                tracing::warn!("skipped {reason}");
-                summary.failures.push((inputs[job].path.clone(), reason));
-                videos_bar.inc(1);
-            }
-            Ok(sha) if finished.get(&inputs[job].video_id).is_some_and(|f| f.record.content_sha256 == sha) => {
-                tracing::debug!("{}: unchanged, reusing its frames", inputs[job].path.display());
-                summary.videos_reused += 1;
-                videos_bar.inc(1);
-            }
-            Ok(sha) => todo.push((job, sha)),
-        }
-    }
-    if todo.is_empty() {
-        videos_bar.finish_and_clear();
-        frames_bar.finish_and_clear();
-        return Ok(Vec::new());
-    }
-    init_runtime(config.ort_lib.as_deref(), "busca-index")?;
-    let session = SessionOptions { device: config.device, threads: config.encoder_threads };
-    let mut encoder = ImageEncoder::load(&config.model_dir, model, session)?;
-    let dim = encoder.dim();
-    let batch = config.batch.max(1);
-    let (tx, rx) = sync_channel::<Msg>(batch * 2);
-    let next_job = AtomicUsize::new(0);
-    let mut fresh = Vec::new();
-    std::thread::scope(|scope| -> Result<(), IndexError> {
-        for _ in 0..config.decoders.max(1) {
-            let tx = tx.clone();
-            let next_job = &next_job;
-            let todo = &todo;
-            scope.spawn(move || decoder_thread(inputs, todo, options, preprocess, next_job, tx));
-        }
-        drop(tx);
-        let result = encoder_loop(&rx, &mut encoder, dim, batch, inputs, model, config, work, summary, &videos_bar, &frames_bar, &mut fresh);
-        // On error, drain so decoders blocked on a full channel can finish.
-        drop(rx);
-        result
-    })?;
-    videos_bar.finish_and_clear();
-    frames_bar.finish_and_clear();
-    Ok(fresh)
-}
-
-fn decoder_thread(
-    inputs: &[InputVideo],
-    todo: &[(usize, String)],
-    options: SampleOptions,
-    preprocess: ClipPreprocess,
-    next_job: &AtomicUsize,
-    tx: SyncSender<Msg>,
-) {
-    loop {
-        let Some((job, sha256)) = todo.get(next_job.fetch_add(1, Ordering::Relaxed)) else {
-            return;
-        };
-        let (job, sha256) = (*job, sha256.clone());
-        let input = &inputs[job];
-        let result = decode_sampled(&input.path, options, |frame| {
-            let mut pixels = vec![0.0f32; preprocess.tensor_len()];
-            preprocess
-                .crop_normalize_into(frame.width, frame.height, &frame.rgb, &mut pixels)
-                .map_err(|e| e.to_string())?;
-            let thumb = thumbnail_jpeg(&frame);
-            tx.send(Msg::Frame {
-                job,
-                t_ms: frame.t_ms,
-                pixels,
-                thumb,
-            })
-            .map_err(|_| "the encoder stopped".to_string())
-        });
-        let msg = match result {
-            Ok(info) => Msg::Done { job, info, sha256 },
-            Err(e) => Msg::Failed {
-                job,
-                reason: e.to_string(),
-            },
-        };
-        if tx.send(msg).is_err() {
-            return;
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn encoder_loop(
-    rx: &Receiver<Msg>,
-    encoder: &mut ImageEncoder,
-    dim: usize,
-    batch: usize,
-    inputs: &[InputVideo],
-    model: &ModelManifest,
-    config: &IndexConfig,
-    work: &WorkStore,
-    summary: &mut Summary,
-    videos_bar: &ProgressBar,
-    frames_bar: &ProgressBar,
-    fresh: &mut Vec<FinishedVideo>,
-) -> Result<(), IndexError> {
-    let tensor_len = encoder.tensor_len();
-    let mut jobs: BTreeMap<usize, JobState> = BTreeMap::new();
-    let mut pending_jobs: Vec<usize> = Vec::with_capacity(batch);
-    let mut pending_pixels: Vec<f32> = Vec::with_capacity(batch * tensor_len);
-    let fps = config.analysis.segmentation.sample_fps;
-
-    let finish_ready = |jobs: &mut BTreeMap<usize, JobState>,
-                            summary: &mut Summary,
-                            fresh: &mut Vec<FinishedVideo>|
-     -> Result<(), IndexError> {
-        let ready: Vec<usize> = jobs
-            .iter()
-            .filter(|(_, s)| s.done.is_some() && s.embeddings.len() == s.received * dim)
-            .map(|(j, _)| *j)
-            .collect();
-        for job in ready {
-            let state = jobs.remove(&job).expect("ready job exists");
-            let (info, sha256) = state.done.expect("ready job is done");
-            let input = &inputs[job];
-            let record = FinishedVideo {
-                record: VideoRecord {
-                    video_id: input.video_id.clone(),
-                    source_uri: std::fs::canonicalize(&input.path)
-                        .unwrap_or_else(|_| input.path.clone())
-                        .display()
-                        .to_string(),
-                    duration_ms: info.duration_ms,
-                    content_sha256: sha256,
-                    sampled_fps: fps,
-                    frames: state.t_ms.len() as u32,
-                    width: info.width,
-                    height: info.height,
-                },
-                t_ms: state.t_ms,
-                dim,
-                model_id: model.model_id.clone(),
-                embeddings_file: String::new(),
-                thumbs_file: String::new(),
-                thumbs: Vec::new(),
-            };
-            let bytes = busca_core::vector::f32_to_f16_bytes(&state.embeddings);
-            let saved = work.save(record, &bytes, &state.thumbs)?;
-            tracing::info!(
-                "{}: {} frames over {:.1} s ({}, {}x{}{})",
-                input.path.display(),
-                saved.t_ms.len(),
-                info.duration_ms as f64 / 1000.0,
-                info.codec,
-                info.width,
-                info.height,
-                if info.rotation != 0 { format!(", rotated {}°", info.rotation) } else { String::new() }
-            );
-            summary.videos_indexed += 1;
-            summary.frames_embedded += saved.t_ms.len();
-            videos_bar.inc(1);
-            fresh.push(saved);
-        }
-        Ok(())
-    };
-
-    let mut run_batch = |jobs: &mut BTreeMap<usize, JobState>,
-                         pending_jobs: &mut Vec<usize>,
-                         pending_pixels: &mut Vec<f32>|
-     -> Result<(), IndexError> {
-        if pending_jobs.is_empty() {
-            return Ok(());
-        }
-        let rows = encoder.encode(pending_pixels, pending_jobs.len())?;
-        for (job, row) in pending_jobs.iter().zip(rows.chunks_exact(dim)) {
-            // Frames of a video that failed meanwhile are dropped.
-            if let Some(state) = jobs.get_mut(job) {
-                state.embeddings.extend_from_slice(row);
-            }
-        }
-        frames_bar.inc(pending_jobs.len() as u64);
-        pending_jobs.clear();
-        pending_pixels.clear();
-        Ok(())
-    };
-
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            Msg::Frame {
-                job,
-                t_ms,
-                pixels,
-                thumb,
-            } => {
-                let state = jobs.entry(job).or_default();
-                state.t_ms.push(t_ms);
-                state.thumbs.push(thumb);
-                state.received += 1;
-                pending_jobs.push(job);
-                pending_pixels.extend_from_slice(&pixels);
-                if pending_jobs.len() == batch {
-                    run_batch(&mut jobs, &mut pending_jobs, &mut pending_pixels)?;
-                    finish_ready(&mut jobs, summary, fresh)?;
-                }
-            }
-            Msg::Done { job, info, sha256 } => {
-                jobs.entry(job).or_default().done = Some((info, sha256));
-                // Everything of this video may be in a partial batch: embed it
-                // now so that the video is stored without waiting for others.
-                if pending_jobs.contains(&job) {
-                    run_batch(&mut jobs, &mut pending_jobs, &mut pending_pixels)?;
-                }
-                finish_ready(&mut jobs, summary, fresh)?;
-            }
-            Msg::Failed { job, reason } => {
-                jobs.remove(&job);
-                tracing::warn!("skipped {reason}");
-                summary.failures.push((inputs[job].path.clone(), reason));
-                videos_bar.inc(1);
-            }
-        }
-        videos_bar.set_message(format!("{} failed", summary.failures.len()));
-    }
-    run_batch(&mut jobs, &mut pending_jobs, &mut pending_pixels)?;
-    finish_ready(&mut jobs, summary, fresh)?;
-    Ok(())
 }
