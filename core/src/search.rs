@@ -13,8 +13,8 @@ use crate::bundle::{self, BundleError, MapPoint, OpenBundle, Verify};
 use crate::fusion;
 use crate::query::{QueryError, SearchFilter, SearchHit};
 use crate::shot::{SceneRecord, ShotId, ShotRecord, VideoRecord};
-use crate::shot_index::{Method, ShotIndex, EXACT_SCAN_MAX_ROWS};
-use crate::usearch_file::{UsearchFile, UsearchFileError};
+use crate::shot_index::{Method, ShotIndex, ShotIndexError, EXACT_SCAN_MAX_ROWS};
+use crate::usearch_file::{Metric, ScalarKind, UsearchFile, UsearchFileError};
 
 /// Why a collection could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +26,56 @@ pub enum CollectionError {
     #[error(transparent)]
     Index(#[from] UsearchFileError),
     /// The files disagree with each other or with the manifest.
-    #[error("bundle {dir} is inconsistent: {reason}; re-publish it")]
+    #[error("bundle {dir} is inconsistent: {what}; re-publish it")]
     Inconsistent {
         /// The version directory.
         dir: std::path::PathBuf,
         /// What disagrees.
-        reason: String,
+        what: Inconsistency,
+    },
+}
+
+/// How a bundle's files disagree with each other or with its manifest.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Inconsistency {
+    /// The index, the manifest's index options and the model disagree on the dimension.
+    #[error("index has {index} dimensions, manifest index {manifest} and model {model}")]
+    Dimensions {
+        /// In the usearch file.
+        index: usize,
+        /// In the manifest's index options.
+        manifest: usize,
+        /// The model's embedding dimension.
+        model: usize,
+    },
+    /// The index's metric or scalar kind is not the manifest's.
+    #[error("index is {index_metric}/{index_kind}, manifest says {manifest_metric}/{manifest_kind}")]
+    IndexKind {
+        /// In the usearch file.
+        index_metric: Metric,
+        /// In the usearch file.
+        index_kind: ScalarKind,
+        /// In the manifest.
+        manifest_metric: Metric,
+        /// In the manifest.
+        manifest_kind: ScalarKind,
+    },
+    /// The index cannot be searched.
+    #[error(transparent)]
+    Index(#[from] ShotIndexError),
+    /// A shot is listed twice.
+    #[error("shot {0} appears twice in shots.json")]
+    DuplicateShot(ShotId),
+    /// A shot has no row in the index.
+    #[error("shot {0} has no vector in the index")]
+    ShotWithoutVector(ShotId),
+    /// The index holds vectors no shot names.
+    #[error("{shots} shots but {vectors} vectors in the index")]
+    Counts {
+        /// Shots in shots.json.
+        shots: usize,
+        /// Keys in the index.
+        vectors: usize,
     },
 }
 
@@ -66,9 +110,9 @@ impl Collection {
     /// Loads an opened bundle.
     pub fn load(bundle: OpenBundle) -> Result<Self, CollectionError> {
         let m = &bundle.manifest;
-        let inconsistent = |reason: String| CollectionError::Inconsistent {
+        let inconsistent = |what: Inconsistency| CollectionError::Inconsistent {
             dir: bundle.dir.clone(),
-            reason,
+            what,
         };
         let shots: Vec<ShotRecord> = bundle.read_json(bundle::SHOTS_FILE)?;
         let scenes: Vec<SceneRecord> = bundle.read_json(bundle::SCENES_FILE)?;
@@ -88,21 +132,21 @@ impl Collection {
         })?;
         drop(index_bytes);
         if file.dimensions != m.index.dimensions || file.dimensions != m.model.embedding_dim {
-            return Err(inconsistent(format!(
-                "index has {} dimensions, manifest index {} and model {}",
-                file.dimensions, m.index.dimensions, m.model.embedding_dim
-            )));
+            return Err(inconsistent(Inconsistency::Dimensions {
+                index: file.dimensions,
+                manifest: m.index.dimensions,
+                model: m.model.embedding_dim,
+            }));
         }
         if file.vectors.kind() != m.index.quantization || file.metric != m.index.metric {
-            return Err(inconsistent(format!(
-                "index is {}/{}, manifest says {}/{}",
-                file.metric.name(),
-                file.vectors.kind_name(),
-                m.index.metric,
-                m.index.quantization
-            )));
+            return Err(inconsistent(Inconsistency::IndexKind {
+                index_metric: file.metric,
+                index_kind: file.vectors.kind(),
+                manifest_metric: m.index.metric,
+                manifest_kind: m.index.quantization,
+            }));
         }
-        let index = ShotIndex::from_usearch(file, m.index.expansion_search).map_err(|e| inconsistent(e.to_string()))?;
+        let index = ShotIndex::from_usearch(file, m.index.expansion_search).map_err(|e| inconsistent(e.into()))?;
         // Collections that are scanned keep f32 rows: the f16 scan pays ~1.7x
         // for the conversion (bench_search) and the extra memory is small here.
         let index = if index.len() <= EXACT_SCAN_MAX_ROWS { index.with_f16(false) } else { index };
@@ -110,19 +154,15 @@ impl Collection {
         let mut row_shot = vec![u32::MAX; index.len()];
         for (pos, shot) in shots.iter().enumerate() {
             if shot_at.insert(shot.shot_id, pos as u32).is_some() {
-                return Err(inconsistent(format!("shot {} appears twice in shots.json", shot.shot_id)));
+                return Err(inconsistent(Inconsistency::DuplicateShot(shot.shot_id)));
             }
             let row = index
                 .row_of(shot.shot_id)
-                .ok_or_else(|| inconsistent(format!("shot {} has no vector in the index", shot.shot_id)))?;
+                .ok_or_else(|| inconsistent(Inconsistency::ShotWithoutVector(shot.shot_id)))?;
             row_shot[row] = pos as u32;
         }
         if shot_at.len() != index.key_count() {
-            return Err(inconsistent(format!(
-                "{} shots but {} vectors in the index",
-                shot_at.len(),
-                index.key_count()
-            )));
+            return Err(inconsistent(Inconsistency::Counts { shots: shot_at.len(), vectors: index.key_count() }));
         }
         let scene_at = scenes.iter().enumerate().map(|(i, s)| (s.scene_id, i as u32)).collect();
         let video_at = videos.iter().enumerate().map(|(i, v)| (v.video_id.clone(), i as u32)).collect();

@@ -34,13 +34,11 @@ pub struct EncoderEndpoint {
 
 impl EncoderEndpoint {
     /// An endpoint that accepts `token` (surrounding whitespace trimmed, as a
-    /// token file ends with a newline).
-    pub fn new(token: &str, graphs: Arc<PreloadedGraphs>) -> Result<Self, HostError> {
+    /// token file ends with a newline); `origin` names where it came from.
+    pub fn new(token: &str, origin: &str, graphs: Arc<PreloadedGraphs>) -> Result<Self, HostError> {
         let token = token.trim();
         if token.chars().count() < MIN_TOKEN_CHARS || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(HostError::Config(format!(
-                "the encoder token must be at least {MIN_TOKEN_CHARS} printable characters without spaces"
-            )));
+            return Err(HostError::WeakToken { origin: origin.to_string(), min_chars: MIN_TOKEN_CHARS });
         }
         Ok(EncoderEndpoint {
             token: token.to_string(),

@@ -23,18 +23,12 @@ impl MediaIndex {
     /// Reads `videos.json` of every published collection under `bundles`.
     /// Only local files are served; other URIs are skipped.
     pub fn load(bundles: &Path) -> Result<Self, HostError> {
-        let bundles_err = |dir: &Path, e: bundle::BundleError| HostError::Bundles {
-            dir: dir.to_path_buf(),
-            message: e.to_string(),
-        };
         let mut files = HashMap::new();
-        for collection in bundle::list_collections(bundles).map_err(|e| bundles_err(bundles, e))? {
+        for collection in bundle::list_collections(bundles)? {
             let dir = bundles.join(&collection);
-            let open = OpenBundle::open_current(&dir, Verify::SearchFiles)
-                .map_err(|e| bundles_err(&dir, e))?;
+            let open = OpenBundle::open_current(&dir, Verify::SearchFiles)?;
             let videos: Vec<VideoRecord> = open
-                .read_json(VIDEOS_FILE)
-                .map_err(|e| bundles_err(&dir, e))?;
+                .read_json(VIDEOS_FILE)?;
             for video in videos {
                 let source = video
                     .source_uri

@@ -48,10 +48,7 @@ impl PreloadedGraphs {
         let sessions = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let mut out = PreloadedGraphs::default();
         for dir in model_dirs {
-            let manifest = ModelManifest::load(dir).map_err(|e| HostError::Model {
-                dir: dir.clone(),
-                message: e.to_string(),
-            })?;
+            let manifest = ModelManifest::load(dir).map_err(|source| HostError::Model { dir: dir.clone(), source })?;
             for (graph_name, file) in [
                 (&manifest.image.graph_name, &manifest.image.file),
                 (&manifest.text.graph_name, &manifest.text.file),

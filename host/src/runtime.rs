@@ -63,10 +63,7 @@ impl RequestState {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
         wasi.preopened_dir(bundles, BUNDLES_ROOT, FsPerms::ReadOnly)
-            .map_err(|e| HostError::Bundles {
-                dir: bundles.to_path_buf(),
-                message: format!("cannot preopen for the guest: {e:#}"),
-            })?;
+            .map_err(HostError::engine("preopening the bundles root for the guest"))?;
         Ok(RequestState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -154,7 +151,7 @@ pub fn serving_engine(limits: &InstanceLimits) -> Result<Engine, HostError> {
         pool.linear_memory_keep_resident(KEEP_RESIDENT_BYTES);
     }
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let engine = Engine::new(&config).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+    let engine = Engine::new(&config).map_err(HostError::engine("engine configuration"))?;
     start_epoch_ticker(&engine);
     Ok(engine)
 }
@@ -172,7 +169,7 @@ fn pagemap_scan_supported() -> bool {
 pub fn preinit_engine() -> Result<Engine, HostError> {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    Engine::new(&config).map_err(|e| HostError::Engine(format!("{e:#}")))
+    Engine::new(&config).map_err(HostError::engine("engine configuration"))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
@@ -193,13 +190,13 @@ fn start_epoch_ticker(engine: &Engine) {
 /// WASI p2, wasi-http and wasi-nn (`wasi:nn@0.2.0-rc-2024-10-28`) imports.
 pub fn linker(engine: &Engine) -> Result<Linker<RequestState>, HostError> {
     let mut linker = Linker::new(engine);
-    let err = |e: wasmtime::Error| HostError::Engine(format!("linking imports: {e:#}"));
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(err)?;
+    let err = || HostError::engine("linking imports");
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err())?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(err())?;
     wasmtime_wasi_nn::wit::add_to_linker(&mut linker, |s: &mut RequestState| {
         WasiNnView::new(&mut s.table, &mut s.nn)
     })
-    .map_err(err)?;
+    .map_err(err())?;
     Ok(linker)
 }
 
@@ -240,16 +237,13 @@ impl Runtime {
         let linker = linker(&engine)?;
         let instance_pre = linker
             .instantiate_pre(component)
-            .map_err(|e| HostError::component(component_path, e))?;
-        QueryServedPre::new(instance_pre.clone()).map_err(|e| {
-            HostError::component(
-                component_path,
-                format!("does not have the world buscaescenas:edge/query-served (wit/world.wit): {e:#}"),
-            )
-        })?;
-        let pre = ProxyPre::new(instance_pre).map_err(|e| {
-            HostError::component(component_path, format!("not a wasi:http proxy component: {e:#}"))
-        })?;
+            .map_err(HostError::component(component_path, "linking against the host's imports"))?;
+        QueryServedPre::new(instance_pre.clone()).map_err(HostError::component(
+            component_path,
+            "checking it has the world buscaescenas:edge/query-served (wit/world.wit)",
+        ))?;
+        let pre = ProxyPre::new(instance_pre)
+            .map_err(HostError::component(component_path, "checking it is a wasi:http proxy component"))?;
         Ok(Runtime {
             engine,
             pre,

@@ -98,11 +98,9 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
         (Some(file), _) => {
             let token = std::fs::read_to_string(file).map_err(HostError::io(file))?;
             let first = token.lines().next().unwrap_or("");
-            Some(EncoderEndpoint::new(first, Arc::new(graphs.clone())).map_err(|e| {
-                HostError::Config(format!("--encoder-token-file {}: {e}", file.display()))
-            })?)
+            Some(EncoderEndpoint::new(first, &format!("--encoder-token-file {}", file.display()), Arc::new(graphs.clone()))?)
         }
-        (None, Some(token)) => Some(EncoderEndpoint::new(token, Arc::new(graphs.clone()))?),
+        (None, Some(token)) => Some(EncoderEndpoint::new(token, "the encoder token", Arc::new(graphs.clone()))?),
         (None, None) => None,
     };
     let limits = InstanceLimits {

@@ -119,7 +119,7 @@ pub async fn preinitialize(
         })
         .await
         .map_err(|e| {
-            HostError::component(component_path, format!("pre-initialization failed: {e:#}"))
+            HostError::component(component_path, "pre-initializing it")(e)
         })?;
     Ok(snapshot)
 }
@@ -155,7 +155,7 @@ pub async fn load_or_build(
     }
     let started = Instant::now();
     let exports_init = exports_init_function(&component)
-        .map_err(|e| HostError::component(component_path, format!("not a WebAssembly component: {e}")))?;
+        .map_err(|e| HostError::component(component_path, "reading its exports")(e.into()))?;
     let snapshot = if exports_init {
         preinitialize(component_path, &component, bundles, graphs).await?
     } else {
@@ -169,18 +169,12 @@ pub async fn load_or_build(
     let started = Instant::now();
     let compiled = match cached {
         Some(path) => {
-            let bytes = engine.precompile_component(&snapshot).map_err(|e| {
-                HostError::component(component_path, format!("compiling the snapshot: {e:#}"))
-            })?;
+            let bytes = engine.precompile_component(&snapshot).map_err(HostError::component(component_path, "compiling the snapshot"))?;
             write_cache(&path, &bytes)?;
             // SAFETY: just written by this process from `precompile_component`.
-            unsafe { Component::deserialize_file(engine, &path) }.map_err(|e| {
-                HostError::component(&path, format!("loading the compiled snapshot: {e:#}"))
-            })?
+            unsafe { Component::deserialize_file(engine, &path) }.map_err(HostError::component(&path, "loading the compiled snapshot"))?
         }
-        None => Component::new(engine, &snapshot).map_err(|e| {
-            HostError::component(component_path, format!("compiling the snapshot: {e:#}"))
-        })?,
+        None => Component::new(engine, &snapshot).map_err(HostError::component(component_path, "compiling the snapshot"))?,
     };
     tracing::info!(
         wizer_ms,
@@ -195,10 +189,7 @@ fn write_cache(path: &PathBuf, bytes: &[u8]) -> Result<(), HostError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(HostError::io(dir))?;
     }
-    bundle::write_file_atomic(path, bytes).map_err(|e| HostError::Bundles {
-        dir: path.clone(),
-        message: format!("cannot write the snapshot cache: {e}"),
-    })?;
+    bundle::write_file_atomic(path, bytes)?;
     if let Some(dir) = path.parent() {
         prune_cache(dir, CACHE_ENTRIES_KEPT);
     }

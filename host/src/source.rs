@@ -30,22 +30,18 @@ impl BundleSource {
         match location {
             Location::Folder(dir) => {
                 if !dir.is_dir() {
-                    return Err(HostError::Bundles {
-                        dir: dir.clone(),
-                        message: "not a directory".into(),
-                    });
+                    return Err(HostError::NotADirectory(dir.clone()));
                 }
                 Ok(BundleSource::Folder(dir.clone()))
             }
             Location::S3(url) => {
-                let s3_err = |e: busca_s3::S3Error| HostError::S3(e.to_string());
-                let bucket = BundleBucket::connect(url.clone(), connect).await.map_err(s3_err)?;
+                let bucket = BundleBucket::connect(url.clone(), connect).await?;
                 let root = mirror_dir
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| url.local_cache_dir("s3-mirror"));
                 std::fs::create_dir_all(&root).map_err(HostError::io(&root))?;
                 let mirror = Mirror::new(bucket, root);
-                mirror.sync().await.map_err(s3_err)?;
+                mirror.sync().await?;
                 Ok(BundleSource::S3(mirror))
             }
         }
@@ -76,17 +72,10 @@ impl BundleSource {
 
 /// `(collection, version CURRENT names)` of every published collection under `root`.
 pub fn current_versions(root: &Path) -> Result<Vec<(String, String)>, HostError> {
-    let err = |dir: &Path| {
-        let dir = dir.to_path_buf();
-        move |e: bundle::BundleError| HostError::Bundles {
-            dir,
-            message: e.to_string(),
-        }
-    };
     let mut out = Vec::new();
-    for collection in bundle::list_collections(root).map_err(err(root))? {
+    for collection in bundle::list_collections(root)? {
         let dir = root.join(&collection);
-        let version = bundle::read_current(&dir).map_err(err(&dir))?.unwrap_or_default();
+        let version = bundle::read_current(&dir)?.unwrap_or_default();
         out.push((collection, version));
     }
     Ok(out)

@@ -11,7 +11,7 @@ use spin_sdk::http::{IncomingRequest, Response};
 
 use busca_core::model::{ImageTower, TextTower};
 
-use crate::api::{Encoder, EncoderError, HttpRequest, HttpResponse, Service};
+use crate::api::{Encoder, EncoderError, Failure, HttpRequest, HttpResponse, NnError, Service};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -77,33 +77,32 @@ impl Encoder for NnEncoder {
 impl NnEncoder {
     /// One input tensor in, the named `[1, D]` f32 output back.
     fn run(&self, graph: &str, input: &str, output: &str, dims: &[u32], ty: TensorType, bytes: &[u8]) -> Result<Vec<f32>, EncoderError> {
-        let failed = |detail: String| EncoderError::Failed { graph: graph.to_string(), detail };
+        let failed = |failure: Failure| EncoderError::Failed { graph: graph.to_string(), failure };
+        let nn = |e: wasi::nn::errors::Error| NnError { code: format!("{:?}", e.code()), data: e.data() };
         let mut graphs = self.graphs.borrow_mut();
         if !graphs.contains_key(graph) {
-            let loaded = load_by_name(graph).map_err(|e| EncoderError::GraphMissing {
-                graph: graph.to_string(),
-                detail: format!("{:?}: {}", e.code(), e.data()),
-            })?;
+            let loaded = load_by_name(graph)
+                .map_err(|e| EncoderError::GraphMissing { graph: graph.to_string(), host: nn(e) })?;
             graphs.insert(graph.to_string(), loaded);
         }
         let context = graphs[graph]
             .init_execution_context()
-            .map_err(|e| failed(format!("init-execution-context: {:?}: {}", e.code(), e.data())))?;
+            .map_err(|e| failed(Failure::Call { call: "init-execution-context", error: nn(e) }))?;
         let tensor = Tensor::new(dims, ty, bytes);
         let outputs = context
             .compute(vec![(input.to_string(), tensor)])
-            .map_err(|e| failed(format!("compute: {:?}: {}", e.code(), e.data())))?;
+            .map_err(|e| failed(Failure::Call { call: "compute", error: nn(e) }))?;
         let count = outputs.len();
         let (_, out) = outputs
             .into_iter()
             .find(|(name, _)| name == output)
-            .ok_or_else(|| failed(format!("no output named {output:?} among {count} outputs")))?;
+            .ok_or_else(|| failed(Failure::MissingOutput { output: output.into(), outputs: count }))?;
         if out.ty() != TensorType::Fp32 {
-            return Err(failed(format!("output {output:?} is {:?}, not FP32", out.ty())));
+            return Err(failed(Failure::OutputType { output: output.into(), found: format!("{:?}", out.ty()) }));
         }
         let out_dims = out.dimensions();
         if out_dims.first() != Some(&1) || out_dims.len() != 2 {
-            return Err(failed(format!("output {output:?} has shape {out_dims:?}, expected [1, D]")));
+            return Err(failed(Failure::OutputShape { output: output.into(), dims: out_dims }));
         }
         let bytes = out.data();
         Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())

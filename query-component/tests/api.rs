@@ -9,7 +9,7 @@ use std::path::Path;
 use busca_core::query::Limits;
 use busca_core::ClipTokenizer;
 use busca_core::model::{ImageTower, TextTower};
-use query_component::api::{Encoder, EncoderError, HttpRequest, HttpResponse, Service};
+use query_component::api::{Encoder, EncoderError, HttpRequest, HttpResponse, NnError, Service};
 use query_component::test_bundle::{self, Spec};
 use serde_json::Value;
 
@@ -47,7 +47,7 @@ impl FakeEncoder {
     fn record(&self, graph: &str, dims: Vec<u32>) -> Result<(), EncoderError> {
         self.calls.borrow_mut().push((graph.to_string(), dims));
         if self.missing {
-            return Err(EncoderError::GraphMissing { graph: graph.into(), detail: "not-found".into() });
+            return Err(EncoderError::GraphMissing { graph: graph.into(), host: NnError { code: "not-found".into(), data: "no such graph".into() } });
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ use std::path::Path;
 use busca_core::model::{ImageTower, TextTower};
 use busca_core::query::Limits;
 use busca_core::search::Collection;
-use query_component::api::{Encoder, EncoderError, HttpRequest, HttpResponse, Service};
+use query_component::api::{Encoder, EncoderError, Failure, HttpRequest, HttpResponse, NnError, Service};
 use query_component::test_bundle::{self, Spec};
 use serde_json::{json, Value};
 
@@ -80,8 +80,8 @@ impl FakeEncoder {
         match self.towers {
             Towers::Working => Ok(direction),
             Towers::WrongDim => Ok(direction.repeat(2)),
-            Towers::Missing => Err(EncoderError::GraphMissing { graph: graph.into(), detail: "not loaded".into() }),
-            Towers::Failing => Err(EncoderError::Failed { graph: graph.into(), detail: "out of memory".into() }),
+            Towers::Missing => Err(EncoderError::GraphMissing { graph: graph.into(), host: NnError { code: "not-found".into(), data: "not loaded".into() } }),
+            Towers::Failing => Err(EncoderError::Failed { graph: graph.into(), failure: Failure::Call { call: "compute", error: NnError { code: "runtime-error".into(), data: "out of memory".into() } } }),
         }
     }
 }

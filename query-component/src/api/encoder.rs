@@ -18,21 +18,70 @@ pub trait Encoder {
 }
 
 /// Why an encoder could not answer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EncoderError {
     /// The host has no graph by this name.
+    #[error("the host has no wasi-nn graph {graph:?} ({host})")]
     GraphMissing {
         /// The graph name.
         graph: String,
         /// What the host said.
-        detail: String,
+        host: NnError,
     },
     /// The graph ran and failed, or gave an unexpected output.
+    #[error("wasi-nn graph {graph:?}: {failure}")]
     Failed {
         /// The graph name.
         graph: String,
         /// What went wrong.
-        detail: String,
+        failure: Failure,
+    },
+}
+
+/// A wasi:nn error as the host reported it: its code and the host's message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code}: {data}")]
+pub struct NnError {
+    /// The wasi:nn error code (`not-found`, `runtime-error`, ...).
+    pub code: String,
+    /// The host's message.
+    pub data: String,
+}
+
+/// How a graph that exists failed to give an embedding.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Failure {
+    /// A wasi:nn call failed.
+    #[error("{call}: {error}")]
+    Call {
+        /// The call (`init-execution-context`, `compute`).
+        call: &'static str,
+        /// The host's error.
+        error: NnError,
+    },
+    /// The outputs lack the one the manifest names.
+    #[error("no output named {output:?} among {outputs} outputs")]
+    MissingOutput {
+        /// The manifest's output name.
+        output: String,
+        /// How many outputs came back.
+        outputs: usize,
+    },
+    /// The output is not f32.
+    #[error("output {output:?} is {found}, not FP32")]
+    OutputType {
+        /// The output.
+        output: String,
+        /// Its tensor type.
+        found: String,
+    },
+    /// The output is not one row.
+    #[error("output {output:?} has shape {dims:?}, expected [1, D]")]
+    OutputShape {
+        /// The output.
+        output: String,
+        /// Its dimensions.
+        dims: Vec<u32>,
     },
 }
 
@@ -42,15 +91,15 @@ pub enum EncoderError {
 pub(super) fn checked_embedding(c: &Collection, graph: &str, answer: Result<Vec<f32>, EncoderError>) -> Result<Vec<f32>, QueryError> {
     let bundle_name = format!("{} {}", c.name(), c.version());
     let embedding = answer.map_err(|e| match e {
-        EncoderError::GraphMissing { graph, detail } => QueryError::new(
+        EncoderError::GraphMissing { graph, host } => QueryError::new(
             503,
             "encoder_unavailable",
-            format!("the host has no wasi-nn graph {graph:?}, which bundle {bundle_name} needs ({detail}); preload the bundle's model"),
+            format!("the host has no wasi-nn graph {graph:?}, which bundle {bundle_name} needs ({host}); preload the bundle's model"),
         ),
-        EncoderError::Failed { graph, detail } => QueryError::new(
+        EncoderError::Failed { graph, failure } => QueryError::new(
             503,
             "encoder_failed",
-            format!("wasi-nn graph {graph:?} failed for bundle {bundle_name}: {detail}"),
+            format!("wasi-nn graph {graph:?} failed for bundle {bundle_name}: {failure}"),
         ),
     })?;
     if embedding.len() != c.index.dim() {

@@ -31,7 +31,7 @@ mod handlers;
 pub mod http;
 
 pub use body::parse_search_body;
-pub use encoder::{Encoder, EncoderError};
+pub use encoder::{Encoder, EncoderError, Failure, NnError};
 pub use http::{error_of, HttpRequest, HttpResponse};
 
 /// The search page and its assets, built into the component.
