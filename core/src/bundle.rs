@@ -55,6 +55,10 @@ pub const MAP_FILE: &str = "map.json";
 pub const TIMELINES_DIR: &str = "timelines";
 /// Directory of keyframe thumbnails.
 pub const KEYFRAMES_DIR: &str = "keyframes";
+/// The indexer's per-video work records (frame timestamps, embeddings,
+/// thumbnails), beside `versions/` in a collection's folder and under the
+/// same name in a bucket. Never part of a version.
+pub const WORK_DIR: &str = "work";
 
 /// The manifest of one bundle version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

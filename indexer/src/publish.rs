@@ -52,7 +52,7 @@ pub enum PublishError {
 /// Where bundle versions of a collection are published.
 pub trait BundleStore {
     /// The local directory of a collection: its work files live in
-    /// `<dir>/.work` (for S3, a local staging copy of the bucket's).
+    /// `<dir>/work` (for S3, a local staging copy of the bucket's `work/`).
     fn local_collection_dir(&self, collection: &str) -> PathBuf;
     /// Brings the store's work files into `work_dir` (S3: those this machine lacks).
     fn load_work(&self, _collection: &str, _work_dir: &Path) -> Result<(), PublishError> {

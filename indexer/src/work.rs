@@ -1,4 +1,4 @@
-//! The per-collection work directory `<out>/<collection>/.work/`: every
+//! The per-collection work directory `<out>/<collection>/work/`: every
 //! finished video's sampled timestamps, f16 frame embeddings and frame
 //! thumbnails, so that re-runs index only new or changed videos and a run
 //! killed at any moment resumes from the videos it had finished.
@@ -21,8 +21,11 @@ use serde::{Deserialize, Serialize};
 /// (so copies, like the S3 store's, move records last).
 pub const RECORD_SUFFIX: &str = ".json";
 
-/// Name of the work directory inside a collection directory.
-pub const WORK_DIR: &str = ".work";
+pub use busca_core::bundle::WORK_DIR;
+
+/// Where builds before the name was shared with the S3 store kept the work
+/// directory; found there, it is renamed to [`WORK_DIR`].
+const LEGACY_WORK_DIR: &str = ".work";
 
 /// A finished video in the work directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,9 +72,15 @@ pub struct WorkStore {
 }
 
 impl WorkStore {
-    /// Opens (creating) `<collection_dir>/.work`.
+    /// Opens (creating) `<collection_dir>/work`, moving a legacy `.work`
+    /// there first so that its videos are not decoded again.
     pub fn open(collection_dir: &Path) -> Result<Self, WorkError> {
         let dir = collection_dir.join(WORK_DIR);
+        let legacy = collection_dir.join(LEGACY_WORK_DIR);
+        if legacy.is_dir() && !dir.exists() {
+            std::fs::rename(&legacy, &dir).map_err(IoAt::at(&legacy))?;
+            tracing::info!("moved the work directory {} to {}", legacy.display(), dir.display());
+        }
         std::fs::create_dir_all(&dir).map_err(IoAt::at(&dir))?;
         Ok(WorkStore { dir })
     }
@@ -242,6 +251,19 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, vec!["a-bbbbbbbbbbbb.f16", "a-bbbbbbbbbbbb.jpgs", "a.json"]);
+    }
+
+    #[test]
+    fn a_legacy_work_directory_is_moved_and_its_videos_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = WorkStore { dir: dir.path().join(LEGACY_WORK_DIR) };
+        std::fs::create_dir_all(old.dir()).unwrap();
+        let bytes = busca_core::vector::f32_to_f16_bytes(&[0.6, 0.8, 1.0, 0.0]);
+        old.save(record("a", "aaaaaaaaaaaaaaaa", 2), &bytes, &[vec![1], vec![2]]).unwrap();
+        let store = WorkStore::open(dir.path()).unwrap();
+        assert_eq!(store.dir(), dir.path().join("work"));
+        assert!(!dir.path().join(LEGACY_WORK_DIR).exists());
+        assert_eq!(store.load_all().unwrap().keys().collect::<Vec<_>>(), ["a"]);
     }
 
     #[test]

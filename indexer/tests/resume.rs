@@ -43,7 +43,7 @@ fn killed_run_resumes_from_finished_videos() {
         make_solid_video(&videos.join(format!("v{i}.mp4")), colour, 12.0);
     }
     let out = tmp.path().join("bundles");
-    let work = out.join("resume/.work");
+    let work = out.join("resume/work");
 
     let mut child = index_command(&videos, &out).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);

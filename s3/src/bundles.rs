@@ -16,8 +16,9 @@ use crate::connect::{ConnectOptions, S3Client};
 use crate::objects::Transfer;
 use crate::{S3Error, S3Url};
 
-/// The indexer's per-video frame cache lives beside the versions.
-pub const WORK_DIR: &str = "work";
+/// The indexer's per-video frame cache lives beside the versions, under the
+/// name it has in a folder.
+pub use busca_core::bundle::WORK_DIR;
 
 /// What `CURRENT` says, with the object's ETag for cheap polling.
 #[derive(Debug, Clone, PartialEq, Eq)]
