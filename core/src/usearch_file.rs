@@ -267,7 +267,156 @@ pub enum UsearchFileError {
         /// The file (or `<memory>`).
         path: PathBuf,
         /// What is wrong, with the offset where it matters.
-        reason: String,
+        reason: FormatError,
+    },
+}
+
+/// What is wrong with the bytes of a usearch file, with the offset where it
+/// matters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// Neither matrix prefix leads to the dense header.
+    #[error("no usearch header found ({len} bytes): not a usearch index, or truncated")]
+    NoHeader {
+        /// The file's length.
+        len: usize,
+    },
+    /// The header is at the start: saved without its vectors.
+    #[error("the file holds no vectors (saved without them); save the index with its vectors")]
+    NoVectors,
+    /// A part runs past the end of the file.
+    #[error("truncated: {what} needs {needs} bytes at byte {at} but the file has {len}")]
+    Truncated {
+        /// The part.
+        what: &'static str,
+        /// Its size.
+        needs: usize,
+        /// Where it starts.
+        at: usize,
+        /// The file's length.
+        len: usize,
+    },
+    /// A size computed from the header does not fit in memory addresses.
+    #[error("{0} overflows")]
+    Overflow(&'static str),
+    /// Not usearch 2.x.
+    #[error("written by usearch {0}.{1}.{2}; this reader reads 2.x")]
+    Version(u16, u16, u16),
+    /// usearch 2 before 2.10 numbered the kinds differently.
+    #[error("written by usearch 2.{0}; re-save with usearch 2.10 or newer")]
+    OldVersion(u16),
+    /// An unknown metric code.
+    #[error("metric code {0:#04x} is not supported (cos, ip, l2sq)")]
+    Metric(u8),
+    /// Keys are not u64.
+    #[error("key kind {0} is not supported (u64 only)")]
+    KeyKind(u8),
+    /// Slots are not u32.
+    #[error("slot kind {0} is not supported (u32 only)")]
+    SlotKind(u8),
+    /// An unknown scalar kind.
+    #[error("scalar kind {0} is not supported (f32, f16 or i8)")]
+    ScalarKind(u8),
+    /// Several vectors per key.
+    #[error("multi-vector indexes are not supported")]
+    Multi,
+    /// The header's dimension and scalar size disagree with the row size.
+    #[error("{dimensions} dimensions of {scalar_bytes} bytes do not match {row_bytes}-byte vector rows")]
+    RowSize {
+        /// From the header.
+        dimensions: usize,
+        /// Bytes per scalar.
+        scalar_bytes: usize,
+        /// From the matrix prefix.
+        row_bytes: usize,
+    },
+    /// The header's counts disagree with the matrix.
+    #[error("header counts {present} present + {deleted} deleted, but the file holds {rows} vectors")]
+    Counts {
+        /// Present entries.
+        present: u64,
+        /// Deleted entries.
+        deleted: u64,
+        /// Rows in the matrix.
+        rows: usize,
+    },
+    /// Bytes follow the graph.
+    #[error("{0} unexpected bytes after the graph")]
+    TrailingBytes(usize),
+    /// The graph and the matrix disagree on the node count.
+    #[error("graph has {size} nodes but the file holds {rows} vectors")]
+    GraphSize {
+        /// Nodes in the graph header.
+        size: u64,
+        /// Rows in the matrix.
+        rows: usize,
+    },
+    /// Connectivity out of the range any index uses.
+    #[error("connectivity {connectivity}/{base} out of range")]
+    Connectivity {
+        /// M.
+        connectivity: u64,
+        /// M at level 0.
+        base: u64,
+    },
+    /// More levels than any index has.
+    #[error("max level {0} out of range")]
+    MaxLevel(u64),
+    /// The entry point is not a node.
+    #[error("entry slot {entry} is not a node (of {rows})")]
+    EntrySlot {
+        /// The entry slot.
+        entry: u64,
+        /// The nodes.
+        rows: usize,
+    },
+    /// A level outside the header's range.
+    #[error("node {slot} has level {level}, outside 0..={max}")]
+    NodeLevel {
+        /// The node.
+        slot: usize,
+        /// Its level.
+        level: i16,
+        /// The header's maximum.
+        max: u64,
+    },
+    /// A node's own level disagrees with the level table.
+    #[error("node {slot} at byte {at} says level {level}, the level table {table}")]
+    NodeLevelMismatch {
+        /// The node.
+        slot: usize,
+        /// Where it starts.
+        at: usize,
+        /// What it says.
+        level: i16,
+        /// What the table says.
+        table: u8,
+    },
+    /// A neighbour list longer than its capacity.
+    #[error("node {slot} level {level} at byte {at} has {count} neighbours, more than {capacity}")]
+    NeighbourCount {
+        /// The node.
+        slot: usize,
+        /// The level.
+        level: usize,
+        /// Where the list starts.
+        at: usize,
+        /// Its count.
+        count: usize,
+        /// Its capacity.
+        capacity: usize,
+    },
+    /// A link to a slot that does not exist.
+    #[error("node {slot} level {level} links to slot {neighbour}, outside the {rows} nodes")]
+    NeighbourSlot {
+        /// The node.
+        slot: usize,
+        /// The level.
+        level: usize,
+        /// The link.
+        neighbour: u32,
+        /// The nodes.
+        rows: usize,
     },
 }
 
@@ -290,7 +439,7 @@ impl UsearchFile {
         })
     }
 
-    fn parse(bytes: &[u8]) -> Result<Self, String> {
+    fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
         // The matrix prefix is two u32 unless the file was saved with 64-bit
         // dimensions; usearch's own loader tells them apart by where the magic is.
         let (rows, row_bytes, matrix_start) = detect_matrix_prefix(bytes)?;
@@ -299,50 +448,46 @@ impl UsearchFile {
             offset: matrix_start,
         };
         let matrix = cursor.take(
-            rows.checked_mul(row_bytes).ok_or("vector matrix size overflows")?,
+            rows.checked_mul(row_bytes).ok_or(FormatError::Overflow("vector matrix size"))?,
             "vector matrix",
         )?;
 
         let head = cursor.take(DENSE_HEADER_BYTES, "dense header")?;
         let version = (le_u16(&head[7..9]), le_u16(&head[9..11]), le_u16(&head[11..13]));
         if version.0 != 2 {
-            return Err(format!("written by usearch {}.{}.{}; this reader reads 2.x", version.0, version.1, version.2));
+            return Err(FormatError::Version(version.0, version.1, version.2));
         }
         let (metric_code, scalar, key_kind, slot_kind) = (head[13], head[14], head[15], head[16]);
         let count_present = le_u64(&head[17..25]);
         let count_deleted = le_u64(&head[25..33]);
-        let dimensions = usize::try_from(le_u64(&head[33..41])).map_err(|_| "dimensions overflow")?;
+        let dimensions = usize::try_from(le_u64(&head[33..41])).map_err(|_| FormatError::Overflow("dimensions"))?;
         let multi = head[41] != 0;
         // Before 2.10 the kind codes were numbered differently; we only read newer.
         if version.1 < 10 {
-            return Err(format!("written by usearch 2.{}; re-save with usearch 2.10 or newer", version.1));
+            return Err(FormatError::OldVersion(version.1));
         }
         let metric = Metric::from_code(metric_code)
-            .ok_or_else(|| format!("metric code {metric_code:#04x} is not supported (cos, ip, l2sq)"))?;
+            .ok_or(FormatError::Metric(metric_code))?;
         if key_kind != kind::U64 {
-            return Err(format!("key kind {key_kind} is not supported (u64 only)"));
+            return Err(FormatError::KeyKind(key_kind));
         }
         if slot_kind != kind::U32 {
-            return Err(format!("slot kind {slot_kind} is not supported (u32 only)"));
+            return Err(FormatError::SlotKind(slot_kind));
         }
         if multi {
-            return Err("multi-vector indexes are not supported".into());
+            return Err(FormatError::Multi);
         }
         let scalar_bytes = match scalar {
             kind::F32 => 4,
             kind::F16 => 2,
             kind::I8 => 1,
-            other => return Err(format!("scalar kind {other} is not supported (f32, f16 or i8)")),
+            other => return Err(FormatError::ScalarKind(other)),
         };
         if dimensions == 0 || dimensions.checked_mul(scalar_bytes) != Some(row_bytes) {
-            return Err(format!(
-                "{dimensions} dimensions of {scalar_bytes} bytes do not match {row_bytes}-byte vector rows"
-            ));
+            return Err(FormatError::RowSize { dimensions, scalar_bytes, row_bytes });
         }
         if count_present.checked_add(count_deleted) != Some(rows as u64) {
-            return Err(format!(
-                "header counts {count_present} present + {count_deleted} deleted, but the file holds {rows} vectors"
-            ));
+            return Err(FormatError::Counts { present: count_present, deleted: count_deleted, rows });
         }
         let vectors = match scalar {
             kind::F32 => StoredVectors::F32(matrix.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
@@ -352,7 +497,7 @@ impl UsearchFile {
 
         let (keys, graph) = parse_graph(&mut cursor, rows)?;
         if cursor.offset != bytes.len() {
-            return Err(format!("{} unexpected bytes after the graph", bytes.len() - cursor.offset));
+            return Err(FormatError::TrailingBytes(bytes.len() - cursor.offset));
         }
         Ok(UsearchFile {
             version,
@@ -378,7 +523,7 @@ impl UsearchFile {
 }
 
 /// Finds the vector-matrix prefix: `(rows, bytes per row, offset of the matrix)`.
-fn detect_matrix_prefix(bytes: &[u8]) -> Result<(usize, usize, usize), String> {
+fn detect_matrix_prefix(bytes: &[u8]) -> Result<(usize, usize, usize), FormatError> {
     let magic_at = |offset: Option<usize>| {
         offset.is_some_and(|o| bytes.len() >= o.saturating_add(DENSE_HEADER_BYTES) && &bytes[o..o + 7] == MAGIC)
     };
@@ -401,39 +546,36 @@ fn detect_matrix_prefix(bytes: &[u8]) -> Result<(usize, usize, usize), String> {
         }
     }
     if bytes.len() >= 7 && &bytes[..7] == MAGIC {
-        return Err("the file holds no vectors (saved without them); save the index with its vectors".into());
+        return Err(FormatError::NoVectors);
     }
-    Err(format!(
-        "no usearch header found ({} bytes): not a usearch index, or truncated",
-        bytes.len()
-    ))
+    Err(FormatError::NoHeader { len: bytes.len() })
 }
 
-fn parse_graph(cursor: &mut Cursor<'_>, rows: usize) -> Result<(Vec<u64>, HnswGraph), String> {
+fn parse_graph(cursor: &mut Cursor<'_>, rows: usize) -> Result<(Vec<u64>, HnswGraph), FormatError> {
     let head = cursor.take(GRAPH_HEADER_BYTES, "graph header")?;
     let field = |i: usize| le_u64(&head[i * 8..i * 8 + 8]);
     let (size, connectivity, connectivity_base, max_level, entry_slot) =
         (field(0), field(1), field(2), field(3), field(4));
     if size != rows as u64 {
-        return Err(format!("graph has {size} nodes but the file holds {rows} vectors"));
+        return Err(FormatError::GraphSize { size, rows });
     }
     if connectivity == 0 || connectivity > 4096 || connectivity_base == 0 || connectivity_base > 8192 {
-        return Err(format!("connectivity {connectivity}/{connectivity_base} out of range"));
+        return Err(FormatError::Connectivity { connectivity, base: connectivity_base });
     }
     if max_level as usize > MAX_LEVEL {
-        return Err(format!("max level {max_level} out of range"));
+        return Err(FormatError::MaxLevel(max_level));
     }
     if rows > 0 && entry_slot >= rows as u64 {
-        return Err(format!("entry slot {entry_slot} is not a node (of {rows})"));
+        return Err(FormatError::EntrySlot { entry: entry_slot, rows });
     }
     let (connectivity, connectivity_base) = (connectivity as usize, connectivity_base as usize);
 
-    let level_bytes = cursor.take(rows.checked_mul(2).ok_or("level table overflows")?, "level table")?;
+    let level_bytes = cursor.take(rows.checked_mul(2).ok_or(FormatError::Overflow("level table"))?, "level table")?;
     let mut levels = Vec::with_capacity(rows);
     for (slot, b) in level_bytes.chunks_exact(2).enumerate() {
         let level = i16::from_le_bytes([b[0], b[1]]);
         if level < 0 || level as u64 > max_level {
-            return Err(format!("node {slot} has level {level}, outside 0..={max_level}"));
+            return Err(FormatError::NodeLevel { slot, level, max: max_level });
         }
         levels.push(level as u8);
     }
@@ -450,25 +592,25 @@ fn parse_graph(cursor: &mut Cursor<'_>, rows: usize) -> Result<(Vec<u64>, HnswGr
         keys.push(le_u64(cursor.take(8, "node key")?));
         let level = i16::from_le_bytes(cursor.take(2, "node level")?.try_into().expect("2 bytes"));
         if level < 0 || level as u8 != table_level {
-            return Err(format!("node {slot} at byte {node_start} says level {level}, the level table {table_level}"));
+            return Err(FormatError::NodeLevelMismatch { slot, at: node_start, level, table: table_level });
         }
-        first_list.push(u32::try_from(list_starts.len() - 1).map_err(|_| "too many lists")?);
+        first_list.push(u32::try_from(list_starts.len() - 1).map_err(|_| FormatError::Overflow("list count"))?);
         for l in 0..=level as usize {
             let capacity = if l == 0 { connectivity_base } else { connectivity };
             let list_at = cursor.offset;
             let count = le_u32(cursor.take(4, "neighbour count")?) as usize;
             let slots = cursor.take(capacity * 4, "neighbour list")?;
             if count > capacity {
-                return Err(format!("node {slot} level {l} at byte {list_at} has {count} neighbours, more than {capacity}"));
+                return Err(FormatError::NeighbourCount { slot, level: l, at: list_at, count, capacity });
             }
             for b in slots[..count * 4].chunks_exact(4) {
                 let neighbour = le_u32(b);
                 if neighbour as usize >= rows {
-                    return Err(format!("node {slot} level {l} links to slot {neighbour}, outside the {rows} nodes"));
+                    return Err(FormatError::NeighbourSlot { slot, level: l, neighbour, rows });
                 }
                 neighbours.push(neighbour);
             }
-            list_starts.push(u32::try_from(neighbours.len()).map_err(|_| "too many neighbours")?);
+            list_starts.push(u32::try_from(neighbours.len()).map_err(|_| FormatError::Overflow("neighbour count"))?);
         }
     }
     Ok((
@@ -492,18 +634,12 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], FormatError> {
         let end = self
             .offset
             .checked_add(n)
             .filter(|end| *end <= self.bytes.len())
-            .ok_or_else(|| {
-                format!(
-                    "truncated: {what} needs {n} bytes at byte {} but the file has {}",
-                    self.offset,
-                    self.bytes.len()
-                )
-            })?;
+            .ok_or(FormatError::Truncated { what, needs: n, at: self.offset, len: self.bytes.len() })?;
         let out = &self.bytes[self.offset..end];
         self.offset = end;
         Ok(out)
@@ -664,6 +800,14 @@ mod tests {
         let first_list = head + 64 + 40 + 6 + 10 + 4;
         bad[first_list..first_list + 4].copy_from_slice(&99u32.to_le_bytes());
         assert!(reason(&bad).contains("slot 99"), "{}", reason(&bad));
+        assert!(matches!(
+            UsearchFile::parse_bytes(&bad),
+            Err(UsearchFileError::Format { reason: FormatError::NeighbourSlot { neighbour: 99, rows: 3, .. }, .. })
+        ));
         assert!(reason(b"hello, not an index").contains("no usearch header"));
+        assert!(matches!(
+            UsearchFile::parse_bytes(&bytes[..bytes.len() - 1]),
+            Err(UsearchFileError::Format { reason: FormatError::Truncated { .. }, .. })
+        ));
     }
 }

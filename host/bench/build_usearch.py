@@ -5,7 +5,7 @@
 VECTORS.f32 is a raw little-endian row-major f32 matrix of normalised rows;
 row i gets key i. A VECTORS.i8 file holds rows already quantized by
 busca_core::vector::quantize_i8 (busca-host-bench writes it), stored as given. Metric cos, DTYPE storage (default f16: what busca-index
-writes, indexer/src/publish.rs default_index_options; or f32, i8). Uses the PyPI usearch wheel
+writes, busca_core::bundle::IndexOptions::new; or f32, i8). Uses the PyPI usearch wheel
 (scripts/requirements.txt) because it builds a 200k-row graph in a minute.
 """
 import sys

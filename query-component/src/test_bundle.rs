@@ -37,6 +37,22 @@ pub struct Spec {
     pub seed: u64,
 }
 
+impl Spec {
+    /// The native tests' bundle: version 1 of `collection`, 3 videos of 6
+    /// shots in 3 classes, `dim`-d, seed 11.
+    pub fn small(collection: &str, dim: usize) -> Spec {
+        Spec {
+            collection: collection.into(),
+            version: 1,
+            videos: 3,
+            shots_per_video: 6,
+            classes: 3,
+            model: test_model(dim),
+            seed: 11,
+        }
+    }
+}
+
 /// A model manifest for tests: CLIP-shaped, `dim`-d, tiny images.
 pub fn test_model(dim: usize) -> ModelManifest {
     serde_json::from_value(serde_json::json!({

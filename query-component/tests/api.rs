@@ -16,15 +16,7 @@ use serde_json::Value;
 const DIM: usize = 16;
 
 fn spec(collection: &str) -> Spec {
-    Spec {
-        collection: collection.into(),
-        version: 1,
-        videos: 3,
-        shots_per_video: 6,
-        classes: 3,
-        model: test_bundle::test_model(DIM),
-        seed: 11,
-    }
+    Spec::small(collection, DIM)
 }
 
 /// Maps the text query "class N" to class N's direction and an image to the

@@ -41,15 +41,7 @@ const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OP
 const DIM: usize = 16;
 
 fn spec(collection: &str) -> Spec {
-    Spec {
-        collection: collection.into(),
-        version: 1,
-        videos: 3,
-        shots_per_video: 6,
-        classes: 3,
-        model: test_bundle::test_model(DIM),
-        seed: 11,
-    }
+    Spec::small(collection, DIM)
 }
 
 /// What the fake towers do.
