@@ -135,8 +135,8 @@ impl VersionWriter {
 
     /// Fills the manifest's version and file list, writes it last, and loads
     /// the staged version with the reader.
-    pub fn seal(self, mut manifest: BundleManifest) -> Result<SealedVersion, WriteError> {
-        let mut this = self;
+    pub fn seal(mut self, mut manifest: BundleManifest) -> Result<SealedVersion, WriteError> {
+        let this = &mut self;
         let result = (|| {
             manifest.version = this.version.clone();
             manifest.files = hash_tree(&this.tmp)?;
@@ -151,9 +151,9 @@ impl VersionWriter {
             Ok(())
         })();
         match result {
-            Ok(()) => Ok(SealedVersion { writer: this, manifest }),
+            Ok(()) => Ok(SealedVersion { writer: self, manifest }),
             Err(e) => {
-                this.discard();
+                self.discard();
                 Err(e)
             }
         }

@@ -118,9 +118,7 @@ pub async fn preinitialize(
             pre.instantiate_async(store).await
         })
         .await
-        .map_err(|e| {
-            HostError::component(component_path, "pre-initializing it")(e)
-        })?;
+        .map_err(HostError::component(component_path, "pre-initializing it"))?;
     Ok(snapshot)
 }
 

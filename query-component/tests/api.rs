@@ -78,12 +78,7 @@ fn service_with(root: &Path, specs: &[Spec]) -> Service {
 }
 
 fn call(service: &Service, enc: &dyn Encoder, method: &str, path: &str, body: &[u8], content_type: Option<&str>) -> (u16, Value, HttpResponse) {
-    let req = HttpRequest {
-        method: method.into(),
-        path_and_query: path.into(),
-        content_type: content_type.map(str::to_string),
-        body: body.to_vec(),
-    };
+    let req = HttpRequest::new(method, path, content_type, body);
     let response = service.handle(&req, enc);
     let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     (response.status, json, response)

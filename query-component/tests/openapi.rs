@@ -208,12 +208,7 @@ impl Contract {
         content_type: Option<&str>,
         expected: u16,
     ) -> Value {
-        let req = HttpRequest {
-            method: method.into(),
-            path_and_query: path.into(),
-            content_type: content_type.map(str::to_string),
-            body: body.to_vec(),
-        };
+        let req = HttpRequest::new(method, path, content_type, body);
         let response = service.handle(&req, enc);
         let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         assert_eq!(response.status, expected, "{method} {path}: {json}");

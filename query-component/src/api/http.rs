@@ -17,6 +17,18 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
 }
 
+impl HttpRequest {
+    /// A request with an optional content type and a body.
+    pub fn new(method: &str, path_and_query: &str, content_type: Option<&str>, body: &[u8]) -> Self {
+        HttpRequest {
+            method: method.into(),
+            path_and_query: path_and_query.into(),
+            content_type: content_type.map(str::to_string),
+            body: body.to_vec(),
+        }
+    }
+}
+
 /// A response to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpResponse {
