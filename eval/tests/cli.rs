@@ -64,6 +64,7 @@ fn bundle(dir: &Path) -> PathBuf {
         analysis: AnalysisParams::defaults(2.0),
         quantization: busca_core::usearch_file::ScalarKind::F16,
         progress: false,
+        shard: None,
     })
     .unwrap();
     assert!(summary.failures.is_empty(), "{:?}", summary.failures);

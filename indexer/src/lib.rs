@@ -10,7 +10,9 @@
 //! - [`assemble`]: the bundle's tables from the analysis (a pure function).
 //! - [`publish`]: bundle stores and the usearch index writer.
 //! - `pipeline`: the decode → encode threads of a run.
-//! - [`run`]: one indexing run tying these together.
+//! - [`shard`]: which videos one of many workers indexes.
+//! - [`run`]: one indexing run tying these together, whole or one worker's
+//!   part, and the publish of every worker's videos.
 //!
 //! The bundle layout, every shared record and the bundle writer are defined
 //! in `busca-core`; the image encoder (CPU, or CUDA with the `cuda` feature)
@@ -24,9 +26,11 @@ mod pipeline;
 pub mod publish;
 pub mod run;
 pub mod segment;
+pub mod shard;
 pub mod work;
 
 pub use busca_onnx::Device;
 pub use publish::S3Destination;
-pub use run::{run, IndexConfig, IndexError, S3Publish, Summary};
+pub use run::{publish_work, run, IndexConfig, IndexError, S3Publish, Summary};
+pub use shard::Shard;
 pub use segment::AnalysisParams;

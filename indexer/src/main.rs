@@ -3,6 +3,9 @@
 //! ```text
 //! busca-index --collection demo --out bundles --model models/tiny demo/videos
 //! busca-index --collection demo --out s3://archive/bundles --model models/tiny demo/videos
+//! # on many machines: each worker its part, then one publish
+//! busca-index --shard 0/3 --collection demo --out s3://archive/bundles --model models/clip --list all.txt
+//! busca-index publish --collection demo --out s3://archive/bundles --model models/clip --list all.txt
 //! ```
 
 use std::io::Write;
@@ -10,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use busca_indexer::{run, AnalysisParams, Device, IndexConfig, S3Publish};
+use busca_indexer::{publish_work, run, AnalysisParams, Device, IndexConfig, S3Publish, Shard};
 use busca_s3::{Location, S3Flags};
 use clap::{Args, Parser, Subcommand};
 
@@ -26,17 +29,110 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Index videos (the default command).
+    /// Index videos (the default command); with --shard, only one worker's part.
     Index(IndexArgs),
+    /// Publish one version from every finished video in the collection's work
+    /// area (every worker's), decoding nothing. Videos given are the expected
+    /// list: those not finished yet are named, and the rest is published.
+    #[command(alias = "finalize")]
+    Publish(PublishArgs),
 }
 
 #[derive(Args, Debug)]
 struct IndexArgs {
+    #[command(flatten)]
+    videos: VideoArgs,
+    #[command(flatten)]
+    collection: CollectionArgs,
+    #[command(flatten)]
+    encoder: EncoderArgs,
+    #[command(flatten)]
+    shard: ShardArgs,
+}
+
+#[derive(Args, Debug)]
+struct PublishArgs {
+    #[command(flatten)]
+    videos: VideoArgs,
+    #[command(flatten)]
+    collection: CollectionArgs,
+    /// Number of workers that indexed the collection, to name the worker of
+    /// each missing video.
+    #[arg(long, env = "BUSCA_SHARDS", value_parser = clap::value_parser!(u32).range(1..))]
+    shards: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+struct VideoArgs {
     /// Video files and folders (searched recursively).
     inputs: Vec<PathBuf>,
     /// A file listing videos, one path per line (relative to the list file).
     #[arg(long = "list", value_name = "FILE")]
     list: Vec<PathBuf>,
+}
+
+/// This worker's part of the inputs: --shard I/N, or the index a Kubernetes
+/// Indexed Job gives each pod and the count its manifest sets.
+#[derive(Args, Debug)]
+struct ShardArgs {
+    /// Index only worker I's part of N (0-based) and publish nothing: run
+    /// `busca-index publish` once every worker has finished. Every worker
+    /// must be given the same inputs.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Worker index when --shard is not given (a Kubernetes Indexed Job sets
+    /// JOB_COMPLETION_INDEX in each pod).
+    #[arg(long, env = "JOB_COMPLETION_INDEX", value_name = "I")]
+    shard_index: Option<u32>,
+    /// Number of workers, with --shard-index.
+    #[arg(long, env = "BUSCA_SHARDS", value_name = "N")]
+    shards: Option<u32>,
+}
+
+impl ShardArgs {
+    fn shard(&self) -> anyhow::Result<Option<Shard>> {
+        if let Some(shard) = self.shard {
+            return Ok(Some(shard));
+        }
+        match (self.shard_index, self.shards) {
+            (None, None) => Ok(None),
+            (Some(index), Some(count)) => Ok(Some(Shard::new(index, count)?)),
+            (Some(index), None) => anyhow::bail!(
+                "worker index {index} (--shard-index or JOB_COMPLETION_INDEX) needs the number of workers: --shards N or BUSCA_SHARDS"
+            ),
+            (None, Some(count)) => anyhow::bail!(
+                "{count} workers (--shards or BUSCA_SHARDS) but no worker index: --shard-index I or JOB_COMPLETION_INDEX"
+            ),
+        }
+    }
+}
+
+/// Where the encoder runs and how decoding is spread.
+#[derive(Args, Debug)]
+struct EncoderArgs {
+    /// Where the image encoder runs: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: Device,
+    /// Frames per encoder batch.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    batch: u32,
+    /// Videos decoded at the same time.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    decoders: u32,
+    /// FFmpeg threads per decoder (0: FFmpeg chooses).
+    #[arg(long, default_value_t = 0)]
+    decoder_threads: usize,
+    /// ONNX Runtime threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    encoder_threads: usize,
+    /// ONNX Runtime shared library (default: $ORT_DYLIB_PATH).
+    #[arg(long, env = "ORT_DYLIB_PATH", value_name = "FILE")]
+    ort_lib: Option<PathBuf>,
+}
+
+/// The collection, where it is published, and what shapes its analysis.
+#[derive(Args, Debug)]
+struct CollectionArgs {
     /// Collection name: 1 to 64 of a-z 0-9 _ -.
     #[arg(long)]
     collection: Option<String>,
@@ -60,24 +156,6 @@ struct IndexArgs {
     /// Frames sampled per second of video, 1 to 3.
     #[arg(long, default_value_t = 2.0, value_parser = parse_fps)]
     fps: f32,
-    /// Where the image encoder runs: auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: Device,
-    /// Frames per encoder batch.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    batch: u32,
-    /// Videos decoded at the same time.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-    decoders: u32,
-    /// FFmpeg threads per decoder (0: FFmpeg chooses).
-    #[arg(long, default_value_t = 0)]
-    decoder_threads: usize,
-    /// ONNX Runtime threads (0: all cores).
-    #[arg(long, default_value_t = 0)]
-    encoder_threads: usize,
-    /// ONNX Runtime shared library (default: $ORT_DYLIB_PATH).
-    #[arg(long, env = "ORT_DYLIB_PATH", value_name = "FILE")]
-    ort_lib: Option<PathBuf>,
     /// Number of semantic classes (0: sqrt(frames/2), between 2 and 64).
     #[arg(long, default_value_t = 0)]
     classes: usize,
@@ -150,15 +228,60 @@ fn main() -> ExitCode {
 
 fn run_cli() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Index(args)) => args,
-        None => cli.index,
-    };
-    let collection = args.collection.context("--collection NAME is required")?;
-    let model_dir = args.model.context("--model DIR is required (e.g. models/tiny)")?;
-    if args.inputs.is_empty() && args.list.is_empty() {
+    match cli.command {
+        Some(Command::Index(args)) => index(args),
+        None => index(cli.index),
+        Some(Command::Publish(args)) => publish(args),
+    }
+}
+
+fn index(args: IndexArgs) -> anyhow::Result<ExitCode> {
+    if args.videos.inputs.is_empty() && args.videos.list.is_empty() {
         anyhow::bail!("nothing to index: give video files, folders or --list FILE");
     }
+    let shard = args.shard.shard()?;
+    let config = config(args.videos, args.collection, args.encoder, shard)?;
+    let summary = run(&config).with_context(|| format!("indexing collection {}", config.collection))?;
+    println!("{summary}");
+    for (_, reason) in &summary.failures {
+        println!("failed: {reason}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
+    let encoder = EncoderArgs::parse_defaults();
+    let config = config(args.videos, args.collection, encoder, None)?;
+    let summary =
+        publish_work(&config).with_context(|| format!("publishing collection {}", config.collection))?;
+    println!("{summary}");
+    for (path, id) in &summary.missing {
+        let worker = args.shards.map(|n| format!(", worker {}/{n}", Shard::of(id, n))).unwrap_or_default();
+        println!("missing: {} (video {id}{worker})", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl EncoderArgs {
+    /// The defaults: `publish` encodes nothing.
+    fn parse_defaults() -> EncoderArgs {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            encoder: EncoderArgs,
+        }
+        Only::parse_from(["busca-index"]).encoder
+    }
+}
+
+fn config(
+    videos: VideoArgs,
+    args: CollectionArgs,
+    encoder: EncoderArgs,
+    shard: Option<Shard>,
+) -> anyhow::Result<IndexConfig> {
+    let collection = args.collection.context("--collection NAME is required")?;
+    let model_dir = args.model.context("--model DIR is required (e.g. models/tiny)")?;
     let mut analysis = AnalysisParams::defaults(args.fps);
     analysis.segmentation.classes = args.classes;
     analysis.segmentation.min_scene_ms = args.min_scene_ms;
@@ -174,29 +297,24 @@ fn run_cli() -> anyhow::Result<ExitCode> {
         keep_versions: args.keep_versions as usize,
         staging: args.staging,
     };
-    let config = IndexConfig {
-        inputs: args.inputs,
-        list_files: args.list,
-        collection: collection.clone(),
+    Ok(IndexConfig {
+        inputs: videos.inputs,
+        list_files: videos.list,
+        collection,
         out: args.out,
         s3,
         model_dir,
-        device: args.device,
-        batch: args.batch as usize,
-        decoders: args.decoders as usize,
-        decoder_threads: args.decoder_threads,
-        encoder_threads: args.encoder_threads,
-        ort_lib: args.ort_lib,
+        device: encoder.device,
+        batch: encoder.batch as usize,
+        decoders: encoder.decoders as usize,
+        decoder_threads: encoder.decoder_threads,
+        encoder_threads: encoder.encoder_threads,
+        ort_lib: encoder.ort_lib,
         analysis,
         quantization: args.quantization,
         progress: !args.no_progress,
-    };
-    let summary = run(&config).with_context(|| format!("indexing collection {collection}"))?;
-    println!("{summary}");
-    for (_, reason) in &summary.failures {
-        println!("failed: {reason}");
-    }
-    Ok(ExitCode::SUCCESS)
+        shard,
+    })
 }
 
 #[cfg(test)]

@@ -64,14 +64,19 @@ fn bar_style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).expect("static template")
 }
 
+/// What to do with each video once it is in the work directory (the S3
+/// store uploads it at once).
+pub(crate) type OnSaved<'a> = &'a dyn Fn(&FinishedVideo) -> Result<(), IndexError>;
+
 /// Decodes and embeds every input whose content is not already in `finished`;
-/// stores each finished video; returns them.
+/// stores each finished video and hands it to `on_saved`; returns them.
 pub(crate) fn embed_videos(
     config: &IndexConfig,
     model: &ModelManifest,
     inputs: &[InputVideo],
     work: &WorkStore,
     finished: &BTreeMap<String, FinishedVideo>,
+    on_saved: OnSaved<'_>,
     summary: &mut Summary,
 ) -> Result<Vec<FinishedVideo>, IndexError> {
     let preprocess = model.preprocess();
@@ -136,7 +141,7 @@ pub(crate) fn embed_videos(
             scope.spawn(move || decoder_thread(inputs, todo, options, preprocess, next_job, tx));
         }
         drop(tx);
-        let result = encoder_loop(&rx, &mut encoder, dim, batch, inputs, model, config, work, summary, &videos_bar, &frames_bar, &mut fresh);
+        let result = encoder_loop(&rx, &mut encoder, dim, batch, inputs, model, config, work, on_saved, summary, &videos_bar, &frames_bar, &mut fresh);
         // On error, drain so decoders blocked on a full channel can finish.
         drop(rx);
         result
@@ -197,6 +202,7 @@ fn encoder_loop(
     model: &ModelManifest,
     config: &IndexConfig,
     work: &WorkStore,
+    on_saved: OnSaved<'_>,
     summary: &mut Summary,
     videos_bar: &ProgressBar,
     frames_bar: &ProgressBar,
@@ -244,6 +250,7 @@ fn encoder_loop(
             };
             let bytes = busca_core::vector::f32_to_f16_bytes(&state.embeddings);
             let saved = work.save(record, &bytes, &state.thumbs)?;
+            on_saved(&saved)?;
             tracing::info!(
                 "{}: {} frames over {:.1} s ({}, {}x{}{})",
                 input.path.display(),

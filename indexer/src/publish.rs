@@ -22,7 +22,16 @@ use busca_core::shot::VideoRecord;
 use busca_core::BundleError;
 use busca_s3::{BundleBucket, ConnectOptions, S3Error, S3Url};
 
-use crate::work::RECORD_SUFFIX;
+use crate::work::{video_of, FinishedVideo, RECORD_SUFFIX};
+
+/// Which videos' work files an operation touches, by video id: a sharded
+/// worker its own, a full run or a publish every one.
+pub type Owned<'a> = &'a (dyn Fn(&str) -> bool + Sync);
+
+/// The work files (by name) of the videos `owned` accepts.
+fn files_of(owned: Owned<'_>) -> impl Fn(&str) -> bool + Sync + '_ {
+    move |name| video_of(name).is_some_and(owned)
+}
 
 /// Why publishing failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,12 +63,20 @@ pub trait BundleStore {
     /// The local directory of a collection: its work files live in
     /// `<dir>/work` (for S3, a local staging copy of the bucket's `work/`).
     fn local_collection_dir(&self, collection: &str) -> PathBuf;
-    /// Brings the store's work files into `work_dir` (S3: those this machine lacks).
-    fn load_work(&self, _collection: &str, _work_dir: &Path) -> Result<(), PublishError> {
+    /// Brings the store's work files of the videos `owned` accepts into
+    /// `work_dir` (S3: those this machine lacks; a folder store works in place).
+    fn load_work(&self, _collection: &str, _work_dir: &Path, _owned: Owned<'_>) -> Result<(), PublishError> {
         Ok(())
     }
-    /// Saves `work_dir`'s new work files to the store (S3: uploads them).
-    fn save_work(&self, _collection: &str, _work_dir: &Path) -> Result<(), PublishError> {
+    /// Saves `work_dir`'s new work files of the videos `owned` accepts to
+    /// the store (S3: uploads them).
+    fn save_work(&self, _collection: &str, _work_dir: &Path, _owned: Owned<'_>) -> Result<(), PublishError> {
+        Ok(())
+    }
+    /// Saves one finished video's work files as soon as it is finished, so
+    /// that a worker killed later loses nothing it had finished (S3: uploads
+    /// them, record last).
+    fn save_video(&self, _collection: &str, _work_dir: &Path, _video: &FinishedVideo) -> Result<(), PublishError> {
         Ok(())
     }
     /// The current version's name, if any.
@@ -184,22 +201,29 @@ impl BundleStore for S3Store {
         self.shared.destination.staging.join(collection)
     }
 
-    fn load_work(&self, collection: &str, work_dir: &Path) -> Result<(), PublishError> {
+    fn load_work(&self, collection: &str, work_dir: &Path, owned: Owned<'_>) -> Result<(), PublishError> {
         let s = &self.shared;
-        let n = s.runtime.block_on(s.bucket.pull_work(collection, work_dir, RECORD_SUFFIX))?;
+        let n = s.runtime.block_on(s.bucket.pull_work(collection, work_dir, RECORD_SUFFIX, &files_of(owned)))?;
         if n > 0 {
             tracing::info!("fetched {n} work files of {collection} from {}", s.bucket.url());
         }
         Ok(())
     }
 
-    fn save_work(&self, collection: &str, work_dir: &Path) -> Result<(), PublishError> {
+    fn save_work(&self, collection: &str, work_dir: &Path, owned: Owned<'_>) -> Result<(), PublishError> {
         let s = &self.shared;
-        let n = s.runtime.block_on(s.bucket.push_work(collection, work_dir, RECORD_SUFFIX))?;
+        let n = s.runtime.block_on(s.bucket.push_work(collection, work_dir, RECORD_SUFFIX, &files_of(owned)))?;
         if n > 0 {
             tracing::info!("saved {n} work files of {collection} to {}", s.bucket.url());
         }
         Ok(())
+    }
+
+    fn save_video(&self, collection: &str, work_dir: &Path, video: &FinishedVideo) -> Result<(), PublishError> {
+        let s = &self.shared;
+        let names = video.file_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        Ok(s.runtime.block_on(s.bucket.put_work_files(collection, work_dir, &names))?)
     }
 
     fn current(&self, collection: &str) -> Result<Option<String>, PublishError> {

@@ -2,6 +2,11 @@
 //! ones (`pipeline`), store each finished video in the work directory,
 //! analyse the whole collection (`segment`), assemble its tables
 //! (`assemble`) and publish a new bundle version.
+//!
+//! On many machines the run splits in two: [`run`] with a [`Shard`] decodes
+//! and embeds only that worker's videos and stops at the work records, and
+//! [`publish_work`] (`busca-index publish`) reads every worker's records,
+//! decoding nothing, and does the rest once.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,6 +33,7 @@ use crate::publish::{
 use crate::assemble::{assemble, Tables, VideoInput};
 use crate::pipeline::embed_videos;
 use crate::segment::{analyse, project_2d, AnalysisError, AnalysisParams, VideoFrames};
+use crate::shard::Shard;
 use crate::work::{FinishedVideo, WorkError, WorkStore};
 
 /// Everything one run needs.
@@ -63,6 +69,9 @@ pub struct IndexConfig {
     pub quantization: busca_core::usearch_file::ScalarKind,
     /// Draw progress bars (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
+    /// Index only this worker's part of the inputs and stop at the work
+    /// records (`None`: the whole run).
+    pub shard: Option<Shard>,
 }
 
 /// How to publish to an S3 location.
@@ -113,6 +122,16 @@ pub enum IndexError {
         /// Failed inputs.
         failures: usize,
     },
+    /// `publish` found no finished video to publish.
+    #[error("the work area of {collection} holds no finished video made with {model_id} at {fps} fps: run the workers (busca-index --shard I/N) first")]
+    NoWork {
+        /// The collection.
+        collection: String,
+        /// The model asked for.
+        model_id: String,
+        /// The sampling rate asked for.
+        fps: f32,
+    },
 }
 
 impl From<busca_core::bundle_writer::WriteError> for IndexError {
@@ -144,6 +163,11 @@ pub struct Summary {
     pub shots: usize,
     /// Inputs that could not be indexed: the file and the reason.
     pub failures: Vec<(PathBuf, String)>,
+    /// `publish` only: inputs named by the caller that have no finished work
+    /// record (their worker has not finished, or failed): file and video id.
+    pub missing: Vec<(PathBuf, String)>,
+    /// The worker this run was (`None`: a whole run or a publish).
+    pub shard: Option<Shard>,
     /// Time spent decoding and embedding.
     pub embed_time: Duration,
     /// Time spent on the semantic analysis.
@@ -177,15 +201,17 @@ impl fmt::Display for Summary {
             ("scenes", self.scenes.to_string()),
             ("shots", self.shots.to_string()),
             ("failures", self.failures.len().to_string()),
+            ("missing", self.missing.len().to_string()),
             ("wall time", format!("{:.1} s", self.wall_time.as_secs_f64())),
             ("analysis time", format!("{:.2} s", self.analysis_time.as_secs_f64())),
             ("frames/s", format!("{fps:.1}")),
             (
                 "version",
-                match (&self.version, self.published) {
-                    (Some(v), true) => format!("{v} (published)"),
-                    (Some(v), false) => format!("{v} (unchanged)"),
-                    (None, _) => "none".into(),
+                match (&self.version, self.published, self.shard) {
+                    (_, _, Some(shard)) => format!("none: worker {shard}"),
+                    (Some(v), true, _) => format!("{v} (published)"),
+                    (Some(v), false, _) => format!("{v} (unchanged)"),
+                    (None, _, _) => "none".into(),
                 },
             ),
         ];
@@ -204,12 +230,16 @@ pub fn progress() -> &'static MultiProgress {
     PROGRESS.get_or_init(MultiProgress::new)
 }
 
-/// Runs the indexer.
-pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
-    let started = Instant::now();
+/// What every kind of run opens first.
+struct Opened {
+    model: ModelManifest,
+    store: Box<dyn BundleStore>,
+    work: WorkStore,
+}
+
+fn open(config: &IndexConfig) -> Result<Opened, IndexError> {
     bundle::validate_collection_name(&config.collection)?;
     let model = ModelManifest::load(&config.model_dir)?;
-    let inputs = inputs::collect(&config.inputs, &config.list_files)?;
     let store: Box<dyn BundleStore> = match &config.out {
         Location::Folder(root) => Box::new(LocalFolderStore::new(root)),
         Location::S3(url) => Box::new(S3Store::connect(S3Destination {
@@ -219,13 +249,23 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
             staging: config.s3.staging.clone().unwrap_or_else(|| url.local_cache_dir("s3")),
         })?),
     };
-    let collection_dir = store.local_collection_dir(&config.collection);
-    let work = WorkStore::open(&collection_dir)?;
-    store.load_work(&config.collection, work.dir())?;
+    let work = WorkStore::open(&store.local_collection_dir(&config.collection))?;
+    Ok(Opened { model, store, work })
+}
+
+/// The finished videos of the work directory that `owned` accepts and that
+/// were made with this model at this rate (others cannot be mixed in).
+fn usable_records(
+    work: &WorkStore,
+    model: &ModelManifest,
+    fps: f32,
+    owned: &dyn Fn(&str) -> bool,
+) -> Result<BTreeMap<String, FinishedVideo>, IndexError> {
     let mut finished = work.load_all()?;
-    let fps = config.analysis.segmentation.sample_fps;
-    // Embeddings made with another model or rate cannot be mixed in.
     finished.retain(|id, record| {
+        if !owned(id) {
+            return false;
+        }
         let usable = record.model_id == model.model_id && record.record.sampled_fps == fps;
         if !usable {
             tracing::warn!(
@@ -236,6 +276,25 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
         }
         usable
     });
+    Ok(finished)
+}
+
+/// Runs the indexer: the whole run, or one worker's part of it when
+/// `config.shard` is set (then nothing is published: see [`publish_work`]).
+pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
+    let started = Instant::now();
+    let Opened { model, store, work } = open(config)?;
+    let mut inputs = inputs::collect(&config.inputs, &config.list_files)?;
+    let shard = config.shard;
+    let owned = move |id: &str| shard.is_none_or(|s| s.owns(id));
+    if let Some(shard) = shard {
+        // Ids come from the whole list, so every worker names videos alike.
+        let all = inputs.len();
+        inputs.retain(|video| owned(&video.video_id));
+        tracing::info!("worker {shard}: {} of {all} input videos are this worker's", inputs.len());
+    }
+    store.load_work(&config.collection, work.dir(), &owned)?;
+    let mut finished = usable_records(&work, &model, config.analysis.segmentation.sample_fps, &owned)?;
     tracing::info!(
         "{} input videos; {} videos already in collection {}",
         inputs.len(),
@@ -243,24 +302,82 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
         config.collection
     );
 
-    let mut summary = Summary::default();
+    let mut summary = Summary { shard, ..Summary::default() };
     let embed_started = Instant::now();
-    let fresh = embed_videos(config, &model, &inputs, &work, &finished, &mut summary)?;
+    let on_saved = |video: &FinishedVideo| -> Result<(), IndexError> {
+        Ok(store.save_video(&config.collection, work.dir(), video)?)
+    };
+    let fresh = embed_videos(config, &model, &inputs, &work, &finished, &on_saved, &mut summary)?;
     summary.embed_time = embed_started.elapsed();
     for record in fresh {
         finished.insert(record.record.video_id.clone(), record);
     }
-    work.remove_orphans()?;
-    store.save_work(&config.collection, work.dir())?;
+    work.remove_orphans(&owned)?;
+    store.save_work(&config.collection, work.dir(), &owned)?;
     for (path, reason) in &summary.failures {
         tracing::debug!("failed: {}: {reason}", path.display());
+    }
+    if shard.is_some() {
+        // A worker never writes CURRENT: its videos are in the work area.
+        let videos: Vec<&FinishedVideo> = finished.values().collect();
+        summary.videos = videos.len();
+        summary.hours = videos.iter().map(|v| v.record.duration_ms as f64).sum::<f64>() / 3_600_000.0;
+        summary.frames = videos.iter().map(|v| v.t_ms.len()).sum();
+        summary.wall_time = started.elapsed();
+        return Ok(summary);
     }
     if finished.is_empty() {
         return Err(IndexError::Empty {
             failures: summary.failures.len(),
         });
     }
+    publish_finished(config, &model, store.as_ref(), &work, &finished, summary, started)
+}
 
+/// `busca-index publish`: publishes one version from every finished video in
+/// the collection's work area (all workers'), decoding nothing. Inputs given
+/// in `config` are the expected list: those without a finished record are
+/// reported in [`Summary::missing`] and the rest is published.
+pub fn publish_work(config: &IndexConfig) -> Result<Summary, IndexError> {
+    let started = Instant::now();
+    let Opened { model, store, work } = open(config)?;
+    let every = |_: &str| true;
+    store.load_work(&config.collection, work.dir(), &every)?;
+    let fps = config.analysis.segmentation.sample_fps;
+    let finished = usable_records(&work, &model, fps, &every)?;
+    let mut summary = Summary { videos_reused: finished.len(), ..Summary::default() };
+    if !config.inputs.is_empty() || !config.list_files.is_empty() {
+        let expected = inputs::collect(&config.inputs, &config.list_files)?;
+        summary.missing = expected
+            .into_iter()
+            .filter(|video| !finished.contains_key(&video.video_id))
+            .map(|video| (video.path, video.video_id))
+            .collect();
+        for (path, id) in &summary.missing {
+            tracing::warn!("not in the work area yet: {} (video {id})", path.display());
+        }
+    }
+    if finished.is_empty() {
+        return Err(IndexError::NoWork {
+            collection: config.collection.clone(),
+            model_id: model.model_id.clone(),
+            fps,
+        });
+    }
+    publish_finished(config, &model, store.as_ref(), &work, &finished, summary, started)
+}
+
+/// Analyses the finished videos, assembles the tables and publishes them as
+/// the collection's next version (unless the current one already holds them).
+fn publish_finished(
+    config: &IndexConfig,
+    model: &ModelManifest,
+    store: &dyn BundleStore,
+    work: &WorkStore,
+    finished: &BTreeMap<String, FinishedVideo>,
+    mut summary: Summary,
+    started: Instant,
+) -> Result<Summary, IndexError> {
     let analysis_started = Instant::now();
     let videos: Vec<&FinishedVideo> = finished.values().collect();
     let embeddings: Vec<Vec<f32>> = videos
@@ -297,7 +414,7 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
     let records: Vec<VideoRecord> = videos.iter().map(|v| v.record.clone()).collect();
     let current = store.current(&config.collection)?;
     if let Some(version) = &current {
-        if unchanged(store.as_ref(), &config.collection, &records, &model, &segmentation) {
+        if unchanged(store, &config.collection, &records, model, &segmentation) {
             tracing::info!("nothing changed; {version} stays current");
             summary.version = current;
             summary.wall_time = started.elapsed();

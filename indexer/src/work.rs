@@ -23,6 +23,22 @@ pub const RECORD_SUFFIX: &str = ".json";
 
 pub use busca_core::bundle::WORK_DIR;
 
+/// Suffixes of a finished video's data files (`<id>-<hash12><suffix>`).
+const DATA_SUFFIXES: [&str; 2] = [".f16", ".jpgs"];
+
+/// The video a work file belongs to, from its name alone: `<id>.json`,
+/// `<id>-<hash12>.f16` or `<id>-<hash12>.jpgs` (a sharded worker keeps to its
+/// own videos' files this way, in a folder and in a bucket alike). `None` for
+/// any other name.
+pub fn video_of(file_name: &str) -> Option<&str> {
+    if let Some(id) = file_name.strip_suffix(RECORD_SUFFIX) {
+        return (!id.is_empty() && !id.starts_with('.')).then_some(id);
+    }
+    let stem = DATA_SUFFIXES.iter().find_map(|suffix| file_name.strip_suffix(suffix))?;
+    let (id, hash) = stem.rsplit_once('-')?;
+    (!id.is_empty() && !id.starts_with('.') && !hash.is_empty() && hash.len() <= 12).then_some(id)
+}
+
 /// Where builds before the name was shared with the S3 store kept the work
 /// directory; found there, it is renamed to [`WORK_DIR`].
 const LEGACY_WORK_DIR: &str = ".work";
@@ -44,6 +60,18 @@ pub struct FinishedVideo {
     pub thumbs_file: String,
     /// `(offset, length)` of each frame's JPEG in the thumbnail file.
     pub thumbs: Vec<(u64, u32)>,
+}
+
+impl FinishedVideo {
+    /// The video's files in the work directory, in the order they must be
+    /// copied: data files first, the record (the commit point) last.
+    pub fn file_names(&self) -> [String; 3] {
+        [
+            self.embeddings_file.clone(),
+            self.thumbs_file.clone(),
+            format!("{}{RECORD_SUFFIX}", self.record.video_id),
+        ]
+    }
 }
 
 /// Why the work directory could not be used.
@@ -181,9 +209,11 @@ impl WorkStore {
     }
 
     /// Removes data files no record on disk refers to (left by replaced videos
-    /// or by a run killed between the data files and the record). Records made
-    /// with another model keep their files.
-    pub fn remove_orphans(&self) -> Result<(), WorkError> {
+    /// or by a run killed between the data files and the record), among the
+    /// videos `owned` accepts: workers sharing a work directory each clean
+    /// only their own videos, never a file another worker is about to commit.
+    /// Records made with another model keep their files.
+    pub fn remove_orphans(&self, owned: &dyn Fn(&str) -> bool) -> Result<(), WorkError> {
         let records = self.load_all()?;
         let live: std::collections::BTreeSet<&str> = records
             .values()
@@ -192,8 +222,14 @@ impl WorkStore {
         for entry in std::fs::read_dir(&self.dir).map_err(IoAt::at(&self.dir))? {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name().to_string_lossy().into_owned();
-            let is_data = name.ends_with(".f16") || name.ends_with(".jpgs") || name.contains(".tmp-");
-            if is_data && !live.contains(name.as_str()) {
+            let video = if name.starts_with('.') && name.contains(".tmp-") {
+                // `.<file>.tmp-<pid>`, left by a killed write.
+                name[1..].split(".tmp-").next().and_then(video_of)
+            } else {
+                video_of(&name).filter(|_| !name.ends_with(RECORD_SUFFIX))
+            };
+            let Some(video) = video else { continue };
+            if owned(video) && !live.contains(name.as_str()) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -243,7 +279,7 @@ mod tests {
 
         // New content for the same video: the old files become orphans.
         store.save(record("a", "bbbbbbbbbbbbbbbb", 2), &bytes, &thumbs).unwrap();
-        store.remove_orphans().unwrap();
+        store.remove_orphans(&|_| true).unwrap();
         let mut names: Vec<String> = std::fs::read_dir(store.dir())
             .unwrap()
             .flatten()
@@ -251,6 +287,37 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, vec!["a-bbbbbbbbbbbb.f16", "a-bbbbbbbbbbbb.jpgs", "a.json"]);
+    }
+
+    #[test]
+    fn work_files_name_their_video() {
+        assert_eq!(video_of("news_1987-a.json"), Some("news_1987-a"));
+        assert_eq!(video_of("news_1987-a-0123456789ab.f16"), Some("news_1987-a"));
+        assert_eq!(video_of("clip-0123456789ab.jpgs"), Some("clip"));
+        assert_eq!(video_of(".clip.json.tmp-12"), None);
+        assert_eq!(video_of("clip.f16"), None, "a data file carries its content hash");
+        assert_eq!(video_of("notes.txt"), None);
+        let record = record("a-b", "0123456789abcdef", 1);
+        let dir = tempfile::tempdir().unwrap();
+        let saved = WorkStore::open(dir.path()).unwrap().save(record, &[0; 4], &[vec![1]]).unwrap();
+        for name in saved.file_names() {
+            assert_eq!(video_of(&name), Some("a-b"), "{name}");
+        }
+    }
+
+    #[test]
+    fn orphans_of_other_workers_videos_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = WorkStore::open(dir.path()).unwrap();
+        // Data files whose records are not written yet: one of ours, one of
+        // another worker's, and a killed write of ours.
+        for name in ["mine-aaaaaaaaaaaa.f16", "theirs-bbbbbbbbbbbb.f16", ".mine-aaaaaaaaaaaa.jpgs.tmp-7"] {
+            std::fs::write(store.dir().join(name), b"x").unwrap();
+        }
+        store.remove_orphans(&|video| video == "mine").unwrap();
+        let names: Vec<String> =
+            std::fs::read_dir(store.dir()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, vec!["theirs-bbbbbbbbbbbb.f16"]);
     }
 
     #[test]

@@ -371,9 +371,17 @@ impl BundleBucket {
     }
 
     /// Uploads the files of local `dir` that the collection's work prefix
-    /// lacks; files whose name ends in `commit_suffix` go last (they are the
-    /// commit points of the others) and are re-uploaded when they differ.
-    pub async fn push_work(&self, collection: &str, dir: &Path, commit_suffix: &str) -> Result<usize, S3Error> {
+    /// lacks, among those `keep` accepts (by file name: a sharded worker
+    /// pushes only its own videos); files whose name ends in `commit_suffix`
+    /// go last (they are the commit points of the others) and are re-uploaded
+    /// when they differ.
+    pub async fn push_work(
+        &self,
+        collection: &str,
+        dir: &Path,
+        commit_suffix: &str,
+        keep: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<usize, S3Error> {
         let prefix = self.key(collection, &format!("{WORK_DIR}/"));
         let remote: std::collections::HashMap<String, u64> = self
             .client
@@ -386,7 +394,7 @@ impl BundleBucket {
         let mut commits = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(S3Error::io(dir))?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            if name.starts_with('.') || !keep(&name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
             let path = entry.path();
@@ -424,8 +432,27 @@ impl BundleBucket {
         Ok(count)
     }
 
-    /// Downloads the work files that local `dir` lacks; commit files last.
-    pub async fn pull_work(&self, collection: &str, dir: &Path, commit_suffix: &str) -> Result<usize, S3Error> {
+    /// Uploads the named files of local `dir` to the work prefix, in the
+    /// order given (data files first, their commit point last): how a worker
+    /// saves each video as soon as it is finished, so that a worker killed
+    /// later loses nothing it had finished.
+    pub async fn put_work_files(&self, collection: &str, dir: &Path, names: &[&str]) -> Result<(), S3Error> {
+        for name in names {
+            let key = self.key(collection, &format!("{WORK_DIR}/{name}"));
+            self.client.put_file(self.bucket(), &key, &dir.join(name), &self.transfer).await?;
+        }
+        Ok(())
+    }
+
+    /// Downloads the work files that local `dir` lacks, among those `keep`
+    /// accepts (by file name); commit files last.
+    pub async fn pull_work(
+        &self,
+        collection: &str,
+        dir: &Path,
+        commit_suffix: &str,
+        keep: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<usize, S3Error> {
         let prefix = self.key(collection, &format!("{WORK_DIR}/"));
         tokio::fs::create_dir_all(dir).await.map_err(S3Error::io(dir))?;
         let (commits, data): (Vec<String>, Vec<String>) = self
@@ -434,7 +461,7 @@ impl BundleBucket {
             .await?
             .into_iter()
             .filter_map(|o| o.key.strip_prefix(&prefix).map(str::to_string))
-            .filter(|name| !name.contains('/') && !name.starts_with('.') && !dir.join(name).exists())
+            .filter(|name| !name.contains('/') && !name.starts_with('.') && keep(name) && !dir.join(name).exists())
             .partition(|name| name.ends_with(commit_suffix));
         let count = data.len() + commits.len();
         for batch in [data, commits] {

@@ -94,6 +94,7 @@ pub fn config(inputs: Vec<PathBuf>, out: &Path, collection: &str) -> IndexConfig
         analysis: AnalysisParams::defaults(2.0),
         quantization: busca_core::usearch_file::ScalarKind::F16,
         progress: false,
+        shard: None,
     }
 }
 
