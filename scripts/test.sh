@@ -29,6 +29,9 @@ echo "== cargo test"
 export BUSCA_INDEX_BIN="$CARGO_TARGET_DIR/debug/busca-index"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$BUSCA_HOME/last-test.log"
 
+echo "== Kubernetes manifests and Dockerfiles (deploy/) against the API schemas and our binaries' flags"
+python scripts/check_k8s.py "$CARGO_TARGET_DIR/debug"
+
 echo "== ONNX Runtime crate with the CUDA provider (no GPU here: it must fall back to the CPU and say why)"
 # Only busca-onnx holds CUDA code (the indexer's `cuda` feature forwards to
 # it), so this compiles every CUDA path; ort is the only crate rebuilt.
