@@ -66,10 +66,10 @@ FAILED=()
 
 # Sizes: full run (the issue's sizes) and smoke run.
 if ((QUICK)); then
-    DECODE_RUNS=2 ENC_IMAGES=8 ENC_ROUNDS=1 SEG_FRAMES=20000
+    DECODE_RUNS=2 ENC_IMAGES=8 ENC_ROUNDS=1 SEG_FRAMES=20000 PUBLISH_FRAMES="20000"
     HOST_SIZES=2000,20000 HOST_INST=50 HOST_SEARCHES=20 WRK_SECONDS=3
 else
-    DECODE_RUNS=5 ENC_IMAGES=16 ENC_ROUNDS=5 SEG_FRAMES=100000
+    DECODE_RUNS=5 ENC_IMAGES=16 ENC_ROUNDS=5 SEG_FRAMES=100000 PUBLISH_FRAMES="100000 1000000"
     HOST_SIZES=20000,200000 HOST_INST=200 HOST_SEARCHES=200 WRK_SECONDS=10
 fi
 cat > "$RUN/params.json" <<EOF
@@ -198,6 +198,15 @@ fi
 
 # ---------------------------------------------------------------- semantic analysis
 step segment "$BIN/busca-bench" segment --frames "$SEG_FRAMES" || true
+
+# ---------------------------------------------------------------- publish of many workers' videos
+# Synthetic work records (as workers leave them), then `busca-index publish`
+# under /usr/bin/time: wall time and peak memory (1M frames: 2.2 GiB of work
+# files, about 2 min).
+for n in $PUBLISH_FRAMES; do
+    step "publish-$n" "$BIN/busca-bench" publish --frames "$n" --dir "$WORK/publish-bench" || true
+done
+rm -rf "$WORK/publish-bench"
 
 # ---------------------------------------------------------------- native search
 BENCH_INDEX="$WORK/bench-index"

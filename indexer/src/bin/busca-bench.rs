@@ -5,6 +5,7 @@
 //! cargo run --release -p busca-indexer --bin busca-bench -- decode --clip /tmp/demo/bigbuckbunny.mp4
 //! cargo run --release -p busca-indexer --bin busca-bench -- encode --model DIR
 //! cargo run --release -p busca-indexer --bin busca-bench -- segment --frames 100000
+//! cargo run --release -p busca-indexer --bin busca-bench -- publish --frames 1000000 --dir /tmp/publish-bench
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,22 @@ enum Bench {
         #[arg(long, default_value_t = 20_000)]
         max_train_frames: usize,
     },
+    /// `busca-index publish` over synthetic work records of many workers:
+    /// wall time and peak memory of the one step that sees every frame.
+    Publish {
+        /// Number of frames (768-d, the tiny model's; 1 per second of video).
+        #[arg(long, default_value_t = 100_000)]
+        frames: usize,
+        /// Frames per synthetic video.
+        #[arg(long, default_value_t = 3600)]
+        frames_per_video: usize,
+        /// Scratch folder (its `bundles/` is replaced).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The model whose id and dimension the records carry.
+        #[arg(long, default_value = "models/tiny")]
+        model: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -122,6 +139,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             frames_per_video,
             max_train_frames,
         } => bench_segment(frames, dim, frames_per_video.max(1), max_train_frames),
+        Bench::Publish {
+            frames,
+            frames_per_video,
+            dir,
+            model,
+        } => bench_publish(frames, frames_per_video.max(1), &dir, &model),
     }
 }
 
@@ -363,6 +386,98 @@ fn bench_segment(frames: usize, dim: usize, per_video: usize, max_train_frames: 
                 format!("{:.2} (goal ≤ 1.0)", seconds / 30.0),
             ],
         ],
+    );
+    Ok(())
+}
+
+/// Writes `frames` synthetic frames as finished videos in the work area of
+/// collection `synth` under `dir/bundles` (as workers would leave them), then
+/// times `busca-index publish` on it under `/usr/bin/time`.
+fn bench_publish(frames: usize, per_video: usize, dir: &Path, model_dir: &Path) -> anyhow::Result<()> {
+    use busca_core::shot::VideoRecord;
+    use busca_indexer::work::{FinishedVideo, WorkStore};
+    let model = ModelManifest::load(model_dir)?;
+    let dim = model.embedding_dim;
+    let bundles = dir.join("bundles");
+    let _ = std::fs::remove_dir_all(&bundles);
+    let work = WorkStore::open(&bundles.join("synth"))?;
+    // One small JPEG stands for every thumbnail: publish copies keyframes,
+    // it never decodes them.
+    let mut thumb = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut thumb, 80)
+        .encode_image(&image::RgbImage::from_pixel(112, 63, image::Rgb([90, 120, 150])))?;
+    let started = Instant::now();
+    let videos = synthetic_frames(frames, dim, per_video);
+    for (i, (t_ms, embeddings)) in videos.iter().enumerate() {
+        let n = t_ms.len();
+        let record = FinishedVideo {
+            record: VideoRecord {
+                video_id: format!("tape_{i:06}"),
+                source_uri: format!("/archive/tape_{i:06}.mxf"),
+                duration_ms: n as u64 * 1000,
+                content_sha256: format!("{i:064x}"),
+                sampled_fps: 1.0,
+                frames: n as u32,
+                width: 1920,
+                height: 1080,
+            },
+            t_ms: t_ms.clone(),
+            dim,
+            model_id: model.model_id.clone(),
+            embeddings_file: String::new(),
+            thumbs_file: String::new(),
+            thumbs: Vec::new(),
+        };
+        let thumbs = vec![thumb.clone(); n];
+        work.save(record, &busca_core::vector::f32_to_f16_bytes(embeddings), &thumbs)?;
+    }
+    drop(videos);
+    let written = started.elapsed().as_secs_f64();
+    let work_bytes: u64 = std::fs::read_dir(work.dir())?.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum();
+    let index = std::env::current_exe()?.with_file_name("busca-index");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "busca-bench-time %e %M"])
+        .arg(&index)
+        .args(["publish", "--collection", "synth", "--fps", "1", "--no-progress", "--out"])
+        .arg(&bundles)
+        .arg("--model")
+        .arg(model_dir)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} under /usr/bin/time", index.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("busca-index publish failed:\n{stdout}\n{stderr}");
+    }
+    let time_line = stderr.lines().rev().find_map(|l| l.strip_prefix("busca-bench-time ")).context("no /usr/bin/time line")?;
+    let mut fields = time_line.split_whitespace();
+    let wall: f64 = fields.next().context("wall time")?.parse()?;
+    let max_rss_kib: f64 = fields.next().context("max RSS")?.parse()?;
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} ")))
+            .and_then(|l| l.split('|').nth(2))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let embeddings_gib = (frames * dim * 4) as f64 / f64::from(1u32 << 30);
+    table(
+        &format!(
+            "publish (busca-index publish) of {frames} frames × {dim} from {} videos' work records ({:.1} h at 1 fps; work area {:.2} GiB, written in {written:.1} s), {} cores",
+            frames.div_ceil(per_video),
+            frames as f64 / 3600.0,
+            work_bytes as f64 / f64::from(1u32 << 30),
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ),
+        ["", "seconds", "peak MiB", "MiB per 1k frames"],
+        &[[
+            format!("analysis {} of the wall; {}", row("analysis time"), row("shots")),
+            format!("{wall:.1}"),
+            format!("{:.0}", max_rss_kib / 1024.0),
+            format!("{:.2} (f32 frames alone: {:.2})", max_rss_kib / 1024.0 / (frames as f64 / 1000.0), embeddings_gib * 1024.0 / (frames as f64 / 1000.0)),
+        ]],
     );
     Ok(())
 }
