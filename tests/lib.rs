@@ -417,6 +417,34 @@ impl S3Server {
         }
     }
 
+    /// A temporary folder, a server storing its objects in `<folder>/s3-data`,
+    /// one bucket on it, and a runtime for the S3 client calls.
+    pub fn with_bucket(bucket: &str) -> (tempfile::TempDir, S3Server, tokio::runtime::Runtime) {
+        init_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let server = S3Server::start(&dir.path().join("s3-data"));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(server.create_bucket(bucket));
+        (dir, server, rt)
+    }
+
+    /// busca-serve's options for the bundles at `url` on this server, with
+    /// its mirror and snapshot cache under `dir`, on a free loopback port.
+    pub fn serve_options(&self, url: &str, dir: &Path) -> busca_host::ServeOptions {
+        let mut opts = busca_host::ServeOptions::new(
+            component_wasm(),
+            busca_host::Location::S3(url.parse().expect("an s3:// URL")),
+            vec![tiny_model_dir()],
+        );
+        opts.listen = "127.0.0.1:0".parse().unwrap();
+        opts.s3.endpoint_url = Some(self.endpoint());
+        opts.s3.path_style = true;
+        opts.s3_credentials = Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into()));
+        opts.mirror_dir = Some(dir.join("mirror"));
+        opts.cache_dir = Some(dir.join("snapshots"));
+        opts
+    }
+
     /// Creates a bucket through the S3 API.
     pub async fn create_bucket(&self, bucket: &str) {
         let client = busca_s3::connect::S3Client::new(&self.connect_options()).await;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use busca_host::{Location, RunningServer, ServeOptions};
+use busca_host::{Location, RunningServer};
 use busca_s3::objects::Transfer;
 use busca_s3::{BundleBucket, S3Url};
 use busca_tests::*;
@@ -30,11 +30,7 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
-        init_logs();
-        let dir = tempfile::tempdir().unwrap();
-        let server = S3Server::start(&dir.path().join("s3-data"));
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(server.create_bucket(BUCKET));
+        let (dir, server, rt) = S3Server::with_bucket(BUCKET);
         let videos = dir.path().join("videos");
         std::fs::create_dir_all(&videos).unwrap();
         let (rgb, warm) = (videos.join("rgb.mp4"), videos.join("warm.mp4"));
@@ -104,17 +100,7 @@ impl Setup {
     }
 
     fn start_host(&self) -> RunningServer {
-        let mut opts = ServeOptions::new(
-            component_wasm(),
-            Location::S3(self.url().parse().unwrap()),
-            vec![tiny_model_dir()],
-        );
-        opts.listen = "127.0.0.1:0".parse().unwrap();
-        opts.s3.endpoint_url = Some(self.server.endpoint());
-        opts.s3.path_style = true;
-        opts.s3_credentials = Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into()));
-        opts.mirror_dir = Some(self.dir.path().join("mirror"));
-        opts.cache_dir = Some(self.dir.path().join("snapshots"));
+        let mut opts = self.server.serve_options(&self.url(), self.dir.path());
         opts.poll_interval_ms = 100;
         self.rt
             .block_on(busca_host::start(&opts))
@@ -458,15 +444,8 @@ fn bad_credentials_and_a_missing_bucket_are_named() {
     assert_eq!(s.current(), None, "nothing was published");
 
     // The host says the same at start-up.
-    let mut opts = ServeOptions::new(
-        component_wasm(),
-        Location::S3(s.url().parse().unwrap()),
-        vec![tiny_model_dir()],
-    );
-    opts.s3.endpoint_url = Some(s.server.endpoint());
-    opts.s3.path_style = true;
+    let mut opts = s.server.serve_options(&s.url(), s.dir.path());
     opts.s3_credentials = Some((S3_ACCESS_KEY.into(), "wrong-secret".into()));
-    opts.mirror_dir = Some(s.dir.path().join("mirror"));
     let err =
         s.rt.block_on(busca_host::start(&opts))
             .err()

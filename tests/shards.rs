@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use busca_core::bundle::{OpenBundle, Verify, SHOTS_FILE, VIDEOS_FILE};
 use busca_core::shot::{ShotRecord, VideoRecord};
-use busca_host::{Location, ServeOptions};
 use busca_indexer::Shard;
 use busca_s3::{BundleBucket, S3Url};
 use busca_tests::*;
@@ -47,11 +46,7 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
-        init_logs();
-        let dir = tempfile::tempdir().unwrap();
-        let server = S3Server::start(&dir.path().join("s3-data"));
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(server.create_bucket(BUCKET));
+        let (dir, server, rt) = S3Server::with_bucket(BUCKET);
         let videos = dir.path().join("videos");
         std::fs::create_dir_all(&videos).unwrap();
         for (i, (a, b, seconds)) in TAPES.iter().enumerate() {
@@ -192,13 +187,7 @@ fn three_workers_and_one_publish_equal_one_process() {
     assert_eq!(s.current("sharded").as_deref(), Some("v000001"));
 
     // Served side by side: the same videos, shots and answers.
-    let mut opts = ServeOptions::new(component_wasm(), Location::S3(s.url().parse().unwrap()), vec![tiny_model_dir()]);
-    opts.listen = "127.0.0.1:0".parse().unwrap();
-    opts.s3.endpoint_url = Some(s.server.endpoint());
-    opts.s3.path_style = true;
-    opts.s3_credentials = Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into()));
-    opts.mirror_dir = Some(s.dir.path().join("mirror"));
-    opts.cache_dir = Some(s.dir.path().join("snapshots"));
+    let opts = s.server.serve_options(&s.url(), s.dir.path());
     let host = s.rt.block_on(busca_host::start(&opts)).expect("start busca-serve on S3");
     let (single, sharded) = (tables(&host.bundles_root, "single"), tables(&host.bundles_root, "sharded"));
     assert_eq!(single.0.len(), 8);
