@@ -494,3 +494,8 @@ fn large_files_go_up_in_checksummed_parts_and_come_back_whole() {
     assert_eq!(size, bytes.len() as u64);
     assert_eq!(sha, busca_core::bundle::sha256_hex(&bytes));
 }
+
+/// Indexing on many machines, against the same S3 test server. A module of
+/// this test binary rather than a binary of its own: each one links the
+/// whole host, which costs CI a minute and a gigabyte.
+mod shards;
