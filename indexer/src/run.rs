@@ -180,6 +180,15 @@ pub struct Summary {
     pub published: bool,
 }
 
+impl Summary {
+    /// Videos, hours and frames of the collection (or of a worker's part).
+    fn count(&mut self, videos: &[&FinishedVideo]) {
+        self.videos = videos.len();
+        self.hours = videos.iter().map(|v| v.record.duration_ms as f64).sum::<f64>() / 3_600_000.0;
+        self.frames = videos.iter().map(|v| v.t_ms.len()).sum();
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let fps = if self.embed_time.as_secs_f64() > 0.0 {
@@ -320,9 +329,7 @@ pub fn run(config: &IndexConfig) -> Result<Summary, IndexError> {
     if shard.is_some() {
         // A worker never writes CURRENT: its videos are in the work area.
         let videos: Vec<&FinishedVideo> = finished.values().collect();
-        summary.videos = videos.len();
-        summary.hours = videos.iter().map(|v| v.record.duration_ms as f64).sum::<f64>() / 3_600_000.0;
-        summary.frames = videos.iter().map(|v| v.t_ms.len()).sum();
+        summary.count(&videos);
         summary.wall_time = started.elapsed();
         return Ok(summary);
     }
@@ -404,9 +411,7 @@ fn publish_finished(
         config.analysis.segmentation.class_algorithm, config.analysis.max_train_frames, config.analysis.max_iterations
     );
 
-    summary.videos = videos.len();
-    summary.hours = videos.iter().map(|v| v.record.duration_ms as f64).sum::<f64>() / 3_600_000.0;
-    summary.frames = videos.iter().map(|v| v.t_ms.len()).sum();
+    summary.count(&videos);
     summary.classes = analysis.classes;
     summary.scenes = analysis.videos.iter().map(|v| v.scenes.len()).sum();
     summary.shots = analysis.videos.iter().map(|v| v.shots.len()).sum();
