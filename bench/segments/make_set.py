@@ -25,45 +25,65 @@ TRANSITION_S = 1.0
 KNOWN_CUTS = {"bikes.mp4": [1.20, 3.04, 5.48, 7.48, 9.68]}
 
 
-def piece(src, start, dur):
-    """A source piece: a file slice or an ffmpeg lavfi source."""
-    return {"src": src, "start": start, "dur": dur}
+def piece(src, start, dur, vf=""):
+    """A source piece: a file slice or an ffmpeg lavfi source, with an optional
+    filter of its own (a flash is a few frames brightened)."""
+    return {"src": src, "start": start, "dur": dur, "vf": vf}
+
+
+def join(kind, seconds=TRANSITION_S):
+    """How two pieces meet: 'cut', 'dissolve' or 'fade' (through black) over
+    `seconds`, or 'flash': joined with no boundary (a flash is no cut)."""
+    return (kind, seconds)
 
 
 def build(out_path, pieces, joins):
     """Joins pieces; joins[i] in {'cut', 'dissolve', 'fade'} between i and i+1.
     Returns the true boundary times in seconds."""
+    # Each piece is first rendered on its own, losslessly, to exactly
+    # dur × FPS frames from timestamp 0: fed straight from its source through
+    # the same graph as the joins, xfade placed everything after a dissolve
+    # one frame late, and the truth must hold to the frame.
+    tmp = out_path.parent / ".pieces"
+    tmp.mkdir(exist_ok=True)
     args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
     chains = []
     for i, p in enumerate(pieces):
-        if p["src"].startswith("lavfi:"):
-            args += ["-f", "lavfi", "-t", str(p["dur"]), "-i", p["src"][6:]]
-        else:
-            args += ["-ss", str(p["start"]), "-t", str(p["dur"]), "-i", p["src"]]
-        chains.append(
-            f"[{i}:v]scale={W}:{H}:force_original_aspect_ratio=decrease,pad={W}:{H}:(ow-iw)/2:(oh-ih)/2,"
-            f"fps={FPS},format=yuv420p,setsar=1,trim=duration={p['dur']},setpts=PTS-STARTPTS,settb=1/{FPS}[p{i}]"
-        )
+        rendered = tmp / f"{out_path.stem}-{i}.mkv"
+        src = ["-f", "lavfi", "-t", str(p["dur"]), "-i", p["src"][6:]] if p["src"].startswith("lavfi:") \
+            else ["-ss", str(p["start"]), "-t", str(p["dur"]), "-i", p["src"]]
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *src, "-vf",
+                        f"scale={W}:{H}:force_original_aspect_ratio=decrease,pad={W}:{H}:(ow-iw)/2:(oh-ih)/2,"
+                        f"fps={FPS},format=yuv420p,setsar=1,setpts=PTS-STARTPTS{',' + p['vf'] if p['vf'] else ''}",
+                        "-frames:v", str(round(p["dur"] * FPS)), "-an", "-c:v", "ffv1", str(rendered)], check=True)
+        args += ["-i", str(rendered)]
+        chains.append(f"[{i}:v]settb=1/{FPS}[p{i}]")
     boundaries = []
     placed_at = [0.0]  # where each piece starts in the output
     current, length = "p0", pieces[0]["dur"]
-    for i, join in enumerate(joins):
-        placed_at.append(length if join == "cut" else length - TRANSITION_S)
+    joins = [j if isinstance(j, tuple) else join(j) for j in joins]
+    for i, (kind, seconds) in enumerate(joins):
+        hard = kind in ("cut", "flash")
+        placed_at.append(length if hard else length - seconds)
         nxt, out = f"p{i + 1}", f"j{i}"
-        if join == "cut":
+        if hard:
             chains.append(f"[{current}][{nxt}]concat=n=2:v=1:a=0,settb=1/{FPS}[{out}]")
-            boundaries.append(length)
+            if kind == "cut":
+                boundaries.append(length)
             length += pieces[i + 1]["dur"]
         else:
-            kind = "fade" if join == "dissolve" else "fadeblack"
-            offset = length - TRANSITION_S
-            chains.append(f"[{current}][{nxt}]xfade=transition={kind}:duration={TRANSITION_S}:offset={offset}[{out}]")
-            boundaries.append(offset + TRANSITION_S / 2)
-            length += pieces[i + 1]["dur"] - TRANSITION_S
+            xfade = "fade" if kind == "dissolve" else "fadeblack"
+            offset = round(length - seconds, 3)
+            chains.append(f"[{current}][{nxt}]xfade=transition={xfade}:duration={seconds}:offset={offset}[{out}]")
+            boundaries.append(offset + seconds / 2)
+            length += pieces[i + 1]["dur"] - seconds
         current = out
     args += ["-filter_complex", ";".join(chains), "-map", f"[{current}]", "-an",
              "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(out_path)]
     subprocess.run(args, check=True)
+    for rendered in tmp.glob(f"{out_path.stem}-*.mkv"):
+        rendered.unlink()
+    tmp.rmdir()
     for i, (p, at) in enumerate(zip(pieces, placed_at)):
         for cut in KNOWN_CUTS.get(Path(p["src"]).name, []):
             rel = cut - p["start"]
@@ -71,8 +91,8 @@ def build(out_path, pieces, joins):
                 continue
             # A cut inside a dissolve or fade would make the truth ambiguous:
             # choose the pieces so that none is.
-            in_head = i > 0 and joins[i - 1] != "cut" and rel < TRANSITION_S
-            in_tail = i < len(joins) and joins[i] != "cut" and rel > p["dur"] - TRANSITION_S
+            in_head = i > 0 and joins[i - 1][0] not in ("cut", "flash") and rel < joins[i - 1][1]
+            in_tail = i < len(joins) and joins[i][0] not in ("cut", "flash") and rel > p["dur"] - joins[i][1]
             assert not (in_head or in_tail), f"{out_path.name}: cut {cut} of {p['src']} falls in a transition"
             boundaries.append(round(at + rel, 3))
     return sorted(boundaries), length
@@ -96,6 +116,14 @@ def main():
                    piece("lavfi:color=c=0x0000FF:size=320x240:rate=25", 0, 3), piece(carphone, 0, 4),
                    piece("lavfi:mandelbrot=size=320x240:rate=25", 0, 4)],
                   ["cut", "dissolve", "fade", "cut"]),
+        # What a frame detector gets wrong: two photographic flashes inside a
+        # shot (no boundary), a short dissolve, long fades and dissolves.
+        "hard": ([piece(bunny, 0, 2), piece(bunny, 2, 0.08, "eq=brightness=0.5"), piece(bunny, 2.08, 1.92),
+                  piece(carphone, 0, 4), piece(carphone, 0, 0.08, "eq=brightness=0.6:contrast=0.5"),
+                  piece(carphone, 0.08, 0.92), piece("lavfi:testsrc2=size=320x240:rate=25", 0, 5),
+                  piece(bikes, 3.2, 2.2), piece("lavfi:mandelbrot=size=320x240:rate=25", 0, 4)],
+                 ["flash", "flash", join("dissolve", 0.48), "flash", "flash", join("fade", 2.0), "cut",
+                  join("dissolve", 2.0)]),
     }
     rows = []
     for name, (pieces, joins) in sets.items():
