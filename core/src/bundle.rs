@@ -137,8 +137,19 @@ pub struct SegmentationParams {
     pub shot_similarity: f32,
     /// Shots shorter than this are merged into a neighbour.
     pub min_shot_ms: u64,
+    /// A transition found on the decoded frames where the semantic shots have
+    /// no boundary starts a new shot when the sampled frames either side of
+    /// it are less similar than this (cosine). Manifests written before
+    /// frame-level detection have no such field.
+    #[serde(default = "default_cut_similarity")]
+    pub cut_similarity: f32,
     /// Seed of every random choice, so results are reproducible.
     pub seed: u64,
+}
+
+/// The default of [`SegmentationParams::cut_similarity`].
+pub fn default_cut_similarity() -> f32 {
+    0.95
 }
 
 /// Table sizes of a bundle version.

@@ -247,6 +247,7 @@ mod tests {
                 min_scene_ms: 0,
                 shot_similarity: 0.5,
                 min_shot_ms: 0,
+                cut_similarity: crate::bundle::default_cut_similarity(),
                 seed: 1,
             },
             counts: Counts::default(),
@@ -267,6 +268,8 @@ mod tests {
             keyframe: "keyframes/7.jpg".into(),
             keyframe_ms: 500,
             frame_count: 2,
+            frames: None,
+            transition: None,
         };
         w.write_json(SHOTS_FILE, &[shot]).unwrap();
         w.write_json(SCENES_FILE, &[SceneRecord { scene_id: 1, video_id: "v".into(), start_ms: 0, end_ms: 1000, class_id: 0 }])

@@ -373,6 +373,8 @@ mod tests {
             keyframe: String::new(),
             keyframe_ms: 1000,
             frame_count: 2,
+            frames: None,
+            transition: None,
         };
         let f = |json: &str| serde_json::from_str::<SearchFilter>(json).unwrap().admits(&shot);
         assert!(f(r#"{}"#));
@@ -394,6 +396,8 @@ mod tests {
             keyframe: "keyframes/7.jpg".into(),
             keyframe_ms: 150_000,
             frame_count: 40,
+            frames: None,
+            transition: None,
         };
         let v = serde_json::to_value(SearchHit::new(shot, 0.5)).unwrap();
         assert_eq!(v["shot_id"], 7);

@@ -32,6 +32,55 @@ pub struct ShotRecord {
     pub keyframe_ms: u64,
     /// Number of sampled frames averaged into the shot embedding.
     pub frame_count: u32,
+    /// The shot's decoded frames `[start, end)`, counted from the video's
+    /// first displayed frame; absent in bundles indexed without frame-level
+    /// transition detection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<FrameSpan>,
+    /// The transition the shot begins with, when one was detected on the
+    /// frames (a dissolve's or fade's whole span is in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition: Option<Transition>,
+}
+
+/// A run of decoded frames `[start, end)` of one video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameSpan {
+    /// First frame.
+    pub start: u64,
+    /// One past the last frame.
+    pub end: u64,
+}
+
+/// How one shot gives way to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionKind {
+    /// From one frame to the next.
+    Cut,
+    /// The two shots blend over several frames.
+    Dissolve,
+    /// Through black: the first shot fades out, the next fades in.
+    Fade,
+}
+
+/// A transition between shots found on the decoded frames.
+///
+/// Its boundary is the first frame of the new shot: for a cut, the first
+/// frame that shows it; for a dissolve or a fade, the first frame at or after
+/// the middle of its span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// What kind.
+    pub kind: TransitionKind,
+    /// The boundary frame.
+    pub frame: u64,
+    /// Its presentation timestamp, in ms.
+    pub t_ms: u64,
+    /// First frame of the span (the boundary frame for a cut), in ms.
+    pub start_ms: u64,
+    /// Last frame of the span (the boundary frame for a cut), in ms.
+    pub end_ms: u64,
 }
 
 /// A semantic scene: consecutive frames of one semantic class, after smoothing.
@@ -96,6 +145,10 @@ pub struct Timeline {
     pub embeddings: String,
     /// Embedding dimension.
     pub dim: usize,
+    /// Every cut, dissolve and fade found on the decoded frames (absent when
+    /// the video was indexed without frame-level detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transitions: Option<Vec<Transition>>,
 }
 
 /// Formats milliseconds as a broadcast-style timecode `HH:MM:SS.mmm`.

@@ -2,7 +2,7 @@
 //!
 //! - `busca-eval retrieval --bundle DIR --model DIR --queries log.csv`: recall
 //!   at 1, 2, 5, 10, 20, 50 and MRR, at video and at shot level.
-//! - `busca-eval segments --truth cuts.csv (--bundle DIR --level shots|scenes | --predicted cuts.csv)`:
+//! - `busca-eval segments --truth cuts.csv (--bundle DIR --level shots|scenes|transitions | --predicted cuts.csv)`:
 //!   boundary precision, recall and F1 within a tolerance.
 
 use std::collections::BTreeMap;
@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use busca_core::bundle::{OpenBundle, Verify, SCENES_FILE, SHOTS_FILE, VIDEOS_FILE};
-use busca_core::shot::{SceneRecord, ShotRecord, VideoRecord};
+use busca_core::bundle::{OpenBundle, Verify, SCENES_FILE, SHOTS_FILE, TIMELINES_DIR, VIDEOS_FILE};
+use busca_core::shot::{SceneRecord, ShotRecord, Timeline, VideoRecord};
 use busca_eval::retrieval::VideoMatcher;
 use busca_eval::segments::{boundaries_of, read_cut_list, score_boundaries, BoundaryScore};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,6 +41,9 @@ enum Level {
     Shots,
     /// Semantic scene boundaries.
     Scenes,
+    /// Every cut, dissolve and fade the decoder found on the frames (what
+    /// the shots snap to), from each video's timeline.
+    Transitions,
 }
 
 #[derive(clap::Args, Debug)]
@@ -104,6 +107,19 @@ fn predicted_from_bundle(bundle: &OpenBundle, level: Level) -> Result<(BTreeMap<
             let scenes: Vec<SceneRecord> = bundle.read_json(SCENES_FILE)?;
             for s in scenes {
                 spans.entry(s.video_id).or_default().push((s.start_ms, s.end_ms));
+            }
+        }
+        Level::Transitions => {
+            for video in &videos {
+                let timeline: Timeline = bundle.read_json(&format!("{TIMELINES_DIR}/{}.json", video.video_id))?;
+                let Some(transitions) = timeline.transitions else {
+                    bail!("{}: indexed without frame-level transition detection", video.video_id);
+                };
+                // Segments from 0 so that every transition is a boundary.
+                let mut starts: Vec<u64> = transitions.iter().map(|t| t.t_ms).collect();
+                starts.insert(0, 0);
+                let s = spans.entry(video.video_id.clone()).or_default();
+                s.extend(starts.iter().map(|&t| (t, t)));
             }
         }
     }

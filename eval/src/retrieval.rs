@@ -108,6 +108,8 @@ mod tests {
             keyframe: String::new(),
             keyframe_ms: start,
             frame_count: 1,
+            frames: None,
+            transition: None,
         }
     }
 

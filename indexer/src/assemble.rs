@@ -5,7 +5,7 @@
 //! this returns.
 
 use busca_core::bundle::{KEYFRAMES_DIR, TIMELINES_DIR};
-use busca_core::shot::{SceneRecord, ShotRecord, TimelineFrame};
+use busca_core::shot::{FrameSpan, SceneRecord, ShotRecord, TimelineFrame};
 
 use crate::segment::VideoAnalysis;
 
@@ -18,6 +18,8 @@ pub struct VideoInput<'a> {
     pub t_ms: &'a [u64],
     /// The video's duration (ends its last scene and shot).
     pub duration_ms: u64,
+    /// Displayed frames (ends its last shot's frame span; 0: not known).
+    pub decoded_frames: u64,
     /// Its analysis.
     pub analysis: &'a VideoAnalysis,
 }
@@ -66,14 +68,14 @@ pub fn assemble(videos: &[VideoInput<'_>]) -> Tables {
     let (mut next_shot, mut next_scene) = (0u64, 0u64);
     for (v, video) in videos.iter().enumerate() {
         let id = video.video_id;
-        let end_of = |frame: usize| video.t_ms.get(frame).copied().unwrap_or(video.duration_ms);
+        let analysis = video.analysis;
         let first_scene = next_scene;
-        for scene in &video.analysis.scenes {
+        for (s, scene) in analysis.scenes.iter().enumerate() {
             t.scenes.push(SceneRecord {
                 scene_id: next_scene,
                 video_id: id.to_string(),
-                start_ms: video.t_ms[scene.span.start],
-                end_ms: end_of(scene.span.end),
+                start_ms: scene.start.t_ms,
+                end_ms: analysis.scenes.get(s + 1).map_or(video.duration_ms, |next| next.start.t_ms),
                 class_id: scene.class,
             });
             next_scene += 1;
@@ -84,7 +86,14 @@ pub fn assemble(videos: &[VideoInput<'_>]) -> Tables {
             .zip(&video.analysis.frame_class)
             .map(|(&t_ms, &class_id)| TimelineFrame { t_ms, class_id, scene_id: 0, shot_id: 0 })
             .collect();
-        for shot in &video.analysis.shots {
+        for (s, shot) in analysis.shots.iter().enumerate() {
+            let next = analysis.shots.get(s + 1).map(|next| next.start);
+            // Frame spans only where both ends are known frames.
+            let end_frame = match next {
+                Some(next) => next.frame,
+                None => (video.decoded_frames > 0).then_some(video.decoded_frames),
+            };
+            let frame_span = shot.start.frame.zip(end_frame).map(|(start, end)| FrameSpan { start, end });
             let shot_id = next_shot;
             next_shot += 1;
             let scene_id = first_scene + shot.scene as u64;
@@ -97,13 +106,15 @@ pub fn assemble(videos: &[VideoInput<'_>]) -> Tables {
             t.shots.push(ShotRecord {
                 shot_id,
                 video_id: id.to_string(),
-                start_ms: video.t_ms[shot.span.start],
-                end_ms: end_of(shot.span.end),
+                start_ms: shot.start.t_ms,
+                end_ms: next.map_or(video.duration_ms, |next| next.t_ms),
                 scene_id,
                 class_id: video.analysis.scenes[shot.scene].class,
                 keyframe,
                 keyframe_ms: video.t_ms[shot.keyframe],
                 frame_count: (shot.span.end - shot.span.start) as u32,
+                frames: frame_span,
+                transition: shot.start.transition,
             });
             t.shot_vectors.extend_from_slice(&shot.embedding);
         }
@@ -119,17 +130,21 @@ pub fn assemble(videos: &[VideoInput<'_>]) -> Tables {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::{Scene, Shot, Span};
+    use crate::segment::{Boundary, Scene, Shot, Span};
+    use busca_core::shot::{Transition, TransitionKind};
 
-    /// Frames every 500 ms; scenes and shots given as frame spans.
-    fn analysis(frames: usize, scenes: &[(usize, usize, u32)], shots: &[(usize, usize, usize, usize)]) -> VideoAnalysis {
+    /// Scenes and shots given as spans of the sampled frames at `t`; each
+    /// begins on its first sample.
+    fn analysis(t: &[u64], scenes: &[(usize, usize, u32)], shots: &[(usize, usize, usize, usize)]) -> VideoAnalysis {
+        let frames = t.len();
+        let at = |k: usize| Boundary { t_ms: t[k], frame: None, transition: None };
         let mut frame_class = vec![0; frames];
         for &(s, e, class) in scenes {
             frame_class[s..e].fill(class);
         }
         VideoAnalysis {
             frame_class,
-            scenes: scenes.iter().map(|&(start, end, class)| Scene { span: Span { start, end }, class }).collect(),
+            scenes: scenes.iter().map(|&(start, end, class)| Scene { span: Span { start, end }, class, start: at(start) }).collect(),
             shots: shots
                 .iter()
                 .map(|&(start, end, scene, keyframe)| Shot {
@@ -137,6 +152,7 @@ mod tests {
                     scene,
                     embedding: vec![start as f32, end as f32],
                     keyframe,
+                    start: at(start),
                 })
                 .collect(),
         }
@@ -147,12 +163,12 @@ mod tests {
         let t_a: Vec<u64> = (0..6).map(|i| i * 500).collect();
         let t_b: Vec<u64> = (0..4).map(|i| 1000 + i * 500).collect();
         // Video a: scenes [0,4) class 3 and [4,6) class 1; shots [0,2) [2,4) [4,6).
-        let a = analysis(6, &[(0, 4, 3), (4, 6, 1)], &[(0, 2, 0, 1), (2, 4, 0, 2), (4, 6, 1, 5)]);
+        let a = analysis(&t_a, &[(0, 4, 3), (4, 6, 1)], &[(0, 2, 0, 1), (2, 4, 0, 2), (4, 6, 1, 5)]);
         // Video b: one scene, one shot.
-        let b = analysis(4, &[(0, 4, 7)], &[(0, 4, 0, 3)]);
+        let b = analysis(&t_b, &[(0, 4, 7)], &[(0, 4, 0, 3)]);
         let videos = [
-            VideoInput { video_id: "a", t_ms: &t_a, duration_ms: 3200, analysis: &a },
-            VideoInput { video_id: "b", t_ms: &t_b, duration_ms: 3300, analysis: &b },
+            VideoInput { video_id: "a", t_ms: &t_a, duration_ms: 3200, decoded_frames: 0, analysis: &a },
+            VideoInput { video_id: "b", t_ms: &t_b, duration_ms: 3300, decoded_frames: 0, analysis: &b },
         ];
         let t = assemble(&videos);
 
@@ -175,8 +191,8 @@ mod tests {
     #[test]
     fn every_frame_of_a_timeline_names_its_class_scene_and_shot() {
         let t_a: Vec<u64> = (0..6).map(|i| i * 500).collect();
-        let a = analysis(6, &[(0, 4, 3), (4, 6, 1)], &[(0, 2, 0, 1), (2, 4, 0, 2), (4, 6, 1, 5)]);
-        let t = assemble(&[VideoInput { video_id: "a", t_ms: &t_a, duration_ms: 3000, analysis: &a }]);
+        let a = analysis(&t_a, &[(0, 4, 3), (4, 6, 1)], &[(0, 2, 0, 1), (2, 4, 0, 2), (4, 6, 1, 5)]);
+        let t = assemble(&[VideoInput { video_id: "a", t_ms: &t_a, duration_ms: 3000, decoded_frames: 0, analysis: &a }]);
         let timeline = &t.timelines[0];
         assert_eq!((timeline.rel.as_str(), timeline.embeddings_rel.as_str()), ("timelines/a.json", "timelines/a.f16"));
         let labels: Vec<(u64, u32, u64, u64)> =
@@ -185,6 +201,29 @@ mod tests {
             labels,
             [(0, 3, 0, 0), (500, 3, 0, 0), (1000, 3, 0, 1), (1500, 3, 0, 1), (2000, 1, 1, 2), (2500, 1, 1, 2)]
         );
+    }
+
+    #[test]
+    fn boundaries_on_the_frames_give_times_frame_spans_and_transitions() {
+        let t_a: Vec<u64> = (0..6).map(|i| i * 500).collect();
+        let mut a = analysis(&t_a, &[(0, 6, 3)], &[(0, 2, 0, 1), (2, 4, 0, 2), (4, 6, 0, 5)]);
+        let fade = Transition { kind: TransitionKind::Fade, frame: 22, t_ms: 880, start_ms: 600, end_ms: 1160 };
+        a.shots[0].start.frame = Some(0);
+        a.shots[1].start = Boundary { t_ms: 880, frame: Some(22), transition: Some(fade) };
+        // The last shot starts on its sample, its frame known.
+        a.shots[2].start.frame = Some(50);
+        let t = assemble(&[VideoInput { video_id: "a", t_ms: &t_a, duration_ms: 3000, decoded_frames: 75, analysis: &a }]);
+        let got: Vec<(u64, u64, Option<FrameSpan>, Option<TransitionKind>)> =
+            t.shots.iter().map(|s| (s.start_ms, s.end_ms, s.frames, s.transition.map(|t| t.kind))).collect();
+        assert_eq!(
+            got,
+            [
+                (0, 880, Some(FrameSpan { start: 0, end: 22 }), None),
+                (880, 2000, Some(FrameSpan { start: 22, end: 50 }), Some(TransitionKind::Fade)),
+                (2000, 3000, Some(FrameSpan { start: 50, end: 75 }), None),
+            ]
+        );
+        assert_eq!(t.shots[1].transition, Some(fade), "the fade's span is kept");
     }
 
     #[test]

@@ -9,12 +9,22 @@
 //! the model's resolution (shortest side = `short_side`, bicubic, display aspect
 //! ratio honoured), and rotation metadata is applied afterwards on the small
 //! frame, so nothing full-size is ever converted twice.
+//!
+//! Every decoded frame, sampled or not, also goes to the transition detector
+//! (`crate::cuts`) as a 32 × 18 grid read straight from its planes, so that
+//! shot boundaries can land on the frame where the picture changes; a frame
+//! that jumps from the ones before it as a cut does is sampled too, off the
+//! grid, so that a shot shorter than the sampling interval has a frame of its
+//! own.
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use busca_core::error::IoAt;
 use busca_core::preprocess::shortest_side_dims;
+use busca_core::shot::Transition;
+
+use crate::cuts::{Grid, Plane, TransitionDetector, GRID_H, GRID_W};
 
 use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
@@ -27,6 +37,8 @@ use ffmpeg::software::scaling::{Context as Scaler, Flags as ScaleFlags};
 pub struct SampledFrame {
     /// Presentation timestamp from the start of the stream, in ms.
     pub t_ms: u64,
+    /// Index of the frame among the video's displayed frames (from 0).
+    pub frame: u64,
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
@@ -48,6 +60,13 @@ pub struct VideoInfo {
     pub rotation: u32,
     /// Codec name, for logs.
     pub codec: String,
+    /// Displayed frames decoded.
+    pub frames: u64,
+    /// Of the sampled frames, those taken between the regular samples
+    /// because a cut starts on them.
+    pub sampled_at_cuts: u64,
+    /// Transitions found on the frames, when detection was asked for.
+    pub transitions: Option<Vec<Transition>>,
 }
 
 /// How to sample a video.
@@ -59,6 +78,8 @@ pub struct SampleOptions {
     pub short_side: u32,
     /// FFmpeg decoder threads (0 = FFmpeg picks from the CPU count).
     pub decoder_threads: usize,
+    /// Look for cuts, dissolves and fades on every decoded frame.
+    pub detect_transitions: bool,
 }
 
 /// Why a file could not be decoded. Every variant names the file.
@@ -197,7 +218,8 @@ pub fn rotate_rgb(width: u32, height: u32, rgb: &[u8], degrees: u32) -> (u32, u3
 }
 
 /// Decodes `path`, sampling `options.fps` frames per second of presentation
-/// time, and calls `on_frame` with each sampled frame in timestamp order.
+/// time (and, with transition detection, the first frame of each likely cut
+/// as well), and calls `on_frame` with each sampled frame in timestamp order.
 /// `on_frame` may return an error message to stop early.
 pub fn decode_sampled(
     path: &Path,
@@ -271,7 +293,15 @@ pub fn decode_sampled(
         reason: e.to_string(),
     })?;
 
+    let frame_rate = [stream.avg_frame_rate(), stream.rate()]
+        .into_iter()
+        .map(f64::from)
+        .find(|r| r.is_finite() && *r > 0.0)
+        .unwrap_or(25.0);
     let mut sampler = Sampler::new(options, time_base, start_pts, rotation);
+    if options.detect_transitions {
+        sampler.detector = Some(TransitionDetector::new(frame_rate));
+    }
     let mut packet = ffmpeg::Packet::empty();
     let mut decode_errors = 0usize;
     let mut last_error = String::new();
@@ -354,6 +384,9 @@ pub fn decode_sampled(
         height,
         rotation,
         codec: codec_name,
+        frames: sampler.shown,
+        sampled_at_cuts: sampler.at_cuts,
+        transitions: sampler.detector.map(TransitionDetector::finish),
     })
 }
 
@@ -371,6 +404,13 @@ struct Sampler {
     rgb: ffmpeg::frame::Video,
     scaler: Option<(ScalerKey, Scaler)>,
     display_dims: Option<(u32, u32)>,
+    /// Displayed frames so far.
+    shown: u64,
+    /// Frames sampled off the regular grid because a cut starts on them.
+    at_cuts: u64,
+    detector: Option<TransitionDetector>,
+    /// For pixel formats the grid cannot read directly: a small YUV 4:4:4 copy.
+    grid_scaler: Option<(ScalerKey, Scaler, ffmpeg::frame::Video)>,
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -397,6 +437,10 @@ impl Sampler {
             rgb: ffmpeg::frame::Video::empty(),
             scaler: None,
             display_dims: None,
+            shown: 0,
+            at_cuts: 0,
+            detector: None,
+            grid_scaler: None,
         }
     }
 
@@ -415,22 +459,78 @@ impl Sampler {
                 continue;
             }
             let t_ms = t_ms.max(0.0);
+            let frame = self.shown;
+            self.shown += 1;
+            let mut at_cut = false;
+            if let Some(detector) = self.detector.as_mut() {
+                let grid = Self::grid(&self.decoded, &mut self.grid_scaler).map_err(|e| format!("swscale: {e}"))?;
+                detector.push(t_ms.round() as u64, &grid);
+                at_cut = frame > 0 && detector.likely_cut();
+            }
             self.last_frame_ms = Some(self.last_frame_ms.unwrap_or(0).max(t_ms.round() as u64));
             // Half a millisecond of tolerance absorbs time-base rounding.
-            if t_ms + 0.5 < self.next_target_ms {
+            let on_grid = t_ms + 0.5 >= self.next_target_ms;
+            if !on_grid && !at_cut {
                 continue;
             }
             while self.next_target_ms <= t_ms + 0.5 {
                 self.next_target_ms += self.period_ms;
             }
-            let frame = self.convert(t_ms.round() as u64).map_err(|e| format!("swscale: {e}"))?;
+            if !on_grid {
+                self.at_cuts += 1;
+            }
+            let frame = self.convert(t_ms.round() as u64, frame).map_err(|e| format!("swscale: {e}"))?;
             self.sampled += 1;
             on_frame(frame)?;
         }
         Ok(())
     }
 
-    fn convert(&mut self, t_ms: u64) -> Result<SampledFrame, ffmpeg::Error> {
+    /// The decoded frame's grid: read from its planes when they are 8-bit
+    /// planar YUV or grey (nearly every video), else from a small copy.
+    /// Rotation does not matter to the detector: every frame turns alike.
+    fn grid(
+        decoded: &ffmpeg::frame::Video,
+        grid_scaler: &mut Option<(ScalerKey, Scaler, ffmpeg::frame::Video)>,
+    ) -> Result<Grid, ffmpeg::Error> {
+        fn plane(f: &ffmpeg::frame::Video, i: usize) -> Plane<'_> {
+            Plane { data: f.data(i), stride: f.stride(i), width: f.plane_width(i) as usize, height: f.plane_height(i) as usize }
+        }
+        let frame = decoded;
+        match frame.format() {
+            Pixel::YUV420P | Pixel::YUVJ420P | Pixel::YUV422P | Pixel::YUVJ422P | Pixel::YUV444P
+            | Pixel::YUVJ444P | Pixel::YUV440P | Pixel::YUVJ440P | Pixel::YUV411P | Pixel::YUV410P => {
+                Ok(Grid::from_planes(plane(frame, 0), Some((plane(frame, 1), plane(frame, 2)))))
+            }
+            Pixel::GRAY8 => Ok(Grid::from_planes(plane(frame, 0), None)),
+            format => {
+                let key = ScalerKey {
+                    format,
+                    width: frame.width(),
+                    height: frame.height(),
+                    out_width: (GRID_W * 4) as u32,
+                    out_height: (GRID_H * 4) as u32,
+                };
+                if grid_scaler.as_ref().is_none_or(|(k, _, _)| *k != key) {
+                    let scaler = Scaler::get(
+                        format,
+                        key.width,
+                        key.height,
+                        Pixel::YUV444P,
+                        key.out_width,
+                        key.out_height,
+                        ScaleFlags::AREA,
+                    )?;
+                    *grid_scaler = Some((key, scaler, ffmpeg::frame::Video::empty()));
+                }
+                let (_, scaler, small) = grid_scaler.as_mut().expect("grid scaler just set");
+                scaler.run(decoded, small)?;
+                Ok(Grid::from_planes(plane(small, 0), Some((plane(small, 1), plane(small, 2)))))
+            }
+        }
+    }
+
+    fn convert(&mut self, t_ms: u64, index: u64) -> Result<SampledFrame, ffmpeg::Error> {
         let (w, h) = (self.decoded.width(), self.decoded.height());
         // Display size: sample aspect ratio, then rotation.
         let sar = self.decoded.aspect_ratio();
@@ -472,6 +572,7 @@ impl Sampler {
         };
         Ok(SampledFrame {
             t_ms,
+            frame: index,
             width,
             height,
             rgb,

@@ -4,6 +4,7 @@
 //! - [`inputs`]: files, folders and list files to videos with stable ids.
 //! - [`decode`]: FFmpeg decoding, sampling by presentation timestamp, swscale
 //!   straight to the model's resolution, rotation.
+//! - [`cuts`]: cuts, dissolves and fades found on every decoded frame.
 //! - [`work`]: the per-collection work directory that makes runs incremental
 //!   and resumable.
 //! - [`segment`]: the semantic analysis (classes, diarization, shots, 2-D map).
@@ -20,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod assemble;
+pub mod cuts;
 pub mod decode;
 pub mod inputs;
 mod pipeline;

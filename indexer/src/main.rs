@@ -168,6 +168,15 @@ struct CollectionArgs {
     /// Shots shorter than this (ms) are merged into a neighbour.
     #[arg(long, default_value_t = 1000)]
     min_shot_ms: u64,
+    /// A cut, dissolve or fade found on the frames where the embeddings see
+    /// no shot change starts a new shot when the sampled frames either side
+    /// are less similar (cosine) than this.
+    #[arg(long, default_value_t = busca_core::bundle::default_cut_similarity())]
+    cut_similarity: f32,
+    /// Do not look for cuts, dissolves and fades on every decoded frame:
+    /// shot boundaries stay on the sampled frames (a little faster to decode).
+    #[arg(long)]
+    no_frame_transitions: bool,
     /// Seed of every random choice (k-means), for reproducible results.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -287,6 +296,8 @@ fn config(
     analysis.segmentation.min_scene_ms = args.min_scene_ms;
     analysis.segmentation.shot_similarity = args.shot_similarity;
     analysis.segmentation.min_shot_ms = args.min_shot_ms;
+    analysis.segmentation.cut_similarity = args.cut_similarity;
+    analysis.frame_transitions = !args.no_frame_transitions;
     analysis.segmentation.seed = args.seed;
     analysis.max_train_frames = args.max_train_frames.max(1);
     if matches!(args.out, Location::Folder(_)) && args.s3.any() {

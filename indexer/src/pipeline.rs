@@ -24,6 +24,7 @@ enum Msg {
     Frame {
         job: usize,
         t_ms: u64,
+        frame: u64,
         pixels: Vec<f32>,
         thumb: Vec<u8>,
     },
@@ -42,6 +43,7 @@ enum Msg {
 #[derive(Default)]
 struct JobState {
     t_ms: Vec<u64>,
+    frames: Vec<u64>,
     thumbs: Vec<Vec<u8>>,
     embeddings: Vec<f32>,
     received: usize,
@@ -84,6 +86,7 @@ pub(crate) fn embed_videos(
         fps: config.analysis.segmentation.sample_fps,
         short_side: preprocess.size,
         decoder_threads: config.decoder_threads,
+        detect_transitions: config.analysis.frame_transitions,
     };
     let multi = progress();
     if !config.progress {
@@ -174,6 +177,7 @@ fn decoder_thread(
             tx.send(Msg::Frame {
                 job,
                 t_ms: frame.t_ms,
+                frame: frame.frame,
                 pixels,
                 thumb,
             })
@@ -247,15 +251,20 @@ fn encoder_loop(
                 embeddings_file: String::new(),
                 thumbs_file: String::new(),
                 thumbs: Vec::new(),
+                sample_frames: state.frames,
+                decoded_frames: info.frames,
+                transitions: info.transitions.clone(),
             };
             let bytes = busca_core::vector::f32_to_f16_bytes(&state.embeddings);
             let saved = work.save(record, &bytes, &state.thumbs)?;
             on_saved(&saved)?;
             tracing::info!(
-                "{}: {} frames over {:.1} s ({}, {}x{}{})",
+                "{}: {} frames ({} at cuts) over {:.1} s, {} transitions ({}, {}x{}{})",
                 input.path.display(),
                 saved.t_ms.len(),
+                info.sampled_at_cuts,
                 info.duration_ms as f64 / 1000.0,
+                saved.transitions.as_ref().map_or_else(|| "no".into(), |t| t.len().to_string()),
                 info.codec,
                 info.width,
                 info.height,
@@ -294,11 +303,13 @@ fn encoder_loop(
             Msg::Frame {
                 job,
                 t_ms,
+                frame,
                 pixels,
                 thumb,
             } => {
                 let state = jobs.entry(job).or_default();
                 state.t_ms.push(t_ms);
+                state.frames.push(frame);
                 state.thumbs.push(thumb);
                 state.received += 1;
                 pending_jobs.push(job);

@@ -358,6 +358,7 @@ mod tests {
                 min_scene_ms: 0,
                 shot_similarity: 0.5,
                 min_shot_ms: 0,
+                cut_similarity: busca_core::bundle::default_cut_similarity(),
                 seed: 1,
             },
             counts: Counts::default(),
@@ -376,6 +377,8 @@ mod tests {
             keyframe: format!("keyframes/{shot_id}.jpg"),
             keyframe_ms: 500,
             frame_count: 2,
+            frames: None,
+            transition: None,
         }
     }
 

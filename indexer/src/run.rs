@@ -398,6 +398,9 @@ fn publish_finished(
             t_ms: &v.t_ms,
             embeddings: e,
             duration_ms: v.record.duration_ms,
+            sample_frames: &v.sample_frames,
+            transitions: v.transitions.as_deref(),
+            decoded_frames: v.decoded_frames,
         })
         .collect();
     let analysis = analyse(&frames, model.embedding_dim, &config.analysis)?;
@@ -434,6 +437,7 @@ fn publish_finished(
             video_id: &video.record.video_id,
             t_ms: &video.t_ms,
             duration_ms: video.record.duration_ms,
+            decoded_frames: video.decoded_frames,
             analysis,
         })
         .collect();
@@ -460,6 +464,7 @@ fn publish_finished(
             frames: timeline.frames,
             embeddings: timeline.embeddings_rel,
             dim,
+            transitions: video.transitions.clone(),
         };
         writer.write(&timeline.rel, &to_json(&record))?;
     }

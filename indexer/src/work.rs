@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use busca_core::error::IoAt;
 use busca_core::bundle::write_file_atomic;
-use busca_core::shot::VideoRecord;
+use busca_core::shot::{Transition, VideoRecord};
 use serde::{Deserialize, Serialize};
 
 /// Suffix of a finished video's record, the commit point of its other files
@@ -60,6 +60,16 @@ pub struct FinishedVideo {
     pub thumbs_file: String,
     /// `(offset, length)` of each frame's JPEG in the thumbnail file.
     pub thumbs: Vec<(u64, u32)>,
+    /// Index of each sampled frame among the video's displayed frames
+    /// (empty in records written before frame-level detection).
+    #[serde(default)]
+    pub sample_frames: Vec<u64>,
+    /// Displayed frames decoded (0 in those records).
+    #[serde(default)]
+    pub decoded_frames: u64,
+    /// Cuts, dissolves and fades found on the frames (`None`: not looked for).
+    #[serde(default)]
+    pub transitions: Option<Vec<Transition>>,
 }
 
 impl FinishedVideo {
@@ -259,6 +269,9 @@ mod tests {
             embeddings_file: String::new(),
             thumbs_file: String::new(),
             thumbs: Vec::new(),
+            sample_frames: Vec::new(),
+            decoded_frames: 0,
+            transitions: None,
         }
     }
 

@@ -66,10 +66,10 @@ fn colour_video_gives_its_shots_and_blue_finds_the_blue_shot() {
     // red | green (cut 3 s) | blue (cut 6 s) | dissolve 9–10 s | checkerboard.
     let cuts = boundaries(&shots, "colores_ano_1");
     assert_eq!(cuts.len(), 3, "shots: {shots:#?}");
+    // On the frames: the cuts exactly, the dissolve (frames 225–250) at the
+    // first frame past its middle.
+    assert_eq!(cuts, [3000, 6000, 9520], "shots: {shots:#?}");
     let period = 500; // one sampled frame at 2 fps
-    assert_near(cuts[0], 3000, period, "red→green");
-    assert_near(cuts[1], 6000, period, "green→blue");
-    assert_near(cuts[2], 9500, period, "blue→checkerboard dissolve");
     // Shot ids are unique and every shot has its keyframe inside it.
     let mut ids: Vec<u64> = shots.iter().map(|s| s.shot_id).collect();
     ids.dedup();
@@ -106,6 +106,69 @@ fn colour_video_gives_its_shots_and_blue_finds_the_blue_shot() {
     let red = search(&bundle, &text_embedding("red"), 1);
     let red_shot = shots.iter().find(|s| s.shot_id == red[0].0).unwrap();
     assert_eq!(red_shot.start_ms, 0);
+}
+
+#[test]
+fn shots_begin_on_the_frame_of_the_cut_even_between_samples() {
+    // 25 fps: red 1.24 s | green 0.36 s (shorter than the sampling
+    // interval) | blue 2.4 s with a two-frame white flash at 2.40 s | yellow
+    // 2 s, fading through black (1 s, 5.0–6.0 s) into cyan 2 s.
+    let tmp = tempfile::tempdir().unwrap();
+    let videos = tmp.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    let size = "160x120";
+    let src = |colour: &str, seconds: f32| colour_src(prototype(colour), seconds, size, 25);
+    ffmpeg(&[
+        "-f", "lavfi", "-i", &src("red", 1.24),
+        "-f", "lavfi", "-i", &src("green", 0.36),
+        "-f", "lavfi", "-i", &src("blue", 0.8),
+        "-f", "lavfi", "-i", &src("white", 0.08),
+        "-f", "lavfi", "-i", &src("blue", 1.52),
+        "-f", "lavfi", "-i", &src("yellow", 2.0),
+        "-f", "lavfi", "-i", &src("cyan", 2.0),
+        "-filter_complex",
+        "[0:v][1:v][2:v][3:v][4:v][5:v]concat=n=6:v=1:a=0,format=yuv420p,settb=1/25[a];\
+         [6:v]format=yuv420p,settb=1/25[b];\
+         [a][b]xfade=transition=fadeblack:duration=1:offset=5,format=yuv420p[out]",
+        "-map", "[out]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+        videos.join("cuts.mp4").to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("bundles");
+    let summary = busca_indexer::run(&config(vec![videos], &out, "cuts")).unwrap();
+    assert_eq!(summary.failures.len(), 0, "{:?}", summary.failures);
+    let bundle = open_bundle(&out, "cuts");
+    let mut shots: Vec<ShotRecord> = bundle.read_json(SHOTS_FILE).unwrap();
+    shots.sort_by_key(|s| s.start_ms);
+    // Every boundary on its frame (40 ms each), the flash none; the fade's
+    // at the first frame past its middle (5.5 s).
+    let starts: Vec<(u64, Option<u64>)> = shots.iter().map(|s| (s.start_ms, s.frames.map(|f| f.start))).collect();
+    assert_eq!(
+        starts,
+        [(0, Some(0)), (1240, Some(31)), (1600, Some(40)), (4000, Some(100)), (5520, Some(138))],
+        "shots: {shots:#?}"
+    );
+    // Frame spans tile the video; the last ends at its last frame.
+    for pair in shots.windows(2) {
+        assert_eq!(pair[0].frames.unwrap().end, pair[1].frames.unwrap().start);
+        assert_eq!(pair[0].end_ms, pair[1].start_ms);
+    }
+    assert_eq!(shots.last().unwrap().frames.unwrap().end, 175);
+    use busca_core::shot::TransitionKind;
+    let kinds: Vec<Option<TransitionKind>> = shots.iter().map(|s| s.transition.map(|t| t.kind)).collect();
+    assert_eq!(kinds, [None, Some(TransitionKind::Cut), Some(TransitionKind::Cut), Some(TransitionKind::Cut), Some(TransitionKind::Fade)]);
+    let fade = shots[4].transition.unwrap();
+    assert_near(fade.start_ms, 5000, 80, "the fade's span starts");
+    assert_near(fade.end_ms, 6000, 80, "the fade's span ends");
+    // The green shot, shorter than the sampling interval, has a frame of its
+    // own: the one sampled on its cut.
+    let timeline: Timeline = bundle.read_json("timelines/cuts.json").unwrap();
+    let sampled: Vec<u64> = timeline.frames.iter().map(|f| f.t_ms).collect();
+    assert!(sampled.contains(&1240) && sampled.contains(&1600), "{sampled:?}");
+    let green = timeline.frames.iter().find(|f| f.t_ms == 1240).unwrap();
+    assert_eq!(green.shot_id, shots[1].shot_id);
+    // The timeline keeps every transition found: the three cuts and the fade.
+    let found: Vec<u64> = timeline.transitions.unwrap().iter().map(|t| t.t_ms).collect();
+    assert_eq!(found, [1240, 1600, 4000, 5520]);
 }
 
 #[test]
@@ -157,6 +220,7 @@ fn rotated_video_is_turned_for_display() {
         fps: 2.0,
         short_side: 224,
         decoder_threads: 1,
+        detect_transitions: true,
     };
     let mut frames = Vec::new();
     let info = busca_indexer::decode::decode_sampled(&rotated, options, |f| {

@@ -121,6 +121,8 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, WriteError> {
                 keyframe,
                 keyframe_ms: start_ms + SHOT_MS / 2,
                 frame_count: 4,
+                frames: None,
+                transition: None,
             });
             scenes.push(SceneRecord { scene_id, video_id: video_id.clone(), start_ms, end_ms, class_id: class as u32 });
             for f in 0..4 {
@@ -134,7 +136,7 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, WriteError> {
         let embeddings = format!("{}/{video_id}.f16", bundle::TIMELINES_DIR);
         let frame_vectors: Vec<f32> = frame_rows.iter().flat_map(|&row| vectors[row].clone()).collect();
         w.write(&embeddings, &vector::f32_to_f16_bytes(&frame_vectors))?;
-        let timeline = Timeline { video_id: video_id.clone(), frames, embeddings, dim };
+        let timeline = Timeline { video_id: video_id.clone(), frames, embeddings, dim, transitions: None };
         w.write_json(&format!("{}/{video_id}.json", bundle::TIMELINES_DIR), &timeline)?;
         videos.push(VideoRecord {
             video_id: video_id.clone(),
@@ -219,6 +221,7 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, WriteError> {
             min_scene_ms: 0,
             shot_similarity: 0.9,
             min_shot_ms: 0,
+            cut_similarity: busca_core::bundle::default_cut_similarity(),
             seed: spec.seed,
         },
         counts: Counts {
@@ -255,6 +258,8 @@ pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Res
             keyframe: format!("{}/{key}.jpg", bundle::KEYFRAMES_DIR),
             keyframe_ms: (key / VIDEOS) * 3000 + 1500,
             frame_count: 3,
+            frames: None,
+            transition: None,
         })
         .collect();
     let scenes: Vec<SceneRecord> = shots
@@ -296,6 +301,7 @@ pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Res
             min_scene_ms: 0,
             shot_similarity: 0.9,
             min_shot_ms: 0,
+            cut_similarity: busca_core::bundle::default_cut_similarity(),
             seed: 0,
         },
         counts: Counts { videos: videos.len(), frames: 0, classes: 7, scenes: scenes.len(), shots: shots.len() },

@@ -477,6 +477,8 @@ fn write_synthetic_bundle(
                 keyframe: format!("{}/{i}.jpg", bundle::KEYFRAMES_DIR),
                 keyframe_ms: start_ms + 2_500,
                 frame_count: 10,
+                frames: None,
+                transition: None,
             }
         })
         .collect();
@@ -520,6 +522,7 @@ fn write_synthetic_bundle(
             min_scene_ms: 0,
             shot_similarity: 0.0,
             min_shot_ms: 0,
+            cut_similarity: busca_core::bundle::default_cut_similarity(),
             seed: shots as u64,
         },
         counts: Counts {

@@ -162,12 +162,14 @@ fn bench_decode(clip: &Path, fps: f32, size: u32, runs: usize, threads: usize) -
         fps,
         short_side: size,
         decoder_threads: threads,
+        detect_transitions: true,
     };
-    // (seconds, frames, output size) of one run of ours.
-    let decode_ours = || -> anyhow::Result<(f64, usize, (u32, u32))> {
+    // (seconds, frames, output size) of one run of ours, transition
+    // detection on or off.
+    let decode_ours = |detect: bool| -> anyhow::Result<(f64, usize, (u32, u32))> {
         let start = Instant::now();
         let (mut n, mut dims) = (0, (0, 0));
-        decode_sampled(clip, options, |f| {
+        decode_sampled(clip, SampleOptions { detect_transitions: detect, ..options }, |f| {
             n += 1;
             dims = (f.width, f.height);
             std::hint::black_box(&f.rgb);
@@ -177,7 +179,8 @@ fn bench_decode(clip: &Path, fps: f32, size: u32, runs: usize, threads: usize) -
         Ok((start.elapsed().as_secs_f64(), n, dims))
     };
     // A first run gives the output size for the CLI's scale filter.
-    let (mut ours, frames, dims) = decode_ours()?;
+    let (mut ours, frames, dims) = decode_ours(true)?;
+    let mut plain = decode_ours(false)?.0;
     // The same work with the ffmpeg CLI: same rate, same output size, same
     // bicubic scaler, raw RGB thrown away.
     let filter = format!("fps={fps},scale={}:{}:flags=bicubic", dims.0, dims.1);
@@ -200,10 +203,11 @@ fn bench_decode(clip: &Path, fps: f32, size: u32, runs: usize, threads: usize) -
         }
         Ok(start.elapsed().as_secs_f64())
     };
-    // Alternate the two so that load from other processes hits both alike.
+    // Alternate the three so that load from other processes hits all alike.
     let mut reference = run_cli()?;
     for _ in 1..runs {
-        ours = ours.min(decode_ours()?.0);
+        ours = ours.min(decode_ours(true)?.0);
+        plain = plain.min(decode_ours(false)?.0);
         reference = reference.min(run_cli()?);
     }
     table(
@@ -212,7 +216,14 @@ fn bench_decode(clip: &Path, fps: f32, size: u32, runs: usize, threads: usize) -
         &[
             ["ffmpeg CLI (fps,scale filters)".into(), format!("{reference:.3}"), format!("{:.1}", frames as f64 / reference), "1.00".into()],
             ["busca-indexer decode".into(), format!("{ours:.3}"), format!("{:.1}", frames as f64 / ours), format!("{:.2} (goal ≤ 1.2)", ours / reference)],
+            ["busca-indexer decode, no frame transitions".into(), format!("{plain:.3}"), format!("{:.1}", frames as f64 / plain), format!("{:.2}", plain / reference)],
         ],
+    );
+    println!(
+        "frame transition detection: {:.3} s with ÷ {:.3} s without = {:.3} (goal ≤ 1.1)",
+        ours,
+        plain,
+        ours / plain
     );
     Ok(())
 }
@@ -346,6 +357,9 @@ fn bench_segment(frames: usize, dim: usize, per_video: usize, max_train_frames: 
             t_ms: t,
             embeddings: e,
             duration_ms: t.last().map_or(0, |l| l + 1000),
+            sample_frames: &[],
+            transitions: None,
+            decoded_frames: 0,
         })
         .collect();
     let mut params = AnalysisParams::defaults(1.0);
@@ -427,6 +441,9 @@ fn bench_publish(frames: usize, per_video: usize, dir: &Path, model_dir: &Path) 
             embeddings_file: String::new(),
             thumbs_file: String::new(),
             thumbs: Vec::new(),
+            sample_frames: Vec::new(),
+            decoded_frames: 0,
+            transitions: None,
         };
         let thumbs = vec![thumb.clone(); n];
         work.save(record, &busca_core::vector::f32_to_f16_bytes(embeddings), &thumbs)?;

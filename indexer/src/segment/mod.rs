@@ -17,23 +17,31 @@
 //!    shots shorter than `min_shot_ms` are merged into the more similar
 //!    neighbour in the same scene. A shot's embedding is the normalised mean of
 //!    its frames, its keyframe the frame nearest that mean.
+//! 4. **On the frames**: each scene and shot boundary snaps to the cut,
+//!    dissolve or fade the decoder found in its sampling interval, and a
+//!    transition the embeddings missed starts a new shot when the sampled
+//!    frames either side of it differ (`snap.rs`).
 //!
 //! Everything here is deterministic for a given input and seed.
 
 //!
 //! Files: this one holds the parameters, the result types and [`analyse`];
 //! `classes.rs` the k-means classes, `timeline.rs` diarization and shot
-//! splitting on each timeline, `map.rs` the 2-D map.
+//! splitting on each timeline, `snap.rs` the boundaries on the frames,
+//! `map.rs` the 2-D map.
 
 mod classes;
 mod map;
+mod snap;
 mod timeline;
 
 use busca_core::bundle::SegmentationParams;
+use busca_core::shot::Transition;
 use rayon::prelude::*;
 
 pub use classes::{assign, train_classes, SimdL2};
 pub use map::project_2d;
+pub use snap::Boundary;
 pub use timeline::{diarize, shot_embedding, split_shots};
 
 /// Name of the class algorithm recorded in the manifest.
@@ -48,6 +56,9 @@ pub struct AnalysisParams {
     pub max_train_frames: usize,
     /// Lloyd iterations at most.
     pub max_iterations: u64,
+    /// Look for cuts, dissolves and fades on every decoded frame (while
+    /// decoding) and put shot boundaries on them.
+    pub frame_transitions: bool,
 }
 
 impl AnalysisParams {
@@ -61,10 +72,12 @@ impl AnalysisParams {
                 min_scene_ms: 2000,
                 shot_similarity: 0.85,
                 min_shot_ms: 1000,
+                cut_similarity: busca_core::bundle::default_cut_similarity(),
                 seed: 42,
             },
             max_train_frames: 20_000,
             max_iterations: 30,
+            frame_transitions: true,
         }
     }
 
@@ -89,6 +102,13 @@ pub struct VideoFrames<'a> {
     pub embeddings: &'a [f32],
     /// End of the video in ms (ends the last scene and shot).
     pub duration_ms: u64,
+    /// Index of each sampled frame among the displayed frames (empty: not
+    /// known, as in work records from before frame-level detection).
+    pub sample_frames: &'a [u64],
+    /// Cuts, dissolves and fades found on the frames (`None`: not looked for).
+    pub transitions: Option<&'a [Transition]>,
+    /// Displayed frames (0: not known).
+    pub decoded_frames: u64,
 }
 
 /// A contiguous run of frames `[start, end)` of one video.
@@ -107,6 +127,8 @@ pub struct Scene {
     pub span: Span,
     /// Its class.
     pub class: u32,
+    /// Where it begins.
+    pub start: Boundary,
 }
 
 /// A semantic shot of a video.
@@ -120,6 +142,8 @@ pub struct Shot {
     pub embedding: Vec<f32>,
     /// The frame nearest the mean.
     pub keyframe: usize,
+    /// Where it begins.
+    pub start: Boundary,
 }
 
 /// The analysis of one video.
@@ -165,23 +189,29 @@ pub fn analyse(videos: &[VideoFrames<'_>], dim: usize, params: &AnalysisParams) 
         .par_iter()
         .map(|video| {
             let labels = assign(video.embeddings, &centroids, dim);
-            let scenes = diarize(video, &labels, &centroids, dim, seg.min_scene_ms);
+            let mut scenes = diarize(video, &labels, &centroids, dim, seg.min_scene_ms);
             let mut frame_class = vec![0u32; labels.len()];
-            let mut shots = Vec::new();
+            let mut spans = Vec::new();
             for (scene_index, scene) in scenes.iter().enumerate() {
                 frame_class[scene.span.start..scene.span.end].fill(scene.class);
-                shots.extend(split_shots(video, scene.span, dim, seg.shot_similarity, seg.min_shot_ms).into_iter().map(
-                    |span| {
-                        let (embedding, keyframe) = shot_embedding(video.embeddings, span, dim);
-                        Shot {
-                            span,
-                            scene: scene_index,
-                            embedding,
-                            keyframe,
-                        }
-                    },
-                ));
+                spans.extend(
+                    split_shots(video, scene.span, dim, seg.shot_similarity, seg.min_shot_ms)
+                        .into_iter()
+                        .map(|span| (span, scene_index)),
+                );
             }
+            let scene_spans: Vec<Span> = scenes.iter().map(|s| s.span).collect();
+            let (scene_starts, placed) = snap::place(video, dim, &scene_spans, spans, seg.cut_similarity);
+            for (scene, start) in scenes.iter_mut().zip(scene_starts) {
+                scene.start = start;
+            }
+            let shots = placed
+                .into_iter()
+                .map(|(span, scene, start)| {
+                    let (embedding, keyframe) = shot_embedding(video.embeddings, span, dim);
+                    Shot { span, scene, embedding, keyframe, start }
+                })
+                .collect();
             VideoAnalysis {
                 frame_class,
                 scenes,
@@ -237,6 +267,9 @@ mod tests {
             t_ms: &t,
             embeddings: &e,
             duration_ms: end,
+            sample_frames: &[],
+            transitions: None,
+            decoded_frames: 0,
         };
         let analysis = analyse(&[video], DIM, &params()).unwrap();
         let shots: Vec<Span> = analysis.videos[0].shots.iter().map(|s| s.span).collect();
@@ -253,11 +286,17 @@ mod tests {
                 t_ms: &t1,
                 embeddings: &e1,
                 duration_ms: d1,
+                sample_frames: &[],
+                transitions: None,
+                decoded_frames: 0,
             },
             VideoFrames {
                 t_ms: &t2,
                 embeddings: &e2,
                 duration_ms: d2,
+                sample_frames: &[],
+                transitions: None,
+                decoded_frames: 0,
             },
         ];
         let mut p = params();

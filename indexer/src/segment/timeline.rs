@@ -3,7 +3,7 @@
 
 use busca_core::vector::{dot, normalize, normalized_mean};
 
-use super::{Scene, Span, VideoFrames};
+use super::{Boundary, Scene, Span, VideoFrames};
 
 /// Time covered by frames `span`: from its first frame to the next span's
 /// first frame (or the video's end).
@@ -87,7 +87,7 @@ pub fn diarize(video: &VideoFrames<'_>, labels: &[u32], centroids: &[f32], dim: 
         |a, b| a.1 == b.1,
     );
     runs.into_iter()
-        .map(|(span, class)| Scene { span, class })
+        .map(|(span, class)| Scene { span, class, start: Boundary::at_sample(video, span.start) })
         .collect()
 }
 
