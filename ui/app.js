@@ -198,6 +198,7 @@ function renderResults(hits) {
       el("div", { class: "meta" },
         el("strong", {}, hit.video_id),
         el("span", { class: "tc" }, `${hit.start_tc} – ${hit.end_tc}`),
+        ...transitionNote(hit),
         el("span", { class: "score" }, `puntuación ${(Math.abs(hit.score) < 5e-4 ? 0 : hit.score).toFixed(3)}`)),
       el("div", { class: "actions" },
         el("button", { type: "button", onclick: () => runSearch(buildRequest({ like_shot: hit.shot_id, text: undefined, image: undefined })) }, "Más como este"),
@@ -207,6 +208,14 @@ function renderResults(hits) {
     paintMarks(card, hit.shot_id);
     return card;
   }));
+}
+// How a shot begins, when it does so gradually (its boundary is the middle).
+function transitionNote(hit) {
+  const t = hit.transition;
+  const kind = t && { dissolve: "encadenado", fade: "fundido a negro" }[t.kind];
+  if (!kind) return [];
+  const seconds = ((t.end_ms - t.start_ms) / 1000).toFixed(1);
+  return [el("span", { class: "transition", title: `${kind} de ${seconds} s; el plano empieza en su mitad` }, `entra por ${kind}`)];
 }
 function markButton(shotId, kind, glyph, label) {
   return el("button", {
@@ -240,6 +249,15 @@ async function timeline(videoId) {
   }
   return state.timelines.get(key);
 }
+// Where to seek to show a shot's first frame: its start plus half a frame
+// when the bundle knows its frames (a start rounded to the millisecond can
+// fall a hair before the frame, and browsers then show the one before it).
+function firstFrame(shot) {
+  const f = shot.frames;
+  if (!f || !(f.end > f.start)) return shot.start_ms / 1000;
+  const frameMs = (shot.end_ms - shot.start_ms) / (f.end - f.start);
+  return (shot.start_ms + frameMs / 2) / 1000;
+}
 function seekAndPlay(video, seconds) {
   const go = () => { video.currentTime = seconds; video.play().catch(() => {}); };
   if (video.readyState >= 1) go(); else video.addEventListener("loadedmetadata", go, { once: true });
@@ -251,14 +269,14 @@ async function playShot(hit) {
   const src = mediaUrl(hit.video_id);
   if (video.dataset.src !== src) {
     video.dataset.src = src;
-    video.src = `${src}#t=${hit.start_ms / 1000}`;
+    video.src = `${src}#t=${firstFrame(hit)}`;
   }
-  seekAndPlay(video, hit.start_ms / 1000);
+  seekAndPlay(video, firstFrame(hit));
   $("player").scrollIntoView({ behavior: "smooth", block: "nearest" });
   try {
     const tl = await timeline(hit.video_id);
     drawBands($("player-timeline"), tl.shots || [], durationOf(tl), (s) => classColour(s.class_id), hit.shot_id,
-      (s) => seekAndPlay(video, s.start_ms / 1000));
+      (s) => seekAndPlay(video, firstFrame(s)));
   } catch (e) {
     $("player-timeline").replaceChildren();
   }
@@ -302,7 +320,7 @@ async function showVideo(videoId, startMs) {
     }
     const firstShotIn = (span) => shots.find((sh) => sh.start_ms >= span.start_ms && sh.start_ms < span.end_ms);
     for (const span of [...classes, ...scenes]) { const sh = firstShotIn(span); if (sh) span.keyframe_shot = sh.shot_id; }
-    const play = (item) => seekAndPlay(video, item.start_ms / 1000);
+    const play = (item) => seekAndPlay(video, item.frames ? firstFrame(item) : item.start_ms / 1000);
     const current = shots.find((s) => startMs !== null && s.start_ms <= startMs && startMs < s.end_ms);
     drawBands($("band-classes"), classes, duration, (c) => classColour(c.class_id), null, play);
     drawBands($("band-scenes"), scenes, duration, (s) => classColour(s.class_id), null, play);
