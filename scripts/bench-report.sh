@@ -277,9 +277,15 @@ if [[ -s $SEGSET/cuts.csv ]]; then
         rm -rf "$out"
         step "seg-index-$label" "$BIN/busca-index" --collection segset --out "$out" --model "$model" \
             --no-progress "$SEGSET"/*.mp4 || return 0
-        for level in shots scenes; do
+        # At 0.5 s and at one frame (the set is 25 fps); the transitions the
+        # decoder found do not depend on the model.
+        local levels="shots scenes"
+        [[ $label == tiny ]] && levels="transitions $levels"
+        for level in $levels; do
             step "seg-$label-$level" "$BIN/busca-eval" segments --truth "$SEGSET/cuts.csv" \
                 --bundle "$out/segset" --level "$level" --tolerance 0.5 --json || true
+            step "seg-$label-$level-frame" "$BIN/busca-eval" segments --truth "$SEGSET/cuts.csv" \
+                --bundle "$out/segset" --level "$level" --tolerance 0.04 --json || true
         done
     }
     seg_ours tiny models/tiny
@@ -297,6 +303,8 @@ if [[ -s $SEGSET/cuts.csv ]]; then
             cp "$RUN/scd-$kind-detect.out" "$RUN/scd-$kind.csv"
             step "seg-scd-$kind" "$BIN/busca-eval" segments --truth "$SEGSET/cuts.csv" \
                 --predicted "$RUN/scd-$kind.csv" --tolerance 0.5 --json || true
+            step "seg-scd-$kind-frame" "$BIN/busca-eval" segments --truth "$SEGSET/cuts.csv" \
+                --predicted "$RUN/scd-$kind.csv" --tolerance 0.04 --json || true
         fi
     done
     "$SCENEDETECT_VENV/bin/python" -c 'import scenedetect; print(scenedetect.__version__)' \

