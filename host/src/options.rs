@@ -62,9 +62,24 @@ pub struct ServeOptions {
     #[arg(long, default_value_t = 2_048)]
     pub max_memory_mib: usize,
     /// Largest request body, in bytes: a larger Content-Length gets 413
-    /// before any instance is made (the component also checks streamed bodies).
+    /// before any instance is made, and so does a streamed body that grows
+    /// past it.
     #[arg(long, default_value_t = Limits::DEFAULT.max_body_bytes)]
     pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers, in ms (from its first
+    /// byte, or from the end of the previous request on a kept-alive
+    /// connection); past it the connection is closed.
+    #[arg(long, default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Time a client has to send a request's whole body, in ms; past it the
+    /// request gets 408. Bodies are read before the request takes an
+    /// instance slot, so slow senders never hold one.
+    #[arg(long, default_value_t = 30_000)]
+    pub body_timeout_ms: u64,
+    /// Open connections at most; more wait in the listen backlog until one
+    /// closes (idle ones close after --header-timeout-ms).
+    #[arg(long, default_value_t = 1_024)]
+    pub max_connections: u32,
     /// Where compiled snapshots are cached (default: ~/.cache/buscaescenas/snapshots).
     #[arg(long, env = "BUSCA_SNAPSHOT_CACHE")]
     pub cache_dir: Option<PathBuf>,
@@ -102,6 +117,9 @@ impl ServeOptions {
             request_timeout_ms: 10_000,
             max_memory_mib: 2_048,
             max_body_bytes: Limits::DEFAULT.max_body_bytes,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_connections: 1_024,
             cache_dir: None,
             no_cache: false,
             encoder_token_file: None,

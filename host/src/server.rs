@@ -2,6 +2,11 @@
 //! other request to a fresh instance of the component, bounds concurrency and
 //! body size, logs one line per request and shuts down gracefully.
 //!
+//! Slow or idle clients cost a connection, never an instance slot: open
+//! connections are capped, headers must arrive within `header_timeout_ms`,
+//! and a request's body is read whole (bounded in size and time) before the
+//! request waits for a slot.
+//!
 //! What is served (snapshot, runtime, media table) is one `Serving` behind a
 //! lock; a request clones the `Arc` once and runs on it to the end, and
 //! `reload.rs` swaps in the next one when a bundle version changes.
@@ -15,11 +20,11 @@ use std::time::{Duration, Instant};
 use busca_core::query::QueryError;
 use busca_core::remote_nn;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
 use tower::ServiceExt;
@@ -50,9 +55,23 @@ pub struct RunningServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     reload: Option<tokio::task::JoinHandle<()>>,
+    slots: Arc<Semaphore>,
+    max_concurrency: usize,
+    connections: Arc<Semaphore>,
+    max_connections: usize,
 }
 
 impl RunningServer {
+    /// Requests holding an instance slot now (running in the component).
+    pub fn in_flight(&self) -> usize {
+        self.max_concurrency - self.slots.available_permits()
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> usize {
+        self.max_connections - self.connections.available_permits()
+    }
+
     /// Stops accepting, lets requests in flight finish (up to 10 s), returns.
     pub async fn shutdown(mut self) {
         if let Some(reload) = self.reload.take() {
@@ -145,11 +164,16 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
         "listening"
     );
     let bundles_root = source.local_root().to_path_buf();
+    let max_concurrency = opts.max_concurrency.max(1) as usize;
+    let slots = Arc::new(Semaphore::new(max_concurrency));
+    let max_connections = opts.max_connections.max(1) as usize;
+    let connections = Arc::new(Semaphore::new(max_connections));
     let server = Arc::new(Server {
         serving: Arc::new(RwLock::new(Arc::new(serving))),
-        slots: Arc::new(Semaphore::new(opts.max_concurrency.max(1) as usize)),
+        slots: slots.clone(),
         queue_timeout: Duration::from_millis(opts.queue_timeout_ms),
         max_body_bytes: opts.max_body_bytes,
+        body_timeout: Duration::from_millis(opts.body_timeout_ms),
         encoder,
     });
     let reload = (opts.poll_interval_ms > 0).then(|| {
@@ -161,7 +185,8 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
         ))
     });
     let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, server, rx));
+    let header_timeout = Duration::from_millis(opts.header_timeout_ms.max(1));
+    let task = tokio::spawn(accept_loop(listener, server, connections.clone(), header_timeout, rx));
     Ok(RunningServer {
         addr,
         snapshot: snapshot_source,
@@ -171,6 +196,10 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
         shutdown: Some(tx),
         task,
         reload,
+        slots,
+        max_concurrency,
+        connections,
+        max_connections,
     })
 }
 
@@ -179,6 +208,7 @@ struct Server {
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
     max_body_bytes: usize,
+    body_timeout: Duration,
     /// The encoder endpoint, when a token was configured.
     encoder: Option<EncoderEndpoint>,
 }
@@ -193,10 +223,17 @@ impl Server {
 async fn accept_loop(
     listener: TcpListener,
     server: Arc<Server>,
+    connections: Arc<Semaphore>,
+    header_timeout: Duration,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
+        // At the cap, stop accepting: new clients wait in the backlog.
+        let connection = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the connection semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -216,12 +253,15 @@ async fn accept_loop(
                 });
                 let conn = http1::Builder::new()
                     .keep_alive(true)
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, "connection ended with error: {e}");
                     }
+                    drop(connection);
                 });
             }
             _ = &mut shutdown => break,
@@ -280,6 +320,24 @@ impl Server {
                 return error_response(&QueryError::body_too_large(self.max_body_bytes));
             }
         }
+        // The whole body first, bounded in size and time: a slow sender
+        // holds its connection, not an instance slot.
+        let (parts, body) = req.into_parts();
+        let body = match tokio::time::timeout(self.body_timeout, Limited::new(body, self.max_body_bytes).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => return error_response(&QueryError::body_too_large(self.max_body_bytes)),
+            Ok(Err(e)) => {
+                return error_response(&QueryError::new(400, "bad_body", format!("the request body could not be read: {e}")))
+            }
+            Err(_) => {
+                return error_response(&QueryError::new(
+                    408,
+                    "body_timeout",
+                    format!("the request body did not arrive within {:?}", self.body_timeout),
+                ))
+            }
+        };
+        let req = Request::from_parts(parts, Full::new(body));
         let permit = match tokio::time::timeout(
             self.queue_timeout,
             self.slots.clone().acquire_owned(),

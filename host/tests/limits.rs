@@ -1,11 +1,15 @@
 //! The host's per-request limits, checked against a fixture component that
 //! misbehaves on purpose (`tests/fixtures/proxy-fixture`: `/loop` never
 //! returns, `/grow` allocates without bound, `/panic` traps; anything else
-//! answers 200): each gets its status and the server keeps serving.
+//! answers 200): each gets its status and the server keeps serving. Slow
+//! and idle clients (`/sleep/<ms>`, `/body`) cost connections, not instance
+//! slots, and a shutdown lets requests in flight finish.
 //!
 //! Needs `ORT_DYLIB_PATH` (the tiny model's graphs are preloaded as in
 //! production) and the wasm32-wasip2 target (the fixture is built here).
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -112,6 +116,32 @@ impl Harness {
     }
 }
 
+/// Polls `done` every 10 ms for at most 20 s: synchronisation on what the
+/// server reports, never on a sleep.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// What the server sends on `stream` until it closes it (at most 20 s).
+fn read_to_close(stream: &mut TcpStream) -> String {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the server neither answered nor closed within 20 s: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn answer(result: Result<ureq::Response, ureq::Error>) -> (u16, String) {
     match result {
         Ok(r) | Err(ureq::Error::Status(_, r)) => (r.status(), r.into_string().unwrap()),
@@ -183,7 +213,7 @@ fn requests_beyond_the_concurrency_cap_wait_then_get_503() {
     });
     std::thread::scope(|s| {
         let runaway = s.spawn(|| h.get("/loop"));
-        std::thread::sleep(Duration::from_millis(300));
+        wait_until("the runaway request to hold the slot", || h.server.as_ref().unwrap().in_flight() == 1);
         let (status, body) = h.get("/queued");
         assert_eq!(status, 503, "{body}");
         assert_eq!(error_code(&body), "busy");
@@ -218,6 +248,78 @@ fn a_component_without_wizer_initialize_is_served_as_is_and_cached() {
     assert_eq!(h.server.as_ref().unwrap().snapshot, SnapshotSource::Built);
     let media = h.get("/media/demo/nothing");
     assert_eq!(media.0, 404, "unknown media is the host's 404: {}", media.1);
+    h.assert_alive();
+}
+
+#[test]
+fn shutdown_lets_a_request_in_flight_finish() {
+    let mut h = Harness::start(|_| {});
+    let addr = h.addr();
+    let server = h.server.take().unwrap();
+    let agent = h.agent.clone();
+    std::thread::scope(|s| {
+        let slow = s.spawn(move || answer(agent.get(&format!("http://{addr}/sleep/1500")).call()));
+        wait_until("the slow request to start", || server.in_flight() == 1);
+        h.rt.block_on(server.shutdown());
+        // shutdown() returned: the request it waited for is answered in full.
+        assert_eq!(slow.join().unwrap(), (200, "slept 1500 ms".to_string()));
+    });
+    assert!(TcpStream::connect(addr).is_err(), "nothing listens after shutdown");
+}
+
+#[test]
+fn trickling_bodies_hold_connections_not_instance_slots() {
+    // Two slots; twenty clients send their headers and then one byte of a
+    // 1,000-byte body. Were bodies read inside the component, they would hold
+    // both slots and everyone else would get 503 busy.
+    let h = Harness::start(|o| {
+        o.max_concurrency = 2;
+        o.queue_timeout_ms = 500;
+        o.body_timeout_ms = 2_000;
+    });
+    let mut trickling: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(h.addr()).unwrap();
+            s.write_all(b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nx").unwrap();
+            s
+        })
+        .collect();
+    wait_until("the twenty connections to be open", || h.server.as_ref().unwrap().connections() >= 20);
+    for i in 0..20 {
+        assert_eq!(h.get(&format!("/n/{i}")), (200, format!("fixture saw /n/{i}")));
+    }
+    // A whole body still reaches the component.
+    let url = format!("http://{}/body", h.addr());
+    assert_eq!(answer(h.agent.post(&url).send_bytes(&[b'y'; 1000])), (200, "fixture read 1000 bytes".to_string()));
+    // The tricklers get 408 when their time is up.
+    for s in &mut trickling {
+        let reply = read_to_close(s);
+        assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+        assert_eq!(error_code(reply.split("\r\n\r\n").nth(1).unwrap_or_default()), "body_timeout");
+    }
+    h.assert_alive();
+}
+
+#[test]
+fn idle_connections_are_closed_and_capped_so_others_get_in() {
+    // Three connections at most, each given half a second for its headers.
+    let h = Harness::start(|o| {
+        o.max_connections = 3;
+        o.header_timeout_ms = 500;
+    });
+    let mut idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(h.addr()).unwrap()).collect();
+    wait_until("the three idle connections to be accepted", || h.server.as_ref().unwrap().connections() == 3);
+    // A fourth client waits in the backlog until the idle ones are closed,
+    // then is served.
+    assert_eq!(h.get("/n/after"), (200, "fixture saw /n/after".to_string()));
+    for s in &mut idle {
+        assert_eq!(read_to_close(s), "", "an idle connection is closed without an answer");
+    }
+    // Headers sent a byte at a time, slower than the limit, fare the same.
+    let mut slow = TcpStream::connect(h.addr()).unwrap();
+    slow.write_all(b"GET /n/slow HTTP/1.1\r\n").unwrap();
+    let reply = read_to_close(&mut slow);
+    assert!(!reply.contains("fixture saw"), "{reply}");
     h.assert_alive();
 }
 
