@@ -229,6 +229,29 @@ pub enum BundleError {
         /// sha256 of the file.
         found: String,
     },
+    /// Another publisher made its version current after this one started.
+    #[error(
+        "{dir}: another publisher made {found} current while {version} was written on top of {base}; \
+         {version} stays beside it, not current: run the indexer again to publish on top of {found}"
+    )]
+    Conflict {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The version this publisher wrote.
+        version: String,
+        /// The version it started from.
+        base: String,
+        /// The version `CURRENT` names now (the winner's).
+        found: String,
+    },
+    /// Another publisher is switching `CURRENT` and did not finish in time.
+    #[error("{path} is held ({holder}); another publisher is switching the collection's version")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// What the lock file says about its holder.
+        holder: String,
+    },
     /// A name is not acceptable (collections, versions, relative paths).
     #[error("invalid {what} {name:?}: {reason}")]
     InvalidName {

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::{
-    self, hash_tree, list_versions, parse_version_name, switch_current, validate_relative_path, version_dir,
+    self, hash_tree, list_versions, parse_version_name, validate_relative_path, version_dir,
     version_name, BundleError, BundleManifest, Verify, MANIFEST_FILE, VERSIONS_DIR,
 };
 use crate::error::IoAt;
@@ -56,6 +56,9 @@ pub struct VersionWriter {
     collection_dir: PathBuf,
     version: String,
     tmp: PathBuf,
+    /// What `CURRENT` named when writing began: publishing is refused if
+    /// another publisher moved it meanwhile (`crate::fence`).
+    base: Option<String>,
 }
 
 impl VersionWriter {
@@ -78,15 +81,21 @@ impl VersionWriter {
         bundle::validate_collection_name(&name)?;
         let versions = collection_dir.join(VERSIONS_DIR);
         std::fs::create_dir_all(&versions).map_err(IoAt::at(&versions))?;
+        // Scratch directories are `.tmp-<version>-<pid>`: those of writers
+        // still running (another publisher) are theirs.
         for entry in std::fs::read_dir(&versions).map_err(IoAt::at(&versions))?.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(TMP_PREFIX) else { continue };
+            let pid = rest.rsplit_once('-').and_then(|(_, pid)| pid.parse::<u32>().ok());
+            if pid.is_none_or(|pid| pid != std::process::id() && !crate::fence::writer_alive(pid)) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
+        let base = bundle::read_current(collection_dir)?;
         let version = version_name(number);
         let tmp = versions.join(format!("{TMP_PREFIX}{version}-{}", std::process::id()));
         std::fs::create_dir_all(&tmp).map_err(IoAt::at(&tmp))?;
-        Ok(VersionWriter { collection_dir: collection_dir.to_path_buf(), version, tmp })
+        Ok(VersionWriter { collection_dir: collection_dir.to_path_buf(), version, tmp, base })
     }
 
     /// The version's name (`v000004`).
@@ -184,15 +193,28 @@ impl SealedVersion {
     }
 
     /// Publishes in the local folder: renames the directory to its version
-    /// name, then switches `CURRENT` to it.
+    /// name, then switches `CURRENT` to it, provided no other publisher
+    /// moved `CURRENT` since this version was begun ([`BundleError::Conflict`]
+    /// names the winner; the version stays beside it, complete, not current).
     pub fn publish(self) -> Result<BundleManifest, WriteError> {
         let w = &self.writer;
         let dest = version_dir(&w.collection_dir, &w.version);
+        if dest.exists() {
+            // Another publisher took this number first.
+            let found = bundle::read_current(&w.collection_dir)?.unwrap_or_else(|| "none".into());
+            return Err(BundleError::Conflict {
+                dir: w.collection_dir.clone(),
+                version: w.version.clone(),
+                base: w.base.clone().unwrap_or_else(|| "none".into()),
+                found,
+            }
+            .into());
+        }
         std::fs::rename(&w.tmp, &dest).map_err(IoAt::at(&dest))?;
         if let Ok(d) = std::fs::File::open(w.collection_dir.join(VERSIONS_DIR)) {
             let _ = d.sync_all();
         }
-        switch_current(&w.collection_dir, &w.version)?;
+        crate::fence::switch_current_from(&w.collection_dir, &w.version, w.base.as_deref())?;
         Ok(self.manifest)
     }
 
@@ -257,7 +279,10 @@ mod tests {
 
     /// A one-shot version: tables and a core-written usearch file.
     fn stage(collection_dir: &Path, metric: Metric) -> VersionWriter {
-        let mut w = VersionWriter::begin_next(collection_dir).unwrap();
+        fill(VersionWriter::begin_next(collection_dir).unwrap(), metric)
+    }
+
+    fn fill(mut w: VersionWriter, metric: Metric) -> VersionWriter {
         let shot = ShotRecord {
             shot_id: 7,
             video_id: "v".into(),
@@ -294,6 +319,43 @@ mod tests {
             std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn of_two_publishers_begun_on_one_version_the_second_is_refused_and_told_the_winner() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("c");
+        stage(&dir, Metric::Cos).seal(manifest(Metric::Cos)).unwrap().publish().unwrap();
+        // Both begin on v000001, as two indexers started together would.
+        let first = stage(&dir, Metric::Cos);
+        let second = fill(VersionWriter::begin(&dir, 3).unwrap(), Metric::Cos);
+        assert_eq!(first.seal(manifest(Metric::Cos)).unwrap().publish().unwrap().version, "v000002");
+        let err = second.seal(manifest(Metric::Cos)).unwrap().publish().unwrap_err();
+        assert!(
+            matches!(&err, WriteError::Bundle(BundleError::Conflict { found, version, .. }) if found == "v000002" && version == "v000003"),
+            "{err}"
+        );
+        assert_eq!(bundle::read_current(&dir).unwrap().as_deref(), Some("v000002"), "the winner stays current");
+        // The loser's version is whole beside it, and the next run builds on the winner.
+        assert!(version_dir(&dir, "v000003").join(MANIFEST_FILE).is_file());
+        let next = stage(&dir, Metric::Cos).seal(manifest(Metric::Cos)).unwrap().publish().unwrap();
+        assert_eq!(next.version, "v000004");
+    }
+
+    #[test]
+    fn a_running_writers_scratch_directory_is_left_alone() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("c");
+        let versions = dir.join(VERSIONS_DIR);
+        // pid 1 is always running; u32::MAX − 1 never is.
+        let alive = versions.join(format!("{TMP_PREFIX}v000005-1"));
+        let dead = versions.join(format!("{TMP_PREFIX}v000005-{}", u32::MAX - 1));
+        for d in [&alive, &dead] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let _w = VersionWriter::begin_next(&dir).unwrap();
+        assert!(alive.is_dir(), "another writer's scratch is kept");
+        assert!(!dead.exists() || !Path::new("/proc/self").exists(), "a dead writer's scratch is cleared");
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub mod bundle;
 #[cfg(not(target_family = "wasm"))]
 pub mod bundle_writer;
 pub mod error;
+#[cfg(not(target_family = "wasm"))]
+pub mod fence;
 pub mod fusion;
 pub mod guest;
 pub mod image_input;

@@ -174,6 +174,9 @@ struct S3Shared {
     runtime: tokio::runtime::Runtime,
     bucket: BundleBucket,
     destination: S3Destination,
+    /// Per collection, the pointer read when its version was begun: the
+    /// commit moves `CURRENT` only from it.
+    bases: std::sync::Mutex<std::collections::HashMap<String, Option<busca_s3::bundles::Pointer>>>,
 }
 
 impl S3Store {
@@ -191,6 +194,7 @@ impl S3Store {
                 runtime,
                 bucket,
                 destination,
+                bases: Default::default(),
             },
         })
     }
@@ -253,6 +257,8 @@ impl BundleStore for S3Store {
     fn begin(&self, collection: &str) -> Result<VersionWriter, PublishError> {
         bundle::validate_collection_name(collection)?;
         let s = &self.shared;
+        let base = s.runtime.block_on(s.bucket.current(collection))?;
+        s.bases.lock().expect("bases lock").insert(collection.to_string(), base);
         let next = s.runtime.block_on(s.bucket.next_version(collection))?;
         let number = bundle::parse_version_name(&next).expect("next_version names a version");
         Ok(VersionWriter::begin(&self.local_collection_dir(collection), number)?)
@@ -267,9 +273,10 @@ impl BundleStore for S3Store {
         let sealed = staged.seal(manifest)?;
         let manifest = sealed.manifest().clone();
         let s = &self.shared;
+        let base = s.bases.lock().expect("bases lock").remove(collection).flatten();
         s.runtime.block_on(async {
             s.bucket.upload_version(collection, sealed.dir(), &manifest).await?;
-            s.bucket.set_current(collection, &manifest.version).await?;
+            s.bucket.set_current_from(collection, &manifest.version, base.as_ref()).await?;
             // The version is published; a failed clean-up only leaves old
             // versions behind for the next run to delete.
             match s.bucket.prune(collection, s.destination.keep_versions).await {

@@ -242,8 +242,48 @@ impl BundleBucket {
             .await
     }
 
-    /// Points `CURRENT` at `version`, which must be complete.
-    pub async fn set_current(&self, collection: &str, version: &str) -> Result<(), S3Error> {
+    /// Points `CURRENT` at `version` (complete) provided it still is `base`,
+    /// what the publisher read when it started (`None`: no pointer yet): a
+    /// conditional write, `If-Match` on base's ETag or `If-None-Match: *`,
+    /// so of two publishers from one base only the first wins; the other gets
+    /// [`S3Error::Conflict`] naming the winner's version. A server that
+    /// ignores conditional writes (some S3-compatible ones do) gives no fence.
+    pub async fn set_current_from(&self, collection: &str, version: &str, base: Option<&Pointer>) -> Result<(), S3Error> {
+        self.require_complete(collection, version).await?;
+        let key = self.key(collection, CURRENT_FILE);
+        let body = format!("{version}\n").into_bytes();
+        let checksum = crate::objects::sha256_b64(&body);
+        let mut request = self
+            .client
+            .client
+            .put_object()
+            .bucket(self.bucket())
+            .key(&key)
+            .checksum_sha256(checksum)
+            .body(body.into());
+        request = match base.and_then(|b| b.etag.as_deref()) {
+            Some(etag) => request.if_match(etag),
+            None if base.is_none() => request.if_none_match("*"),
+            // A base without an ETag cannot be fenced: compare by reading.
+            None => request,
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+                let found = self.current(collection).await?.map_or_else(|| "none".into(), |p| p.version);
+                Err(S3Error::Conflict {
+                    bucket: self.bucket().to_string(),
+                    key,
+                    version: version.to_string(),
+                    base: base.map_or_else(|| "none".into(), |b| b.version.clone()),
+                    found,
+                })
+            }
+            Err(e) => Err(self.client.error(self.bucket(), format!("PUT s3://{}/{key}", self.bucket()), e)),
+        }
+    }
+
+    async fn require_complete(&self, collection: &str, version: &str) -> Result<(), S3Error> {
         if self.manifest(collection, version).await?.is_none() {
             return Err(S3Error::Corrupt {
                 bucket: self.bucket().to_string(),
@@ -251,6 +291,14 @@ impl BundleBucket {
                 reason: "missing: the version is incomplete and cannot be made current".into(),
             });
         }
+        Ok(())
+    }
+
+    /// Points `CURRENT` at `version`, which must be complete, whatever it
+    /// named before (an operator's rollback; publishers use
+    /// [`BundleBucket::set_current_from`]).
+    pub async fn set_current(&self, collection: &str, version: &str) -> Result<(), S3Error> {
+        self.require_complete(collection, version).await?;
         let key = self.key(collection, CURRENT_FILE);
         self.client
             .put_bytes(self.bucket(), &key, format!("{version}\n").into_bytes())

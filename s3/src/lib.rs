@@ -104,6 +104,24 @@ pub enum S3Error {
         /// What does not match.
         reason: String,
     },
+    /// Another publisher moved `CURRENT` after this one started: the
+    /// conditional write was refused.
+    #[error(
+        "s3://{bucket}/{key}: another publisher made {found} current while {version} was uploaded on top of {base}; \
+         {version} stays in the bucket, not current: run the indexer again to publish on top of {found}"
+    )]
+    Conflict {
+        /// The bucket.
+        bucket: String,
+        /// The pointer's key.
+        key: String,
+        /// The version this publisher uploaded.
+        version: String,
+        /// The version it started from.
+        base: String,
+        /// The version `CURRENT` names now (the winner's).
+        found: String,
+    },
     /// A local file could not be read or written.
     #[error(transparent)]
     Io(#[from] IoAt),

@@ -46,7 +46,7 @@ pub struct Listed {
     pub size: u64,
 }
 
-fn sha256_b64(bytes: &[u8]) -> String {
+pub(crate) fn sha256_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
 
