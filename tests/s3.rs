@@ -495,6 +495,134 @@ fn large_files_go_up_in_checksummed_parts_and_come_back_whole() {
     assert_eq!(sha, busca_core::bundle::sha256_hex(&bytes));
 }
 
+/// Copies complete version `from` of the bucket to version `to` (same
+/// files, a manifest naming `to`): versions to prune or to break, without
+/// indexing again. Returns the local copy of `to`.
+fn copy_version(s: &Setup, bucket: &BundleBucket, from: &str, to: &str) -> PathBuf {
+    let dir = s.dir.path().join(format!("copies/{to}"));
+    s.rt.block_on(bucket.download_version(COLLECTION, from, &dir)).unwrap();
+    let manifest_path = dir.join(busca_core::bundle::MANIFEST_FILE);
+    let mut manifest: busca_core::bundle::BundleManifest =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest.version = to.to_string();
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    s.rt.block_on(bucket.upload_version(COLLECTION, &dir, &manifest)).unwrap();
+    dir
+}
+
+fn versions(s: &Setup, bucket: &BundleBucket) -> Vec<String> {
+    s.rt.block_on(bucket.list_versions(COLLECTION)).unwrap()
+}
+
+#[test]
+fn pruning_keeps_the_newest_versions_and_whatever_current_names_even_after_a_rollback() {
+    let s = Setup::new();
+    s.index_ok("staging", &[&s.rgb]);
+    let bucket = s.bucket();
+    for n in 2..=7 {
+        let v = format!("v{n:06}");
+        copy_version(&s, &bucket, "v000001", &v);
+        s.rt.block_on(bucket.set_current(COLLECTION, &v)).unwrap();
+    }
+    assert_eq!(versions(&s, &bucket).len(), 7);
+    let deleted = s.rt.block_on(bucket.prune(COLLECTION, 2)).unwrap();
+    assert_eq!(deleted, ["v000001", "v000002", "v000003", "v000004", "v000005"]);
+    assert_eq!(versions(&s, &bucket), ["v000006", "v000007"]);
+
+    // Three more, then a rollback to the oldest of them: CURRENT is older
+    // than the two newest and must survive their pruning. A version whose
+    // upload is under way (files, no manifest yet) is newer than every
+    // complete one and is left alone.
+    for n in 8..=10 {
+        copy_version(&s, &bucket, "v000007", &format!("v{n:06}"));
+    }
+    s.rt.block_on(bucket.set_current(COLLECTION, "v000008")).unwrap();
+    let uploading = s.rt.block_on(bucket.client().list(BUCKET, &bucket.key(COLLECTION, "versions/v000010/"))).unwrap();
+    let file = uploading.iter().find(|o| !o.key.ends_with("manifest.json")).unwrap();
+    let bytes = s.rt.block_on(bucket.client().get_bytes(BUCKET, &file.key)).unwrap().unwrap();
+    let in_progress = file.key.replace("v000010", "v000011");
+    s.rt.block_on(bucket.client().put_bytes(BUCKET, &in_progress, bytes)).unwrap();
+    let deleted = s.rt.block_on(bucket.prune(COLLECTION, 2)).unwrap();
+    assert_eq!(deleted, ["v000006", "v000007"]);
+    assert_eq!(versions(&s, &bucket), ["v000008", "v000009", "v000010", "v000011"]);
+    assert_eq!(s.current().as_deref(), Some("v000008"));
+    let check = s.dir.path().join("check-v8");
+    s.rt.block_on(bucket.download_version(COLLECTION, "v000008", &check)).expect("CURRENT is whole");
+
+    // The indexer's own --keep-versions on its next publish: the new version
+    // and the newest before it stay; the half-uploaded v000011 (older than
+    // the newest complete version now) goes.
+    let mut cmd = s.index_command(&s.url(), &s.server.endpoint(), "staging", &[&s.rgb, &s.warm]);
+    let out = cmd.args(["--keep-versions", "2"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.current().as_deref(), Some("v000012"));
+    assert_eq!(versions(&s, &bucket), ["v000010", "v000012"]);
+}
+
+#[test]
+fn a_corrupted_object_keeps_the_old_version_served_and_says_which_object() {
+    let s = Setup::new();
+    s.index_ok("staging", &[&s.rgb]);
+    let host = s.start_host();
+    let client = Client::new(host.addr);
+    assert_eq!(search(&client, "red").0, "v000001");
+
+    // v000002 is v000001's files with one byte of shots.json flipped in the
+    // server's own storage, as a disk or a faulty copy would leave it.
+    let bucket = s.bucket();
+    copy_version(&s, &bucket, "v000001", "v000002");
+    let key = bucket.key(COLLECTION, "versions/v000002/shots.json");
+    let stored = s.server.root.join(BUCKET).join(&key);
+    let good = std::fs::read(&stored).unwrap();
+    let mut bad = good.clone();
+    bad[good.len() / 2] ^= 0x20;
+    std::fs::write(&stored, &bad).unwrap();
+    s.rt.block_on(bucket.set_current(COLLECTION, "v000002")).unwrap();
+
+    // What a mirror says, the host's included: the object, and why.
+    let mirror = busca_s3::Mirror::new(s.bucket(), s.dir.path().join("probe-mirror"));
+    let err = s.rt.block_on(mirror.sync()).unwrap_err().to_string();
+    assert!(err.contains("v000002/shots.json") && err.contains("sha256"), "{err}");
+    // The host keeps answering from v000001 over twenty of its polls.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        assert_eq!(search(&client, "red").0, "v000001");
+    }
+    // Repaired, it is taken up.
+    std::fs::write(&stored, &good).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while search(&client, "red").0 != "v000002" {
+        assert!(Instant::now() < deadline, "the repaired v000002 was not taken up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.rt.block_on(host.shutdown());
+}
+
+#[test]
+fn of_two_publishers_from_one_version_the_second_is_refused_and_told_the_winner() {
+    let s = Setup::new();
+    s.index_ok("staging", &[&s.rgb]);
+    let bucket = s.bucket();
+    // Both read v000001 (with its ETag) when they began.
+    let base = s.rt.block_on(bucket.current(COLLECTION)).unwrap().expect("v000001 is current");
+    copy_version(&s, &bucket, "v000001", "v000002");
+    copy_version(&s, &bucket, "v000001", "v000003");
+    s.rt.block_on(bucket.set_current_from(COLLECTION, "v000002", Some(&base))).unwrap();
+    let err = s.rt.block_on(bucket.set_current_from(COLLECTION, "v000003", Some(&base))).unwrap_err();
+    assert!(
+        matches!(&err, busca_s3::S3Error::Conflict { found, version, .. } if found == "v000002" && version == "v000003"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("run the indexer again"), "{err}");
+    assert_eq!(s.current().as_deref(), Some("v000002"), "the winner stays current");
+    // A first publish is fenced too: If-None-Match: * on a pointer that exists.
+    let err = s.rt.block_on(bucket.set_current_from(COLLECTION, "v000003", None)).unwrap_err();
+    assert!(matches!(err, busca_s3::S3Error::Conflict { .. }), "{err}");
+    // The indexer publishes on top of the winner.
+    let stdout = s.index_ok("staging", &[&s.rgb, &s.warm]);
+    assert!(stdout.contains("v000004"), "{stdout}");
+}
+
 /// Indexing on many machines, against the same S3 test server. A module of
 /// this test binary rather than a binary of its own: each one links the
 /// whole host, which costs CI a minute and a gigabyte.
