@@ -80,6 +80,9 @@ pub struct SampleOptions {
     pub decoder_threads: usize,
     /// Look for cuts, dissolves and fades on every decoded frame.
     pub detect_transitions: bool,
+    /// With detection, also sample each frame that jumps like a cut (off
+    /// the regular grid): more frames to convert and embed, one per cut.
+    pub sample_at_cuts: bool,
 }
 
 /// Why a file could not be decoded. Every variant names the file.
@@ -465,7 +468,7 @@ impl Sampler {
             if let Some(detector) = self.detector.as_mut() {
                 let grid = Self::grid(&self.decoded, &mut self.grid_scaler).map_err(|e| format!("swscale: {e}"))?;
                 detector.push(t_ms.round() as u64, &grid);
-                at_cut = frame > 0 && detector.likely_cut();
+                at_cut = self.options.sample_at_cuts && frame > 0 && detector.likely_cut();
             }
             self.last_frame_ms = Some(self.last_frame_ms.unwrap_or(0).max(t_ms.round() as u64));
             // Half a millisecond of tolerance absorbs time-base rounding.

@@ -87,6 +87,7 @@ pub(crate) fn embed_videos(
         short_side: preprocess.size,
         decoder_threads: config.decoder_threads,
         detect_transitions: config.analysis.frame_transitions,
+        sample_at_cuts: config.analysis.frame_transitions,
     };
     let multi = progress();
     if !config.progress {

@@ -221,6 +221,7 @@ fn rotated_video_is_turned_for_display() {
         short_side: 224,
         decoder_threads: 1,
         detect_transitions: true,
+        sample_at_cuts: true,
     };
     let mut frames = Vec::new();
     let info = busca_indexer::decode::decode_sampled(&rotated, options, |f| {

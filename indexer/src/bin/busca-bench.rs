@@ -163,13 +163,15 @@ fn bench_decode(clip: &Path, fps: f32, size: u32, runs: usize, threads: usize) -
         short_side: size,
         decoder_threads: threads,
         detect_transitions: true,
+        sample_at_cuts: true,
     };
-    // (seconds, frames, output size) of one run of ours, transition
-    // detection on or off.
-    let decode_ours = |detect: bool| -> anyhow::Result<(f64, usize, (u32, u32))> {
+    // (seconds, frames, output size) of one run of ours: transition
+    // detection on or off, and with it the extra samples at cuts or not.
+    let decode_ours = |detect: bool, at_cuts: bool| -> anyhow::Result<(f64, usize, (u32, u32))> {
         let start = Instant::now();
         let (mut n, mut dims) = (0, (0, 0));
-        decode_sampled(clip, SampleOptions { detect_transitions: detect, ..options }, |f| {
+        let options = SampleOptions { detect_transitions: detect, sample_at_cuts: at_cuts, ..options };
+        decode_sampled(clip, options, |f| {
             n += 1;
             dims = (f.width, f.height);
             std::hint::black_box(&f.rgb);
@@ -179,8 +181,9 @@ fn bench_decode(clip: &Path, fps: f32, size: u32, runs: usize, threads: usize) -
         Ok((start.elapsed().as_secs_f64(), n, dims))
     };
     // A first run gives the output size for the CLI's scale filter.
-    let (mut ours, frames, dims) = decode_ours(true)?;
-    let mut plain = decode_ours(false)?.0;
+    let (mut ours, frames, dims) = decode_ours(true, true)?;
+    let (mut detect_only, grid_frames, _) = decode_ours(true, false)?;
+    let mut plain = decode_ours(false, false)?.0;
     // The same work with the ffmpeg CLI: same rate, same output size, same
     // bicubic scaler, raw RGB thrown away.
     let filter = format!("fps={fps},scale={}:{}:flags=bicubic", dims.0, dims.1);
@@ -206,8 +209,9 @@ fn bench_decode(clip: &Path, fps: f32, size: u32, runs: usize, threads: usize) -
     // Alternate the three so that load from other processes hits all alike.
     let mut reference = run_cli()?;
     for _ in 1..runs {
-        ours = ours.min(decode_ours(true)?.0);
-        plain = plain.min(decode_ours(false)?.0);
+        ours = ours.min(decode_ours(true, true)?.0);
+        detect_only = detect_only.min(decode_ours(true, false)?.0);
+        plain = plain.min(decode_ours(false, false)?.0);
         reference = reference.min(run_cli()?);
     }
     table(
@@ -216,11 +220,19 @@ fn bench_decode(clip: &Path, fps: f32, size: u32, runs: usize, threads: usize) -
         &[
             ["ffmpeg CLI (fps,scale filters)".into(), format!("{reference:.3}"), format!("{:.1}", frames as f64 / reference), "1.00".into()],
             ["busca-indexer decode".into(), format!("{ours:.3}"), format!("{:.1}", frames as f64 / ours), format!("{:.2} (goal ≤ 1.2)", ours / reference)],
-            ["busca-indexer decode, no frame transitions".into(), format!("{plain:.3}"), format!("{:.1}", frames as f64 / plain), format!("{:.2}", plain / reference)],
+            ["busca-indexer decode, no samples at cuts".into(), format!("{detect_only:.3}"), format!("{:.1}", grid_frames as f64 / detect_only), format!("{:.2}", detect_only / reference)],
+            ["busca-indexer decode, no frame transitions".into(), format!("{plain:.3}"), format!("{:.1}", grid_frames as f64 / plain), format!("{:.2}", plain / reference)],
         ],
     );
     println!(
         "frame transition detection: {:.3} s with ÷ {:.3} s without = {:.3} (goal ≤ 1.1)",
+        detect_only,
+        plain,
+        detect_only / plain
+    );
+    println!(
+        "samples at cuts: {} frames instead of {grid_frames}; {:.3} s with them ÷ {:.3} s without transitions = {:.3}",
+        frames,
         ours,
         plain,
         ours / plain

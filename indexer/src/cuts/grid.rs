@@ -43,11 +43,14 @@ impl Grid {
     /// cells). Without chroma, U and V are neutral (128).
     pub fn from_planes(y: Plane<'_>, chroma: Option<(Plane<'_>, Plane<'_>)>) -> Grid {
         let mut grid = Grid::default();
-        fill(&mut grid.0[..GRID_CELLS], y);
+        fill(&mut grid.0[..GRID_CELLS], y, SAMPLES);
         match chroma {
             Some((u, v)) => {
-                fill(&mut grid.0[GRID_CELLS..2 * GRID_CELLS], u);
-                fill(&mut grid.0[2 * GRID_CELLS..], v);
+                // The same spacing on the picture as luma: subsampled chroma
+                // planes take fewer samples a cell.
+                let n = (SAMPLES * u.width.max(1)).div_ceil(y.width.max(1)).clamp(1, SAMPLES);
+                fill(&mut grid.0[GRID_CELLS..2 * GRID_CELLS], u, n);
+                fill(&mut grid.0[2 * GRID_CELLS..], v, n);
             }
             None => grid.0[GRID_CELLS..].fill(128.0),
         }
@@ -101,14 +104,14 @@ impl Grid {
     }
 }
 
-/// Mean of each cell of `plane`, from at most SAMPLES × SAMPLES samples
+/// Mean of each cell of `plane`, from at most `samples` × `samples` samples
 /// spread evenly over the cell. The sample columns and rows are worked out
 /// once per plane, then each sampled row is read once, left to right.
-fn fill(out: &mut [f32], plane: Plane<'_>) {
+fn fill(out: &mut [f32], plane: Plane<'_>, samples: usize) {
     let (w, h) = (plane.width.max(1), plane.height.max(1));
     // Sample positions along one axis: `n` per cell, in the middle of equal parts.
     let positions = |size: usize, cells: usize| -> (usize, Vec<usize>) {
-        let n = (size / cells).clamp(1, SAMPLES);
+        let n = (size / cells).clamp(1, samples);
         let mut at = Vec::with_capacity(cells * n);
         for c in 0..cells {
             let (lo, hi) = (c * size / cells, ((c + 1) * size / cells).max(c * size / cells + 1).min(size));
