@@ -66,9 +66,8 @@ pub struct ServeOptions {
     /// past it.
     #[arg(long, default_value_t = Limits::DEFAULT.max_body_bytes)]
     pub max_body_bytes: usize,
-    /// Time a client has to send a request's headers, in ms (from its first
-    /// byte, or from the end of the previous request on a kept-alive
-    /// connection); past it the connection is closed.
+    /// Time a client has to send a request's headers, in ms; past it the
+    /// connection is closed (one that sends nothing at all, too).
     #[arg(long, default_value_t = 10_000)]
     pub header_timeout_ms: u64,
     /// Time a client has to send a request's whole body, in ms; past it the

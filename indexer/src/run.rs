@@ -400,7 +400,6 @@ fn publish_finished(
             duration_ms: v.record.duration_ms,
             sample_frames: &v.sample_frames,
             transitions: v.transitions.as_deref(),
-            decoded_frames: v.decoded_frames,
         })
         .collect();
     let analysis = analyse(&frames, model.embedding_dim, &config.analysis)?;

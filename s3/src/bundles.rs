@@ -13,7 +13,7 @@ use busca_core::bundle::{
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::connect::{ConnectOptions, S3Client};
-use crate::objects::Transfer;
+use crate::objects::{Precondition, Transfer};
 use crate::{S3Error, S3Url};
 
 /// The indexer's per-video frame cache lives beside the versions, under the
@@ -251,35 +251,31 @@ impl BundleBucket {
     pub async fn set_current_from(&self, collection: &str, version: &str, base: Option<&Pointer>) -> Result<(), S3Error> {
         self.require_complete(collection, version).await?;
         let key = self.key(collection, CURRENT_FILE);
-        let body = format!("{version}\n").into_bytes();
-        let checksum = crate::objects::sha256_b64(&body);
-        let mut request = self
-            .client
-            .client
-            .put_object()
-            .bucket(self.bucket())
-            .key(&key)
-            .checksum_sha256(checksum)
-            .body(body.into());
-        request = match base.and_then(|b| b.etag.as_deref()) {
-            Some(etag) => request.if_match(etag),
-            None if base.is_none() => request.if_none_match("*"),
-            // A base without an ETag cannot be fenced: compare by reading.
-            None => request,
+        let conflict = |found: Option<Pointer>| S3Error::Conflict {
+            bucket: self.bucket().to_string(),
+            key: key.clone(),
+            version: version.to_string(),
+            base: base.map_or_else(|| "none".into(), |b| b.version.clone()),
+            found: found.map_or_else(|| "none".into(), |p| p.version),
         };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
-                let found = self.current(collection).await?.map_or_else(|| "none".into(), |p| p.version);
-                Err(S3Error::Conflict {
-                    bucket: self.bucket().to_string(),
-                    key,
-                    version: version.to_string(),
-                    base: base.map_or_else(|| "none".into(), |b| b.version.clone()),
-                    found,
-                })
+        let precondition = match base {
+            None => Precondition::IfAbsent,
+            Some(Pointer { etag: Some(etag), .. }) => Precondition::IfMatch(etag),
+            // A base read without an ETag cannot be fenced by the server:
+            // compare by reading (a narrower window, not none).
+            Some(b) => {
+                let found = self.current(collection).await?;
+                if found.as_ref().map(|p| &p.version) != Some(&b.version) {
+                    return Err(conflict(found));
+                }
+                Precondition::None
             }
-            Err(e) => Err(self.client.error(self.bucket(), format!("PUT s3://{}/{key}", self.bucket()), e)),
+        };
+        let body = format!("{version}\n").into_bytes();
+        if self.client.put_bytes_if(self.bucket(), &key, body, precondition).await? {
+            Ok(())
+        } else {
+            Err(conflict(self.current(collection).await?))
         }
     }
 

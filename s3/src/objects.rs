@@ -46,24 +46,54 @@ pub struct Listed {
     pub size: u64,
 }
 
-pub(crate) fn sha256_b64(bytes: &[u8]) -> String {
+fn sha256_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+/// When a conditional put may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition<'a> {
+    /// Always.
+    None,
+    /// Only over the object with this ETag (`If-Match`).
+    IfMatch(&'a str),
+    /// Only where no object is (`If-None-Match: *`).
+    IfAbsent,
 }
 
 impl S3Client {
     /// Puts a small object from memory.
     pub async fn put_bytes(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<(), S3Error> {
+        self.put_bytes_if(bucket, key, bytes, Precondition::None).await.map(|_| ())
+    }
+
+    /// Puts a small object from memory if `precondition` holds; `Ok(false)`
+    /// when the server refused it for that (412).
+    pub async fn put_bytes_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        precondition: Precondition<'_>,
+    ) -> Result<bool, S3Error> {
         let checksum = sha256_b64(&bytes);
-        self.client
+        let request = self
+            .client
             .put_object()
             .bucket(bucket)
             .key(key)
             .checksum_sha256(checksum)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| self.error(bucket, format!("PUT s3://{bucket}/{key}"), e))?;
-        Ok(())
+            .body(ByteStream::from(bytes));
+        let request = match precondition {
+            Precondition::None => request,
+            Precondition::IfMatch(etag) => request.if_match(etag),
+            Precondition::IfAbsent => request.if_none_match("*"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+            Err(e) => Err(self.error(bucket, format!("PUT s3://{bucket}/{key}"), e)),
+        }
     }
 
     /// Uploads a local file, in parts when it is large.

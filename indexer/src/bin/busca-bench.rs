@@ -371,7 +371,6 @@ fn bench_segment(frames: usize, dim: usize, per_video: usize, max_train_frames: 
             duration_ms: t.last().map_or(0, |l| l + 1000),
             sample_frames: &[],
             transitions: None,
-            decoded_frames: 0,
         })
         .collect();
     let mut params = AnalysisParams::defaults(1.0);

@@ -30,7 +30,7 @@
 
 use busca_core::shot::{Transition, TransitionKind};
 
-pub use grid::{Grid, Plane, GRID_CELLS, GRID_H, GRID_W};
+pub use grid::{Grid, Plane, GRID_H, GRID_W};
 
 mod grid;
 
@@ -106,11 +106,6 @@ impl TransitionDetector {
             next_gradual: 0,
             found: Vec::new(),
         }
-    }
-
-    /// Frames pushed so far.
-    pub fn frames(&self) -> u64 {
-        self.stats.len() as u64
     }
 
     /// Whether the last frame pushed jumps from the ones before it as a cut

@@ -107,8 +107,6 @@ pub struct VideoFrames<'a> {
     pub sample_frames: &'a [u64],
     /// Cuts, dissolves and fades found on the frames (`None`: not looked for).
     pub transitions: Option<&'a [Transition]>,
-    /// Displayed frames (0: not known).
-    pub decoded_frames: u64,
 }
 
 /// A contiguous run of frames `[start, end)` of one video.
@@ -269,7 +267,6 @@ mod tests {
             duration_ms: end,
             sample_frames: &[],
             transitions: None,
-            decoded_frames: 0,
         };
         let analysis = analyse(&[video], DIM, &params()).unwrap();
         let shots: Vec<Span> = analysis.videos[0].shots.iter().map(|s| s.span).collect();
@@ -288,7 +285,6 @@ mod tests {
                 duration_ms: d1,
                 sample_frames: &[],
                 transitions: None,
-                decoded_frames: 0,
             },
             VideoFrames {
                 t_ms: &t2,
@@ -296,7 +292,6 @@ mod tests {
                 duration_ms: d2,
                 sample_frames: &[],
                 transitions: None,
-                decoded_frames: 0,
             },
         ];
         let mut p = params();

@@ -75,9 +75,10 @@ pub fn place(
         if used[ti] {
             continue;
         }
-        let Some(j) = video.t_ms.iter().position(|&x| x >= t.t_ms) else {
+        let j = video.t_ms.partition_point(|&x| x < t.t_ms);
+        if j == video.t_ms.len() {
             continue;
-        };
+        }
         let Some(si) = shots.iter().position(|(span, _)| span.start < j && j < span.end) else {
             continue;
         };
@@ -155,7 +156,6 @@ mod tests {
             duration_ms: t.last().unwrap() + 500,
             sample_frames: frames,
             transitions: Some(transitions),
-            decoded_frames: (t.last().unwrap() + 500) / 40,
         }
     }
 
@@ -210,7 +210,7 @@ mod tests {
     fn without_transitions_boundaries_stay_on_the_samples() {
         let t: Vec<u64> = (0..4).map(|i| 100 + i * 500).collect();
         let rows = [1.0f32, 0.0].repeat(4);
-        let v = VideoFrames { t_ms: &t, embeddings: &rows, duration_ms: 2100, sample_frames: &[], transitions: None, decoded_frames: 0 };
+        let v = VideoFrames { t_ms: &t, embeddings: &rows, duration_ms: 2100, sample_frames: &[], transitions: None };
         let shots = vec![(Span { start: 0, end: 2 }, 0), (Span { start: 2, end: 4 }, 0)];
         let (_, shots) = place(&v, DIM, &[Span { start: 0, end: 4 }], shots, 0.95);
         assert_eq!(shots[1].2, Boundary { t_ms: 1100, frame: None, transition: None });
