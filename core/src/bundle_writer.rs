@@ -113,6 +113,7 @@ impl VersionWriter {
         let mut file = std::fs::File::create(&path).map_err(IoAt::at(&path))?;
         file.write_all(bytes).map_err(IoAt::at(&path))?;
         file.sync_all().map_err(IoAt::at(&path))?;
+        crate::crash::point("bundle.file");
         Ok(())
     }
 
@@ -152,6 +153,7 @@ impl VersionWriter {
             let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
             this.write(MANIFEST_FILE, &json)?;
             sync_dirs(&this.tmp);
+            crate::crash::point("bundle.manifest");
             // Every file was hashed just above; the reader re-checks the ones
             // search reads.
             let opened = bundle::OpenBundle::open_version_dir(&this.tmp, Verify::SearchFiles)?;
@@ -214,7 +216,9 @@ impl SealedVersion {
         if let Ok(d) = std::fs::File::open(w.collection_dir.join(VERSIONS_DIR)) {
             let _ = d.sync_all();
         }
+        crate::crash::point("bundle.renamed");
         crate::fence::switch_current_from(&w.collection_dir, &w.version, w.base.as_deref())?;
+        crate::crash::point("current.switched");
         Ok(self.manifest)
     }
 

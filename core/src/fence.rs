@@ -5,8 +5,10 @@
 //! The switch is a compare-and-swap under a lock file created with
 //! `O_CREAT | O_EXCL` (`CURRENT.lock`, naming its holder): read `CURRENT`,
 //! compare it with the publisher's base, replace it atomically, remove the
-//! lock. The critical section is one small file write, so a lock older than
-//! [`STALE_LOCK`] can only be a publisher that died inside it, and is broken.
+//! lock. The critical section is one small file write, so a lock whose holder
+//! is gone (its pid no longer runs on this host) or older than [`STALE_LOCK`]
+//! (a holder on another host sharing the folder) can only be a publisher
+//! that died inside it, and is broken.
 //! S3 collections get the same guarantee from conditional writes (busca-s3).
 
 use std::io::Write;
@@ -29,6 +31,7 @@ pub const STALE_LOCK: Duration = Duration::from_secs(60);
 /// [`BundleError::Conflict`] names the version it made current.
 pub fn switch_current_from(collection_dir: &Path, version: &str, base: Option<&str>) -> Result<(), BundleError> {
     let _lock = Lock::take(collection_dir, version)?;
+    crate::crash::point("current.locked");
     let found = read_current(collection_dir)?;
     if found.as_deref() != base {
         return Err(BundleError::Conflict {
@@ -48,6 +51,27 @@ pub fn writer_alive(pid: u32) -> bool {
     !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
+/// This machine's name as the kernel knows it (empty where unknown).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+/// Whether a lock's text (`pid N on HOST switching ...`) names a process of
+/// this host that no longer runs. A lock from another host, or from a build
+/// that did not name its host, is left to [`STALE_LOCK`].
+fn holder_gone(holder: &str) -> bool {
+    let mut words = holder.split_whitespace();
+    let (Some("pid"), Some(pid), Some("on"), Some(host)) = (words.next(), words.next(), words.next(), words.next())
+    else {
+        return false;
+    };
+    let here = host_name();
+    match pid.parse::<u32>() {
+        Ok(pid) => !here.is_empty() && host == here && !writer_alive(pid),
+        Err(_) => false,
+    }
+}
+
 /// The lock file, removed on drop.
 struct Lock {
     path: PathBuf,
@@ -60,7 +84,12 @@ impl Lock {
         loop {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut file) => {
-                    let _ = writeln!(file, "pid {} switching {CURRENT_FILE} to {version}", std::process::id());
+                    let _ = writeln!(
+                        file,
+                        "pid {} on {} switching {CURRENT_FILE} to {version}",
+                        std::process::id(),
+                        host_name()
+                    );
                     return Ok(Lock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -68,7 +97,8 @@ impl Lock {
                         .and_then(|m| m.modified())
                         .ok()
                         .and_then(|t| SystemTime::now().duration_since(t).ok());
-                    if age.is_some_and(|a| a > STALE_LOCK) {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    if age.is_some_and(|a| a > STALE_LOCK) || holder_gone(&holder) {
                         let _ = std::fs::remove_file(&path);
                         continue;
                     }
@@ -131,6 +161,23 @@ mod tests {
         std::fs::File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
         switch_current_from(&dir, "v000001", None).unwrap();
         assert_eq!(read_current(&dir).unwrap().as_deref(), Some("v000001"));
+    }
+
+    #[test]
+    fn a_lock_left_by_a_dead_process_of_this_host_is_broken_at_once() {
+        let (_tmp, dir) = collection();
+        let here = host_name();
+        if here.is_empty() {
+            return; // no /proc: only age breaks locks there
+        }
+        // A pid that cannot run (above the kernel's pid_max).
+        std::fs::write(dir.join(LOCK_FILE), format!("pid 4294967294 on {here} switching CURRENT to v000009\n")).unwrap();
+        // A fresh lock: only its dead holder lets this through (else Locked).
+        switch_current_from(&dir, "v000001", None).unwrap();
+        assert_eq!(read_current(&dir).unwrap().as_deref(), Some("v000001"));
+        // The same pid on another host is not ours to judge.
+        std::fs::write(dir.join(LOCK_FILE), "pid 4294967294 on elsewhere switching CURRENT to v000009\n").unwrap();
+        assert!(matches!(switch_current_from(&dir, "v000002", Some("v000001")), Err(BundleError::Locked { .. })));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`shot`]: the semantic shot record, scenes, videos and per-video timelines.
 //! - [`bundle`]: the on-disk index bundle (layout, versioned manifest, checksums,
 //!   the atomic `CURRENT` pointer); [`bundle_writer`]: the one way a version
-//!   is written, checked by the reader before it is published.
+//!   is written, checked by the reader before it is published; [`crash`]:
+//!   the named points where fault-injection tests kill the process.
 //! - [`model`]: the model manifest that describes a pair of CLIP-shaped ONNX towers.
 //! - [`query`]: search request and response JSON, input limits, errors with an
 //!   HTTP status; [`fusion`] combines text, image and feedback vectors.
@@ -41,6 +42,8 @@ pub mod bundle;
 // Writing bundles is native work (the component only reads them).
 #[cfg(not(target_family = "wasm"))]
 pub mod bundle_writer;
+#[cfg(not(target_family = "wasm"))]
+pub mod crash;
 pub mod error;
 #[cfg(not(target_family = "wasm"))]
 pub mod fence;

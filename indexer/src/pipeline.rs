@@ -175,6 +175,7 @@ fn decoder_thread(
                 .crop_normalize_into(frame.width, frame.height, &frame.rgb, &mut pixels)
                 .map_err(|e| e.to_string())?;
             let thumb = thumbnail_jpeg(&frame);
+            busca_core::crash::point("decode.sample");
             tx.send(Msg::Frame {
                 job,
                 t_ms: frame.t_ms,
@@ -294,6 +295,7 @@ fn encoder_loop(
             }
         }
         frames_bar.inc(pending_jobs.len() as u64);
+        busca_core::crash::point("encode.batch");
         pending_jobs.clear();
         pending_pixels.clear();
         Ok(())

@@ -402,6 +402,7 @@ fn publish_finished(
             transitions: v.transitions.as_deref(),
         })
         .collect();
+    busca_core::crash::point("analysis");
     let analysis = analyse(&frames, model.embedding_dim, &config.analysis)?;
     summary.analysis_time = analysis_started.elapsed();
     let mut segmentation = config.analysis.segmentation.clone();

@@ -189,9 +189,12 @@ impl WorkStore {
             })
             .collect();
         write_file_atomic(&self.dir.join(&record.embeddings_file), embeddings_f16)?;
+        busca_core::crash::point("work.embeddings");
         write_file_atomic(&self.dir.join(&record.thumbs_file), &blob)?;
+        busca_core::crash::point("work.thumbs");
         let json = serde_json::to_vec(&record).expect("work record serialises");
         write_file_atomic(&self.dir.join(format!("{id}{RECORD_SUFFIX}")), &json)?;
+        busca_core::crash::point("work.record");
         Ok(record)
     }
 

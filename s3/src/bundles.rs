@@ -230,7 +230,9 @@ impl BundleBucket {
                 let key = self.version_key(collection, version, &rel);
                 self.client
                     .put_file(self.bucket(), &key, &dir.join(&rel), &self.transfer)
-                    .await
+                    .await?;
+                busca_core::crash::point("s3.object");
+                Ok::<(), S3Error>(())
             })
             .buffer_unordered(self.transfer.concurrency.max(1))
             .try_collect::<()>()
@@ -239,7 +241,9 @@ impl BundleBucket {
         let key = self.version_key(collection, version, MANIFEST_FILE);
         self.client
             .put_file(self.bucket(), &key, &manifest_path, &self.transfer)
-            .await
+            .await?;
+        busca_core::crash::point("s3.manifest");
+        Ok(())
     }
 
     /// Points `CURRENT` at `version` (complete) provided it still is `base`,
@@ -273,6 +277,7 @@ impl BundleBucket {
         };
         let body = format!("{version}\n").into_bytes();
         if self.client.put_bytes_if(self.bucket(), &key, body, precondition).await? {
+            busca_core::crash::point("s3.pointer");
             Ok(())
         } else {
             Err(conflict(self.current(collection).await?))
@@ -328,6 +333,7 @@ impl BundleBucket {
             .cloned()
             .collect();
         for version in &doomed {
+            busca_core::crash::point("s3.prune");
             let prefix = self.version_key(collection, version, "");
             let keys: Vec<String> = self
                 .client
@@ -484,6 +490,7 @@ impl BundleBucket {
         for name in names {
             let key = self.key(collection, &format!("{WORK_DIR}/{name}"));
             self.client.put_file(self.bucket(), &key, &dir.join(name), &self.transfer).await?;
+            busca_core::crash::point("s3.work");
         }
         Ok(())
     }
