@@ -627,4 +627,5 @@ fn of_two_publishers_from_one_version_the_second_is_refused_and_told_the_winner(
 /// this test binary rather than a binary of its own: each one links the
 /// whole host, which costs CI a minute and a gigabyte.
 mod crash;
+mod disk_full;
 mod shards;

@@ -373,10 +373,15 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    {
-        let mut file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        file.write_all(bytes).map_err(io_err(&tmp))?;
-        file.sync_all().map_err(io_err(&tmp))?;
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        // A full disk must not keep the partial file taking space.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(BundleError::Io(IoAt::writing(&tmp, bytes.len() as u64)(e)));
     }
     std::fs::rename(&tmp, path).map_err(io_err(path))?;
     sync_dir(dir);

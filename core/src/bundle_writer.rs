@@ -110,9 +110,10 @@ impl VersionWriter {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(IoAt::at(parent))?;
         }
-        let mut file = std::fs::File::create(&path).map_err(IoAt::at(&path))?;
-        file.write_all(bytes).map_err(IoAt::at(&path))?;
-        file.sync_all().map_err(IoAt::at(&path))?;
+        let needed = bytes.len() as u64;
+        let mut file = std::fs::File::create(&path).map_err(IoAt::writing(&path, needed))?;
+        file.write_all(bytes).map_err(IoAt::writing(&path, needed))?;
+        file.sync_all().map_err(IoAt::writing(&path, needed))?;
         crate::crash::point("bundle.file");
         Ok(())
     }
@@ -173,6 +174,16 @@ impl VersionWriter {
     /// Removes the scratch directory (what a failed or abandoned write leaves).
     pub fn discard(&mut self) {
         let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+/// A writer that fails (a full disk, an unloadable version) or is dropped
+/// unpublished leaves nothing: its scratch directory goes with it. (A killed
+/// writer's directory is cleared by the next writer, see `begin`.) After
+/// `publish` the directory has been renamed, so there is nothing to remove.
+impl Drop for VersionWriter {
+    fn drop(&mut self) {
+        self.discard();
     }
 }
 

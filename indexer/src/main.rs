@@ -219,6 +219,14 @@ impl Write for ProgressWriter {
 }
 
 fn main() -> ExitCode {
+    // Past a file-size limit the kernel's default is to kill the process
+    // (SIGXFSZ); ignored, the write fails with EFBIG and the error names the
+    // file and the bytes it needed, like a full disk.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -229,10 +237,27 @@ fn main() -> ExitCode {
     match run_cli() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain_message(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: a cause whose text its
+/// context already includes (an I/O error inside a message naming its
+/// path) is not repeated.
+fn chain_message(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 fn run_cli() -> anyhow::Result<ExitCode> {
