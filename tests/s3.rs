@@ -3,6 +3,9 @@
 //! and serves, a new version is picked up without a restart and without a
 //! mixed answer, a server killed mid-upload leaves the old version served
 //! and a re-run completes, and bad credentials or a missing bucket say so.
+//! The binary's other modules: `crash` (SIGKILL at random moments),
+//! `disk_full`, `faults` (304s and damaged parts through a proxy) and
+//! `shards` (many indexing machines).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use busca_host::{Location, RunningServer};
-use busca_s3::objects::Transfer;
 use busca_s3::{BundleBucket, S3Url};
 use busca_tests::*;
 use serde_json::json;
@@ -465,36 +467,6 @@ fn bad_credentials_and_a_missing_bucket_are_named() {
     );
 }
 
-#[test]
-fn large_files_go_up_in_checksummed_parts_and_come_back_whole() {
-    let s = Setup::new();
-    let client = s.rt.block_on(busca_s3::connect::S3Client::new(
-        &s.server.connect_options(),
-    ));
-    let file = s.dir.path().join("big.bin");
-    let mut rng = busca_core::vector::SplitMix64(7);
-    let bytes: Vec<u8> = (0..(11 << 20) + 12_345)
-        .map(|_| (rng.next_f32() * 127.0) as i8 as u8)
-        .collect();
-    std::fs::write(&file, &bytes).unwrap();
-    let transfer = Transfer {
-        multipart_threshold: 5 << 20,
-        part_size: 5 << 20,
-        concurrency: 2,
-    };
-    s.rt.block_on(client.put_file(BUCKET, "big/object.bin", &file, &transfer))
-        .unwrap();
-    let listed = s.rt.block_on(client.list(BUCKET, "big/")).unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].size, bytes.len() as u64);
-    let back = s.dir.path().join("back.bin");
-    let (size, sha) =
-        s.rt.block_on(client.get_to_file(BUCKET, "big/object.bin", &back))
-            .unwrap();
-    assert_eq!(size, bytes.len() as u64);
-    assert_eq!(sha, busca_core::bundle::sha256_hex(&bytes));
-}
-
 /// Copies complete version `from` of the bucket to version `to` (same
 /// files, a manifest naming `to`): versions to prune or to break, without
 /// indexing again. Returns the local copy of `to`.
@@ -628,4 +600,5 @@ fn of_two_publishers_from_one_version_the_second_is_refused_and_told_the_winner(
 /// whole host, which costs CI a minute and a gigabyte.
 mod crash;
 mod disk_full;
+mod faults;
 mod shards;

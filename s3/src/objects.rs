@@ -50,6 +50,36 @@ fn sha256_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
 
+/// Checks what the server says it stored for a part against what was sent,
+/// with the strongest evidence it gives: its sha256 of the part (S3 returns
+/// the checksum it verified), else an ETag that is the part's MD5 (what S3
+/// and most compatible servers give for unencrypted and SSE-S3 parts; a
+/// server that verifies no checksum, like s3s-fs, still gives this). An
+/// ETag of another form (SSE-KMS) proves nothing and is not compared.
+fn check_stored_part(sent_md5: &str, sha256: &str, stored_sha256: Option<&str>, etag: Option<&str>) -> Result<(), String> {
+    if let Some(stored) = stored_sha256 {
+        return if stored == sha256 {
+            Ok(())
+        } else {
+            Err(format!("damaged in transit: sent with sha256 {sha256}, the server stored sha256 {stored}"))
+        };
+    }
+    let Some(etag) = etag.map(|e| e.trim_matches('"')) else { return Ok(()) };
+    if etag.len() != 32 || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    if sent_md5.eq_ignore_ascii_case(etag) {
+        Ok(())
+    } else {
+        Err(format!("damaged in transit: sent with MD5 {sent_md5}, the server stored ETag {etag}"))
+    }
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    hex::encode(md5::Md5::digest(bytes))
+}
+
 /// When a conditional put may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition<'a> {
@@ -172,6 +202,7 @@ impl S3Client {
                 .expect("part reader does not panic")
                 .map_err(S3Error::io(path))?;
                 let checksum = sha256_b64(&bytes);
+                let md5 = md5_hex(&bytes);
                 let number = index as i32 + 1;
                 let done = self
                     .client
@@ -185,6 +216,13 @@ impl S3Client {
                     .send()
                     .await
                     .map_err(|e| self.error(bucket, format!("upload of part {number} of s3://{bucket}/{key}"), e))?;
+                check_stored_part(&md5, &checksum, done.checksum_sha256(), done.e_tag()).map_err(|reason| {
+                    S3Error::Corrupt {
+                        bucket: bucket.to_string(),
+                        key: key.to_string(),
+                        reason: format!("part {number}: {reason}; the upload is abandoned"),
+                    }
+                })?;
                 Ok::<_, S3Error>(
                     CompletedPart::builder()
                         .part_number(number)
@@ -330,5 +368,26 @@ impl S3Client {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_is_judged_by_the_servers_checksum_else_an_md5_etag() {
+        let sent = md5_hex(b"part bytes");
+        let sent = sent.as_str();
+        let sha = sha256_b64(b"part bytes");
+        let other = "\"4f2c1e2e5b26c4a9bd2a1b9b9b2d6d1e\""; // not this part's MD5
+        assert!(check_stored_part(sent, &sha, Some(&sha), Some(other)).is_ok(), "the checksum wins over the ETag");
+        assert!(check_stored_part(sent, &sha, Some("AAAA"), None).unwrap_err().contains("damaged in transit"));
+        let real = format!("\"{sent}\"");
+        assert!(check_stored_part(sent, &sha, None, Some(&real)).is_ok());
+        assert!(check_stored_part(sent, &sha, None, Some(other)).unwrap_err().contains("MD5"));
+        // An ETag that is no MD5 (SSE-KMS, a multipart suffix) proves nothing.
+        assert!(check_stored_part(sent, &sha, None, Some("\"abc-3\"")).is_ok());
+        assert!(check_stored_part(sent, &sha, None, None).is_ok());
     }
 }
