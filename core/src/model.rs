@@ -136,9 +136,12 @@ pub enum Unsupported {
         /// The crop rule.
         crop: String,
     },
-    /// A zero or negative normalisation std.
-    #[error("image std must be positive")]
+    /// A zero, negative or non-finite normalisation std.
+    #[error("image std must be positive and finite")]
     NonPositiveStd,
+    /// A non-finite normalisation mean.
+    #[error("image mean must be finite")]
+    NonFiniteMean,
     /// A tokenizer this build does not have.
     #[error("tokenizer {0:?} (only {CLIP_BPE_TOKENIZER})")]
     Tokenizer(String),
@@ -174,8 +177,13 @@ impl ModelManifest {
         if !(16..=1024).contains(&self.image.image_size) {
             return Err(Unsupported::OutOfRange { field: "image_size", value: self.image.image_size as usize });
         }
-        if self.image.std.iter().any(|s| *s <= 0.0) {
+        // `!(s > 0)` also refuses NaN; a number too large for f32 parses as
+        // infinity (found by fuzzing) and would zero every pixel.
+        if self.image.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(Unsupported::NonPositiveStd);
+        }
+        if self.image.mean.iter().any(|m| !m.is_finite()) {
+            return Err(Unsupported::NonFiniteMean);
         }
         if self.text.tokenizer != CLIP_BPE_TOKENIZER {
             return Err(Unsupported::Tokenizer(self.text.tokenizer.clone()));
@@ -226,5 +234,19 @@ mod tests {
         let err = m.validate().unwrap_err();
         assert_eq!(err, Unsupported::FormatVersion(2));
         assert!(err.to_string().contains("format_version 2"), "{err}");
+    }
+
+    #[test]
+    fn rejects_non_finite_normalisation() {
+        // 1e40 does not fit an f32: serde reads it as infinity.
+        let text = serde_json::to_string(&sample()).unwrap().replace("[0.25,0.25,0.25]", "[0.25,0.25,1e40]");
+        let m: ModelManifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(m.validate(), Err(Unsupported::NonPositiveStd));
+        let mut m = sample();
+        m.image.std[0] = f32::NAN;
+        assert_eq!(m.validate(), Err(Unsupported::NonPositiveStd));
+        let mut m = sample();
+        m.image.mean[1] = f32::INFINITY;
+        assert_eq!(m.validate(), Err(Unsupported::NonFiniteMean));
     }
 }

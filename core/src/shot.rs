@@ -188,7 +188,8 @@ pub fn parse_timecode(text: &str) -> Option<u64> {
         if unit == 60_000 && parts.len() == 3 && value >= 60 {
             return None;
         }
-        total_ms += value * unit;
+        // Hours too many for u64 milliseconds are no timecode (not an overflow).
+        total_ms = value.checked_mul(unit).and_then(|ms| total_ms.checked_add(ms))?;
         unit *= 60;
     }
     Some(total_ms)
@@ -207,7 +208,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_timecodes() {
-        for bad in ["", "a:b", "1:2:3:4", "00:61:00", "-1", "00:00:60"] {
+        for bad in ["", "a:b", "1:2:3:4", "00:61:00", "-1", "00:00:60", "99999999999999999:00:00"] {
             assert_eq!(parse_timecode(bad), None, "{bad}");
         }
     }
