@@ -7,6 +7,7 @@
 # this script installs into $BUSCA_HOME/tools once.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [OUT_DIR]     # defaults: 600, $BUSCA_HOME/fuzz/<date>
+#   FUZZ_TARGETS="model_manifest timecode" scripts/fuzz.sh ...   # only these targets
 #
 # OUT_DIR/<target>.log is libFuzzer's output and OUT_DIR/<target>.json its
 # summary (runs, executions, coverage, crashes). A crash is saved under
@@ -31,7 +32,7 @@ if [[ ! -x $BUSCA_HOME/tools/bin/cargo-fuzz ]]; then
 fi
 export CARGO_TARGET_DIR="$BUSCA_HOME/target-fuzz"
 cd fuzz
-targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^busca-fuzz$')
+targets=${FUZZ_TARGETS:-$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^busca-fuzz$')}
 cargo +nightly fuzz build -O > "$OUT/build.log" 2>&1 || { tail -n 20 "$OUT/build.log" >&2; exit 1; }
 status=0
 for target in $targets; do
