@@ -15,7 +15,7 @@
 //! The proxy handles one request at a time per connection (HTTP/1.1 with
 //! Content-Length or chunked bodies), which is all the SDK sends here.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
