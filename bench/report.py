@@ -704,6 +704,10 @@ def reliability_section(run):
         L.append(f"| resident memory (MiB) before, after {soak['rss_warm_up_s']} s of load, peak, end | "
                  f"{soak['rss_before_mib']:.0f}, {soak['rss_start_mib']:.0f}, {soak['rss_peak_mib']:.0f}, {soak['rss_end_mib']:.0f} "
                  f"(end ÷ warm {soak['rss_end_mib'] / soak['rss_start_mib']:.2f}) |")
+        thirds = soak.get("rss_at_thirds_mib") or []
+        if thirds:
+            L.append("| resident memory (MiB) after a third, two thirds and all of the requests (just before each publish, and at the end) | "
+                     + ", ".join(f"{x:.0f}" for x in thirds + [soak['rss_end_mib']]) + " |")
         L.append("")
     else:
         L.append(f"Soak not measured: {run.why_not('soak')}.")

@@ -345,11 +345,12 @@ pub fn run(rt: &tokio::runtime::Runtime, args: &Args, model: &ModelManifest) -> 
         "--timeout".into(),
         "30s".into(),
     ];
-    let soak = std::thread::scope(|scope| -> Result<(String, Vec<f64>)> {
+    let soak = std::thread::scope(|scope| -> Result<(String, Vec<f64>, Vec<f64>)> {
         let load = scope.spawn(|| wrk_until_marked(&wrk_args, &script, &url, &marks, threads));
         // Two new versions while the load runs: at a third and at two
         // thirds of the requests.
         let mut published = Vec::new();
+        let mut rss_thirds = Vec::new();
         for (n, third) in [(2u32, "third-1-"), (3, "third-2-")] {
             while marked(&marks, third) < threads && !load.is_finished() {
                 std::thread::sleep(Duration::from_millis(20));
@@ -357,14 +358,15 @@ pub fn run(rt: &tokio::runtime::Runtime, args: &Args, model: &ModelManifest) -> 
             if load.is_finished() {
                 break;
             }
+            rss_thirds.push(rss_mib());
             publish_synthetic_version(&root, &version(n))?;
             published.push(started.elapsed().as_secs_f64());
         }
         let text = load.join().map_err(|_| anyhow::anyhow!("the wrk thread panicked"))??;
-        Ok((text, published))
+        Ok((text, published, rss_thirds))
     })?;
     let rss = sampler.finish();
-    let (text, published) = soak;
+    let (text, published, rss_thirds) = soak;
     let line = text.lines().find_map(|l| l.strip_prefix("SOAK ")).context("no SOAK line from the wrk script")?;
     let mut result: serde_json::Value = serde_json::from_str(line)?;
     let bad_share = mix().iter().filter(|m| m.bad).count() as f64 / mix().len() as f64;
@@ -378,6 +380,9 @@ pub fn run(rt: &tokio::runtime::Runtime, args: &Args, model: &ModelManifest) -> 
     result["rss_peak_mib"] = rss.peak.into();
     result["rss_end_mib"] = rss.end.into();
     result["rss_warm_up_s"] = WARM_UP.as_secs().into();
+    // Just before each publish, i.e. after a third and two thirds of the
+    // requests: with the end, equal steps of load to read a trend from.
+    result["rss_at_thirds_mib"] = serde_json::json!(rss_thirds);
     println!("SOAK {result}");
 
     // ---- slow clients
