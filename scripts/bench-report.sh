@@ -4,7 +4,8 @@
 # against measured values and same-run ratios, segmentation F1 against
 # PySceneDetect, and the GPU results recorded in bench/results/.
 #
-#   scripts/bench-report.sh            # full run (≈ 5 min on 2 cores once built; the first release build ≈ 30 min), writes docs/benchmarks.md
+#   scripts/bench-report.sh            # full run (≈ 45 min on 2 cores once built, plus ≈ 75 min of reliability
+#                                      # runs, 60 of them fuzzing; the first release build ≈ 30 min), writes docs/benchmarks.md
 #   scripts/bench-report.sh --quick    # smoke run with small sizes, writes $BUSCA_HOME/bench-report/latest/benchmarks.md
 #   scripts/bench-report.sh --out FILE # write the report elsewhere
 #   scripts/bench-report.sh --reliability  # only the Reliability section (≈ 75 min, most of it
@@ -28,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 QUICK=0
 RELIABILITY_ONLY=0
 OUT=""
