@@ -5,7 +5,9 @@
 
 // The component refuses bodies over 12 MiB; base64 adds a third.
 const MAX_IMAGE_BYTES = 8 * 1024 * 1024;
-const IMAGE_TYPES = ["image/jpeg", "image/png", "image/webp", "image/avif", "image/gif", "image/bmp"];
+// What the component decodes; anything else this browser can show (AVIF,
+// HEIC on Safari) is redrawn and sent as PNG.
+const SERVER_IMAGE_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"];
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -109,16 +111,34 @@ async function loadVideosFilter() {
 }
 
 // ---------- image input ----------
-function acceptImage(file) {
+async function asPng(file) {
+  const bitmap = await createImageBitmap(file);
+  const canvas = document.createElement("canvas");
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  canvas.getContext("2d").drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return new Promise((resolve, reject) =>
+    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("toBlob"))), "image/png"));
+}
+function tooLarge(name, size) {
+  if (size <= MAX_IMAGE_BYTES) return false;
+  const mb = (size / 1048576).toFixed(1);
+  setStatus(`«${name}» ocupa ${mb} MB; el máximo es ${MAX_IMAGE_BYTES / 1048576} MB.`, true);
+  return true;
+}
+async function acceptImage(file) {
   if (!file) return;
-  if (!IMAGE_TYPES.includes(file.type)) {
-    setStatus(`«${file.name}» no es una imagen que podamos usar (JPG, PNG o WEBP).`, true);
-    return;
-  }
-  if (file.size > MAX_IMAGE_BYTES) {
-    const mb = (file.size / 1048576).toFixed(1);
-    setStatus(`«${file.name}» ocupa ${mb} MB; el máximo es ${MAX_IMAGE_BYTES / 1048576} MB.`, true);
-    return;
+  if (tooLarge(file.name, file.size)) return;
+  let image = file;
+  if (!SERVER_IMAGE_TYPES.includes(file.type)) {
+    try {
+      image = await asPng(file);
+    } catch (_) {
+      setStatus(`«${file.name}» no es una imagen que podamos usar (JPG, PNG, WEBP, GIF, BMP, o AVIF y otras que este navegador sepa mostrar).`, true);
+      return;
+    }
+    if (tooLarge(file.name, image.size)) return;
   }
   const reader = new FileReader();
   reader.onload = () => {
@@ -131,7 +151,7 @@ function acceptImage(file) {
     setStatus(`Imagen «${file.name}» lista.`);
   };
   reader.onerror = () => setStatus(`No se pudo leer «${file.name}».`, true);
-  reader.readAsDataURL(file);
+  reader.readAsDataURL(image);
 }
 function clearImage() {
   state.image = null;

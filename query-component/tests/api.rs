@@ -234,7 +234,7 @@ fn bad_input_gets_the_right_status_and_names_the_input() {
         (400, "invalid_request", post(br#"{"text": "red", "k": 0}"#, None)),
         (400, "invalid_request", post(format!(r#"{{"text": "{}"}}"#, "a".repeat(1001)).as_bytes(), None)),
         (422, "bad_image", post(br#"{"image": "!!!not base64"}"#, None)),
-        (422, "bad_image", post(format!(r#"{{"image": "{}"}}"#, base64_of(b"plain text, not an image")).as_bytes(), None)),
+        (415, "unsupported_media_type", post(format!(r#"{{"image": "{}"}}"#, base64_of(b"plain text, not an image")).as_bytes(), None)),
         (415, "unsupported_media_type", post(b"text=red", Some("application/x-www-form-urlencoded"))),
         (415, "unsupported_media_type", post(b"<q>red</q>", Some("application/xml"))),
         (413, "body_too_large", post(&vec![b' '; Limits::DEFAULT.max_body_bytes + 1], None)),

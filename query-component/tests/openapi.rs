@@ -460,7 +460,7 @@ fn every_response_matches_the_document_and_every_declared_one_is_produced() {
     c.send(&one, enc, "POST", "/api/search", b"<q>red</q>", Some("application/xml"), 415);
     c.send(&one, enc, "POST", "/api/search", b"text=red", Some("application/x-www-form-urlencoded"), 415);
     c.search(&one, enc, &json!({"image": "!!!not base64"}), 422);
-    c.search(&one, enc, &json!({"image": base64_of(b"plain text, not an image")}), 422);
+    c.search(&one, enc, &json!({"image": base64_of(b"plain text, not an image")}), 415);
     for (towers, code) in [(Towers::Missing, "encoder_unavailable"), (Towers::Failing, "encoder_failed"), (Towers::WrongDim, "encoder_mismatch")] {
         let broken = FakeEncoder::new(&s, towers);
         let json = c.search(&one, &broken, &json!({"text": "class 1"}), 503);

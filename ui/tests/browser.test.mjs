@@ -64,6 +64,9 @@ before(async () => {
     "-c:v", "libx264", "-pix_fmt", "yuv420p", join(videos, "colours.mp4")]);
   execFileSync("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", `color=c=0x${hex("blue")}:s=64x48`,
     "-frames:v", "1", join(work, "blue.png")]);
+  // AVIF, which the component does not decode: the page sends it as PNG.
+  execFileSync("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", `color=c=0x${hex("blue")}:s=64x48`,
+    "-frames:v", "1", "-c:v", "libaom-av1", "-still-picture", "1", "-pix_fmt", "yuv444p", join(work, "blue.avif")]);
   // Larger than the page's 8 MiB limit: refused before any upload.
   writeFileSync(join(work, "huge.png"), Buffer.alloc(9 * 1024 * 1024, 1));
   execFileSync(indexBin, ["--collection", "ui", "--out", join(work, "bundles"), "--model", tiny, videos],
@@ -121,6 +124,20 @@ test("uploading a blue picture puts the blue shot first", async () => {
   await page.waitForSelector("#preview:not([hidden])");
   await page.locator("#results").evaluate((el) => el.replaceChildren());
   await page.click("#search-form button[type=submit]");
+  const hit = await firstResult();
+  assert.match(hit.timecodes, /^00:00:0[56]\.\d{3} – 00:00:0[89]\.\d{3}$/, `blue segment is [6, 9) s, got ${hit.timecodes}`);
+  await page.click("#clear-image");
+});
+
+test("an AVIF picture, which the component does not decode, is sent as PNG and found", async () => {
+  await page.fill("#q", "");
+  const sent = page.waitForRequest((r) => r.url().endsWith("/api/search") && r.method() === "POST");
+  await page.setInputFiles("#file", join(work, "blue.avif"));
+  await page.waitForSelector("#preview:not([hidden])");
+  await page.locator("#results").evaluate((el) => el.replaceChildren());
+  await page.click("#search-form button[type=submit]");
+  const image = JSON.parse((await sent).postData()).image;
+  assert.equal(Buffer.from(image, "base64").subarray(1, 4).toString(), "PNG", "the upload is a PNG");
   const hit = await firstResult();
   assert.match(hit.timecodes, /^00:00:0[56]\.\d{3} – 00:00:0[89]\.\d{3}$/, `blue segment is [6, 9) s, got ${hit.timecodes}`);
   await page.click("#clear-image");

@@ -198,8 +198,18 @@ impl Service {
 }
 
 
+/// A format the component does not decode is a 415 naming those it does
+/// (the page redraws any other picture the browser can show as PNG); a
+/// broken or oversized image of a known format is a 422.
 fn image_error(e: ImageInputError) -> QueryError {
-    QueryError::bad_image(format!("query image refused: {e}"))
+    match e {
+        ImageInputError::UnsupportedFormat(_) => QueryError::new(
+            415,
+            "unsupported_media_type",
+            format!("query image refused: {e}; convert it to one of those (the search page does so for AVIF and any other picture the browser can show)"),
+        ),
+        e => QueryError::bad_image(format!("query image refused: {e}")),
+    }
 }
 
 fn bundle_error(e: BundleError) -> QueryError {
