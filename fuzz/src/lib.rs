@@ -37,14 +37,7 @@ pub const BOUNDARY: &str = "busca-fuzz-boundary";
 /// refusal is always a 4xx.
 pub fn search_body(data: &[u8]) {
     let Some((&kind, body)) = data.split_first() else { return };
-    let multipart = format!("multipart/form-data; boundary={BOUNDARY}");
-    let content_type = match kind % 4 {
-        0 => Some("application/json"),
-        1 => Some(multipart.as_str()),
-        2 => Some("application/x-www-form-urlencoded"),
-        _ => None,
-    };
-    match query_component::api::parse_search_body(content_type, body, &LIMITS) {
+    match query_component::api::parse_search_body(search_content_type(kind).as_deref(), body, &LIMITS) {
         Ok((request, image)) => {
             if let Err(e) = request.validate(&LIMITS) {
                 assert!((400..500).contains(&e.status), "a parsed request refused with {}", e.status);
@@ -54,6 +47,16 @@ pub fn search_body(data: &[u8]) {
             }
         }
         Err(e) => assert!((400..500).contains(&e.status), "a body refused with {}: {}", e.status, e.message),
+    }
+}
+
+/// The content type a `search_body` input's first byte picks.
+pub fn search_content_type(kind: u8) -> Option<String> {
+    match kind % 4 {
+        0 => Some("application/json".into()),
+        1 => Some(format!("multipart/form-data; boundary={BOUNDARY}")),
+        2 => Some("application/x-www-form-urlencoded".into()),
+        _ => None,
     }
 }
 

@@ -56,12 +56,7 @@ fn the_seeds_are_inputs_the_parsers_accept() {
     }
     for data in seeds("search_body") {
         let (&kind, body) = data.split_first().unwrap();
-        let content_type = match kind {
-            0 => Some("application/json".to_string()),
-            1 => Some(format!("multipart/form-data; boundary={}", harness::BOUNDARY)),
-            2 => Some("application/x-www-form-urlencoded".to_string()),
-            _ => None,
-        };
+        let content_type = harness::search_content_type(kind);
         let limits = busca_core::Limits::DEFAULT;
         let (request, _) = query_component::api::parse_search_body(content_type.as_deref(), body, &limits)
             .unwrap_or_else(|e| panic!("a search body seed is refused: {}", e.message));

@@ -13,7 +13,8 @@
 //! throughout: before the load, once the load has warmed the instance pool
 //! (5 s in), its peak, and at the end.
 //!
-//! Slow clients: text-search throughput and p99 with `wrk -c32` alone, then
+//! Slow clients: text-search throughput and p99 with the throughput row's
+//! wrk load (`--wrk-connections`, default 32) alone, then
 //! again while N idle connections and N/4 byte-at-a-time header senders hold
 //! sockets open (cut by the header timeout and kept coming back), as a ratio
 //! in the same run; the server's connection cap and timeouts must keep the
@@ -279,21 +280,6 @@ fn wrk_until_marked(args: &[String], script: &Path, url: &str, marks: &Path, thr
     Ok(text)
 }
 
-fn wrk(args: &[String], script: &Path, url: &str) -> Result<String> {
-    let out = Command::new("wrk")
-        .args(args)
-        .arg("-s")
-        .arg(script)
-        .arg(url)
-        .output()
-        .context("running wrk (apt-get install wrk)")?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        bail!("wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(text)
-}
-
 /// Runs the soak and the slow-client bench; prints `SOAK {...}` and
 /// `SLOW {...}` JSON lines and a table.
 pub fn run(rt: &tokio::runtime::Runtime, args: &Args, model: &ModelManifest) -> Result<()> {
@@ -386,13 +372,8 @@ pub fn run(rt: &tokio::runtime::Runtime, args: &Args, model: &ModelManifest) -> 
     println!("SOAK {result}");
 
     // ---- slow clients
-    let search = args.work.join("search.lua");
-    std::fs::write(
-        &search,
-        "wrk.method = \"POST\"\nwrk.body = '{\"text\":\"a blue scene\",\"k\":10}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
-    )?;
-    let plain: Vec<String> = vec!["-t2".into(), "-c32".into(), format!("-d{}s", args.wrk_seconds.max(5)), "--latency".into()];
-    let alone = parse_wrk(&wrk(&plain, &search, &format!("{url}/api/search"))?)?;
+    // The same text-search load as the throughput row (`run_wrk`), twice.
+    let alone = crate::run_wrk(&server, args)?;
     let stop = Arc::new(AtomicBool::new(false));
     let reconnects = Arc::new(AtomicU64::new(0));
     let idle = args.slow_clients;
@@ -404,17 +385,18 @@ pub fn run(rt: &tokio::runtime::Runtime, args: &Args, model: &ModelManifest) -> 
     }
     std::thread::sleep(Duration::from_secs(1));
     let held = server.connections();
-    let beside = parse_wrk(&wrk(&plain, &search, &format!("{url}/api/search"))?)?;
+    let beside = crate::run_wrk(&server, args)?;
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         let _ = h.join();
     }
+    let (rps_ratio, p99_ratio) = (beside.requests_per_s / alone.requests_per_s, beside.p99_ms / alone.p99_ms);
     let slow = serde_json::json!({
         "idle_connections": idle, "byte_at_a_time": tricklers, "connections_held_by_server": held,
         "slow_reconnects": reconnects.load(Ordering::Relaxed),
-        "alone_rps": alone.0, "alone_p99_ms": alone.1, "alone_non_2xx": alone.2,
-        "beside_rps": beside.0, "beside_p99_ms": beside.1, "beside_non_2xx": beside.2,
-        "rps_ratio": beside.0 / alone.0, "p99_ratio": beside.1 / alone.1,
+        "alone_rps": alone.requests_per_s, "alone_p99_ms": alone.p99_ms, "alone_non_2xx": alone.errors,
+        "beside_rps": beside.requests_per_s, "beside_p99_ms": beside.p99_ms, "beside_non_2xx": beside.errors,
+        "rps_ratio": rps_ratio, "p99_ratio": p99_ratio,
     });
     println!("SLOW {slow}");
     rt.block_on(server.shutdown());
@@ -427,18 +409,9 @@ pub fn run(rt: &tokio::runtime::Runtime, args: &Args, model: &ModelManifest) -> 
     println!("| versions answered | {} |", result["versions"]);
     println!("\n| slow clients ({idle} idle + {tricklers} byte-at-a-time) | alone | beside them | ratio |");
     println!("|---|---|---|---|");
-    println!("| text search req/s | {:.0} | {:.0} | {:.2} |", alone.0, beside.0, beside.0 / alone.0);
-    println!("| p99 ms | {:.1} | {:.1} | {:.2} |", alone.1, beside.1, beside.1 / alone.1);
+    println!("| text search req/s | {:.0} | {:.0} | {:.2} |", alone.requests_per_s, beside.requests_per_s, rps_ratio);
+    println!("| p99 ms | {:.1} | {:.1} | {:.2} |", alone.p99_ms, beside.p99_ms, p99_ratio);
     Ok(())
-}
-
-/// (req/s, p99 ms, non-2xx) from wrk's `--latency` output.
-fn parse_wrk(text: &str) -> Result<(f64, f64, u64)> {
-    let field = |prefix: &str| text.lines().map(str::trim).find(|l| l.starts_with(prefix)).map(|l| l[prefix.len()..].trim().to_string());
-    let rps = field("Requests/sec:").context("wrk Requests/sec")?.parse()?;
-    let p99 = crate::parse_wrk_duration(&field("99%").context("wrk 99%")?)?;
-    let non_2xx = field("Non-2xx or 3xx responses:").map_or(0, |v| v.parse().unwrap_or(u64::MAX));
-    Ok((rps, p99, non_2xx))
 }
 
 /// A client that holds a connection without completing a request: idle
