@@ -55,6 +55,15 @@ pub const MAP_FILE: &str = "map.json";
 pub const TIMELINES_DIR: &str = "timelines";
 /// Directory of keyframe thumbnails.
 pub const KEYFRAMES_DIR: &str = "keyframes";
+/// Directory of the files a model needs at query time beside its graphs
+/// (tokenizer files of [`crate::model::HF_TOKENIZER_JSON`] text towers).
+pub const MODEL_DIR: &str = "model";
+
+/// Where a text tower's tokenizer file lives inside a version.
+pub fn tokenizer_rel(file: &str) -> String {
+    format!("{MODEL_DIR}/{file}")
+}
+
 /// The indexer's per-video work records (frame timestamps, embeddings,
 /// thumbnails), beside `versions/` in a collection's folder and under the
 /// same name in a bucket. Never part of a version.

@@ -41,6 +41,24 @@ pub enum WriteError {
         /// What the reader said.
         source: Box<CollectionError>,
     },
+    /// A model file copied into the version is not the one its manifest names.
+    #[error("{path} has sha256 {found}, but the model manifest says {expected}")]
+    ModelFile {
+        /// The file in the model directory.
+        path: PathBuf,
+        /// From the model manifest.
+        expected: String,
+        /// Of the file.
+        found: String,
+    },
+    /// A text tower's tokenizer in the staged version cannot be built.
+    #[error("the version staged in {dir} would not load, so it was not published: {source}")]
+    Tokenizer {
+        /// The scratch directory.
+        dir: PathBuf,
+        /// What the tokenizer said.
+        source: Box<crate::tokenize::TokenizerError>,
+    },
 }
 
 impl From<IoAt> for WriteError {
@@ -118,6 +136,23 @@ impl VersionWriter {
         Ok(())
     }
 
+    /// Copies the files the model's text towers need at query time (their
+    /// tokenizer files) from `model_dir` into the version's `model/`,
+    /// checked against the model manifest's sha256.
+    pub fn write_model_files(&mut self, model_dir: &Path, model: &crate::ModelManifest) -> Result<(), WriteError> {
+        for tower in &model.text {
+            let Some(file) = &tower.tokenizer_file else { continue };
+            let path = model_dir.join(file);
+            let bytes = std::fs::read(&path).map_err(IoAt::at(&path))?;
+            let found = bundle::sha256_hex(&bytes);
+            if let Some(expected) = tower.tokenizer_sha256.as_ref().filter(|e| **e != found) {
+                return Err(WriteError::ModelFile { path, expected: expected.clone(), found });
+            }
+            self.write(&bundle::tokenizer_rel(file), &bytes)?;
+        }
+        Ok(())
+    }
+
     /// Writes one table as JSON.
     pub fn write_json(&mut self, rel: &str, value: &impl serde::Serialize) -> Result<(), WriteError> {
         let bytes = serde_json::to_vec(value).expect("bundle tables serialise");
@@ -158,8 +193,10 @@ impl VersionWriter {
             // Every file was hashed just above; the reader re-checks the ones
             // search reads.
             let opened = bundle::OpenBundle::open_version_dir(&this.tmp, Verify::SearchFiles)?;
-            Collection::load(opened)
+            let collection = Collection::load(opened)
                 .map_err(|source| WriteError::Unloadable { dir: this.tmp.clone(), source: Box::new(source) })?;
+            crate::tokenize::TextTokenizers::from_bundle(&collection.bundle)
+                .map_err(|source| WriteError::Tokenizer { dir: this.tmp.clone(), source: Box::new(source) })?;
             Ok(())
         })();
         match result {

@@ -67,7 +67,7 @@ pub use model::ModelManifest;
 pub use preprocess::ClipPreprocess;
 pub use query::{Limits, SearchHit, SearchRequest, SearchResponse};
 pub use shot::ShotRecord;
-pub use tokenize::ClipTokenizer;
+pub use tokenize::{ClipTokenizer, TextTokenizer, TextTokenizers};
 
 /// `$XDG_CACHE_HOME/buscaescenas`, else `~/.cache/buscaescenas` (the scripts'
 /// `$BUSCA_HOME`): where compiled snapshots, S3 staging and mirrors are kept.

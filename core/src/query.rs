@@ -76,6 +76,14 @@ pub struct SearchRequest {
     /// Text query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The text model (a text tower id of the collection's model manifest,
+    /// e.g. `multilingual`) that encodes `text`; see `lang` when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_model: Option<String>,
+    /// The language of `text` (`es`, `en`, `es-ES`): without `text_model`,
+    /// the first text model trained for it encodes the text, else the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
     /// Image query: base64 of a JPEG, PNG or WebP file (a `data:` URL prefix is accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -126,6 +134,22 @@ impl SearchFilter {
     }
 }
 
+/// A BCP 47-shaped language tag as pages send it: 2 or 3 letters, then
+/// optional `-` or `_` subtags of 1 to 8 letters or digits, at most 35 bytes.
+pub fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split(['-', '_']);
+    let primary = parts.next().unwrap_or("");
+    tag.len() <= 35
+        && (2..=3).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The first 40 characters of a user's value, for an error message.
+fn truncate_for_message(value: &str) -> String {
+    value.chars().take(40).collect()
+}
+
 impl SearchRequest {
     /// Checks the request against `limits`; the error says which field is wrong.
     pub fn validate(&self, limits: &Limits) -> Result<(), QueryError> {
@@ -145,6 +169,22 @@ impl SearchRequest {
                 return Err(QueryError::invalid(format!(
                     "text has {chars} characters; the limit is {}",
                     limits.max_query_chars
+                )));
+            }
+        }
+        if let Some(id) = &self.text_model {
+            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(QueryError::invalid(format!(
+                    "text_model must be 1 to 64 letters, digits, '-' or '_', got {:?}",
+                    truncate_for_message(id)
+                )));
+            }
+        }
+        if let Some(lang) = &self.lang {
+            if !is_language_tag(lang) {
+                return Err(QueryError::invalid(format!(
+                    "lang must be a language code such as es, en or es-ES, got {:?}",
+                    truncate_for_message(lang)
                 )));
             }
         }
@@ -241,6 +281,13 @@ pub struct SearchResponse {
     pub bundle_version: String,
     /// The model the query was encoded with.
     pub model_id: String,
+    /// The text model (tower id) that encoded the text, when there was text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_model: Option<String>,
+    /// The languages that text model was trained for (`*`: many), so that a
+    /// page can say when the query's language is not one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_languages: Vec<String>,
     /// Time spent in the component, in ms.
     pub took_ms: f64,
     /// How core searched: `exact` (a scan: small collections, and every

@@ -1,14 +1,217 @@
-//! CLIP text tokenization: OpenAI CLIP's byte-level BPE with its 49,408-token
-//! vocabulary (bundled by `instant-clip-tokenizer`), plus the text clean-up the
-//! reference tokenizer does first (`basic_clean` + `whitespace_clean`).
+//! Text tokenization for every text tower a model manifest can name.
 //!
-//! The output is what `clip.tokenize(text, truncate=True)` gives: start token,
-//! BPE tokens, end token, truncated to the context length with the end token
-//! kept, padded with the model's pad id. Checked against ids produced by the
-//! Python reference (`core/tests/fixtures/tokens.json`).
+//! - [`ClipTokenizer`]: OpenAI CLIP's byte-level BPE with its 49,408-token
+//!   vocabulary (bundled by `instant-clip-tokenizer`), plus the text clean-up
+//!   the reference tokenizer does first (`basic_clean` + `whitespace_clean`).
+//!   The output is what `clip.tokenize(text, truncate=True)` gives: start
+//!   token, BPE tokens, end token, truncated to the context length with the end
+//!   token kept, padded with the model's pad id. Checked against ids produced
+//!   by the Python reference (`core/tests/fixtures/tokens.json`).
+//! - A Hugging Face `tokenizer.json` (SentencePiece Unigram for XLM-R and
+//!   Multilingual-CLIP) through the `tokenizers` crate, truncated and padded to
+//!   the tower's context length as Python `tokenizers` does with
+//!   `enable_truncation(L)` and `enable_padding(length=L)`. Checked against
+//!   Python `tokenizers` (`core/tests/fixtures/unigram_tokens.json`).
+//!
+//! [`TextTokenizer`] is the one a tower's manifest asks for; [`TextTokenizers`]
+//! holds every tower's, from a model directory or from a bundle.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use instant_clip_tokenizer::{Token, Tokenizer};
 use unicode_normalization::UnicodeNormalization;
+
+use crate::bundle::{self, OpenBundle};
+use crate::model::{ModelManifest, TextTower, CLIP_BPE_TOKENIZER};
+
+/// Why a text tower's tokenizer cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    /// The tokenizer file could not be read.
+    #[error("cannot read the tokenizer of text model {tower:?}")]
+    Read {
+        /// The tower id.
+        tower: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The file's sha256 is not the manifest's.
+    #[error("{path} has sha256 {found}, but the model manifest says {expected}")]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// From the manifest.
+        expected: String,
+        /// Of the file.
+        found: String,
+    },
+    /// The file is not a tokenizer the `tokenizers` crate can build.
+    #[error("{path} is not a usable tokenizer.json: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What `tokenizers` said.
+        reason: String,
+    },
+}
+
+/// The tokenizer of one text tower.
+pub enum TextTokenizer {
+    /// OpenAI CLIP's BPE.
+    Clip(ClipTokenizer),
+    /// A Hugging Face tokenizer.json, truncating and padding to the context length.
+    Hf {
+        /// The configured tokenizer.
+        inner: Box<tokenizers::Tokenizer>,
+        /// Ids per text.
+        context_length: usize,
+    },
+}
+
+impl std::fmt::Debug for TextTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TextTokenizer::Clip(c) => c.fmt(f),
+            TextTokenizer::Hf { context_length, .. } => {
+                f.debug_struct("HfTokenizer").field("context_length", context_length).finish()
+            }
+        }
+    }
+}
+
+impl TextTokenizer {
+    /// The tokenizer `tower` names, built from the bytes of its tokenizer file
+    /// (`path` is for messages); the file is ignored for CLIP's BPE.
+    pub fn new(tower: &TextTower, file: Option<(&Path, &[u8])>) -> Result<Self, TokenizerError> {
+        if tower.tokenizer == CLIP_BPE_TOKENIZER {
+            return Ok(TextTokenizer::Clip(ClipTokenizer::new(tower.context_length, tower.pad_id)));
+        }
+        let (path, bytes) = file.ok_or_else(|| TokenizerError::Read {
+            tower: tower.id.clone(),
+            source: "the manifest names no tokenizer_file".into(),
+        })?;
+        let invalid = |reason: String| TokenizerError::Invalid { path: path.to_path_buf(), reason };
+        let mut inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| invalid(e.to_string()))?;
+        let pad_id = u32::try_from(tower.pad_id).map_err(|_| invalid(format!("pad_id {} is not a token id", tower.pad_id)))?;
+        let pad_token = inner
+            .id_to_token(pad_id)
+            .ok_or_else(|| invalid(format!("pad_id {pad_id} is not in its vocabulary")))?;
+        inner
+            .with_truncation(Some(tokenizers::TruncationParams {
+                max_length: tower.context_length,
+                ..Default::default()
+            }))
+            .map_err(|e| invalid(e.to_string()))?;
+        inner.with_padding(Some(tokenizers::PaddingParams {
+            strategy: tokenizers::PaddingStrategy::Fixed(tower.context_length),
+            pad_id,
+            pad_token,
+            ..Default::default()
+        }));
+        Ok(TextTokenizer::Hf { inner: Box::new(inner), context_length: tower.context_length })
+    }
+
+    /// The tokenizer of `tower` of the model in `model_dir` (its tokenizer
+    /// file checked against the manifest's sha256 when it gives one).
+    pub fn load(model_dir: &Path, tower: &TextTower) -> Result<Self, TokenizerError> {
+        let Some(file) = &tower.tokenizer_file else {
+            return Self::new(tower, None);
+        };
+        let path = model_dir.join(file);
+        let bytes = std::fs::read(&path).map_err(|e| TokenizerError::Read {
+            tower: tower.id.clone(),
+            source: Box::new(crate::error::IoAt::at(&path)(e)),
+        })?;
+        if let Some(expected) = &tower.tokenizer_sha256 {
+            let found = bundle::sha256_hex(&bytes);
+            if &found != expected {
+                return Err(TokenizerError::Checksum { path, expected: expected.clone(), found });
+            }
+        }
+        Self::new(tower, Some((&path, &bytes)))
+    }
+
+    /// Number of ids per text.
+    pub fn context_length(&self) -> usize {
+        match self {
+            TextTokenizer::Clip(c) => c.context_length(),
+            TextTokenizer::Hf { context_length, .. } => *context_length,
+        }
+    }
+
+    /// Token ids of `text`, exactly `context_length` long.
+    pub fn tokenize(&self, text: &str) -> Vec<i64> {
+        let mut out = Vec::with_capacity(self.context_length());
+        self.tokenize_into(text, &mut out);
+        out
+    }
+
+    /// Appends the `context_length` token ids of `text` to `out` (for batches).
+    pub fn tokenize_into(&self, text: &str, out: &mut Vec<i64>) {
+        match self {
+            TextTokenizer::Clip(c) => c.tokenize_into(text, out),
+            TextTokenizer::Hf { inner, context_length } => {
+                let start = out.len();
+                // Encoding fails only on a tokenizer.json whose model cannot
+                // cover the text (no unknown token): the ids stay padding.
+                if let Ok(encoding) = inner.encode(text, true) {
+                    out.extend(encoding.get_ids().iter().take(*context_length).map(|&id| i64::from(id)));
+                }
+                let pad = inner.get_padding().map(|p| i64::from(p.pad_id)).unwrap_or(0);
+                out.resize(start + context_length, pad);
+            }
+        }
+    }
+}
+
+/// The tokenizers of every text tower of a model, by tower id.
+#[derive(Debug, Default)]
+pub struct TextTokenizers(BTreeMap<String, TextTokenizer>);
+
+impl TextTokenizers {
+    /// From a model directory (indexer, eval, host tools).
+    pub fn load(model_dir: &Path, model: &ModelManifest) -> Result<Self, TokenizerError> {
+        model
+            .text
+            .iter()
+            .map(|t| Ok((t.id.clone(), TextTokenizer::load(model_dir, t)?)))
+            .collect::<Result<_, _>>()
+            .map(TextTokenizers)
+    }
+
+    /// From a bundle: tokenizer files are under `model/`, checked against the
+    /// bundle manifest (the component has no model directory).
+    pub fn from_bundle(bundle: &OpenBundle) -> Result<Self, TokenizerError> {
+        let mut out = BTreeMap::new();
+        for tower in &bundle.manifest.model.text {
+            let tokenizer = match &tower.tokenizer_file {
+                None => TextTokenizer::new(tower, None)?,
+                Some(file) => {
+                    let rel = bundle::tokenizer_rel(file);
+                    let bytes = bundle.read_checked(&rel).map_err(|e| TokenizerError::Read {
+                        tower: tower.id.clone(),
+                        source: Box::new(e),
+                    })?;
+                    TextTokenizer::new(tower, Some((&bundle.dir.join(&rel), &bytes)))?
+                }
+            };
+            out.insert(tower.id.clone(), tokenizer);
+        }
+        Ok(TextTokenizers(out))
+    }
+
+    /// The tokenizer of tower `id`.
+    pub fn get(&self, id: &str) -> Option<&TextTokenizer> {
+        self.0.get(id)
+    }
+
+    /// Every tokenizer, by tower id.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &TextTokenizer)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
 
 /// CLIP's text tokenizer. Building it parses the bundled vocabulary (a few
 /// milliseconds), so build it once and share it.
@@ -39,11 +242,6 @@ impl ClipTokenizer {
             context_length,
             pad_id,
         }
-    }
-
-    /// The tokenizer a model manifest asks for.
-    pub fn for_model(model: &crate::ModelManifest) -> Self {
-        Self::new(model.text.context_length, model.text.pad_id)
     }
 
     /// Number of ids per text.

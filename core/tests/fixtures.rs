@@ -1,6 +1,7 @@
 //! Checks the core crate against fixtures made by the Python references
 //! (`core/tests/fixtures/gen_fixtures.py`): OpenAI CLIP's tokenizer and the
-//! Pillow + torchvision image transform CLIP was trained with.
+//! Pillow + torchvision image transform CLIP was trained with, and Python
+//! `tokenizers` on the tiny multilingual Unigram tokenizer.
 
 use std::path::PathBuf;
 
@@ -30,6 +31,49 @@ fn token_ids_equal_the_reference_tokenizer() {
         }
     }
     assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn unigram_ids_equal_python_tokenizers() {
+    let cases: Vec<TokenCase> =
+        serde_json::from_slice(&std::fs::read(fixtures().join("unigram_tokens.json")).unwrap()).unwrap();
+    let model_dir = fixtures().join("../../../models/tiny-24");
+    let model = busca_core::ModelManifest::load(&model_dir).unwrap();
+    let tokenizer = busca_core::TextTokenizer::load(&model_dir, model.default_text()).unwrap();
+    assert_eq!(tokenizer.context_length(), 32);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let ids = tokenizer.tokenize(&case.text);
+        if ids != case.ids {
+            failures.push(format!("{:?}\n  want {:?}\n  got  {:?}", case.text, case.ids, ids));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    // The fixture covers what makes Unigram differ from CLIP's BPE: accents,
+    // ñ, ¿¡, emoji (unknown here), truncation and the XLM-R pad id.
+    let unk = cases.iter().find(|c| c.text.contains('🕺')).unwrap();
+    assert!(unk.ids.contains(&3), "emoji are <unk> (3): {:?}", unk.ids);
+    assert!(cases.iter().any(|c| c.ids[31] != 1), "a case is truncated");
+}
+
+#[test]
+fn a_tokenizer_file_that_is_not_the_manifests_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = fixtures().join("../../../models/tiny-24");
+    let model = busca_core::ModelManifest::load(&model_dir).unwrap();
+    let tower = model.default_text();
+    let file = tower.tokenizer_file.as_deref().unwrap();
+    let mut bytes = std::fs::read(model_dir.join(file)).unwrap();
+    std::fs::write(dir.path().join(file), &bytes).unwrap();
+    assert!(busca_core::TextTokenizer::load(dir.path(), tower).is_ok());
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(dir.path().join(file), &bytes).unwrap();
+    let err = busca_core::TextTokenizer::load(dir.path(), tower).unwrap_err().to_string();
+    assert!(err.contains(file) && err.contains("sha256"), "{err}");
+    let mut unchecked = tower.clone();
+    unchecked.tokenizer_sha256 = None;
+    let err = busca_core::TextTokenizer::load(dir.path(), &unchecked).unwrap_err().to_string();
+    assert!(err.contains("not a usable tokenizer.json"), "{err}");
 }
 
 #[derive(serde::Deserialize)]

@@ -41,7 +41,7 @@ pub struct PreloadedGraphs {
 }
 
 impl PreloadedGraphs {
-    /// Loads the image and text graphs of every model directory.
+    /// Loads the image graph and every text graph of every model directory.
     pub fn load(model_dirs: &[PathBuf]) -> Result<Self, HostError> {
         // One single-threaded session per core (up to 4) per graph: requests
         // run side by side instead of queueing on one session.
@@ -49,10 +49,8 @@ impl PreloadedGraphs {
         let mut out = PreloadedGraphs::default();
         for dir in model_dirs {
             let manifest = ModelManifest::load(dir).map_err(|source| HostError::Model { dir: dir.clone(), source })?;
-            for (graph_name, file) in [
-                (&manifest.image.graph_name, &manifest.image.file),
-                (&manifest.text.graph_name, &manifest.text.file),
-            ] {
+            for spec in manifest.graphs() {
+                let (graph_name, file) = (&spec.graph_name.to_string(), spec.file);
                 if let Some(existing) = out.graphs.get(graph_name) {
                     return Err(HostError::DuplicateGraph {
                         name: graph_name.clone(),

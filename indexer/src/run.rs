@@ -444,6 +444,8 @@ fn publish_finished(
     let Tables { shots, scenes, shot_vectors, keyframes, timelines } = assemble(&inputs);
 
     let mut writer = store.begin(&config.collection)?;
+    // Tokenizer files: the component encodes queries from the bundle alone.
+    writer.write_model_files(&config.model_dir, model)?;
     let dim = model.embedding_dim;
     let mut keyframes = keyframes.iter().peekable();
     for (v, (video, timeline)) in videos.iter().zip(timelines).enumerate() {

@@ -28,7 +28,7 @@ fn main() {
     let started = Instant::now();
     let registry = Registry::load_model_dir(dir).unwrap_or_else(|e| fail(&e.to_string()));
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
-    let graph = registry.get(&manifest.text.graph_name).unwrap_or_else(|e| fail(&e.to_string()));
+    let graph = registry.get(&manifest.default_text().graph_name).unwrap_or_else(|e| fail(&e.to_string()));
     let ids = ClipTokenizer::for_model(&manifest).tokenize(&text);
     let input = RawTensor {
         dims: vec![1, ids.len() as u32],
@@ -39,7 +39,7 @@ fn main() {
     for _ in 0..runs {
         let t = Instant::now();
         let out = graph
-            .run(vec![(manifest.text.input.clone(), input.clone())])
+            .run(vec![(manifest.default_text().input.clone(), input.clone())])
             .unwrap_or_else(|e| fail(&e.to_string()));
         times.push(t.elapsed().as_secs_f64() * 1e3);
         assert!(!out.is_empty(), "the text tower gave no output");

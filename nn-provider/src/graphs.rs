@@ -282,16 +282,14 @@ impl Registry {
     pub fn load_model_dir(dir: &Path) -> Result<Registry, ProviderError> {
         let manifest = ModelManifest::load(dir)?;
         let mut registry = Registry::default();
-        for (graph_name, file, sha256, output) in [
-            (&manifest.text.graph_name, &manifest.text.file, &manifest.text.sha256, &manifest.text.output),
-            (&manifest.image.graph_name, &manifest.image.file, &manifest.image.sha256, &manifest.image.output),
-        ] {
+        for spec in manifest.graphs() {
+            let (graph_name, file, sha256, output) = (&spec.graph_name.to_string(), spec.file, spec.sha256, spec.output);
             let path = dir.join(file);
             let bytes = read_graph_file(&path)?;
             if let Some(expected) = sha256 {
                 let actual = busca_core::bundle::sha256_hex(&bytes);
                 if !actual.eq_ignore_ascii_case(expected) {
-                    return Err(ProviderError::Checksum { path, expected: expected.clone(), actual });
+                    return Err(ProviderError::Checksum { path, expected: expected.to_string(), actual });
                 }
             }
             let graph = Graph::from_onnx(graph_name, &bytes)?;

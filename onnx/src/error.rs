@@ -6,6 +6,9 @@ use std::path::PathBuf;
 /// Why ONNX Runtime could not be set up, load a model or run it.
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {
+    /// A text tower's tokenizer could not be built.
+    #[error(transparent)]
+    Tokenizer(#[from] busca_core::tokenize::TokenizerError),
     /// No ONNX Runtime library was named, or the named one does not exist.
     #[error("ONNX Runtime library {0}: not found; set ORT_DYLIB_PATH (or --ort-lib / --ort-dylib) to libonnxruntime.so")]
     RuntimeMissing(String),

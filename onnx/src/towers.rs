@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use busca_core::model::TextTower;
 use busca_core::ModelManifest;
 use ort::tensor::TensorElementType;
 use ort::value::{Tensor, ValueType};
@@ -143,7 +144,7 @@ pub struct TextEncoder {
     input: String,
     output: String,
     dim: usize,
-    tokenizer: busca_core::ClipTokenizer,
+    tokenizer: busca_core::TextTokenizer,
 }
 
 impl std::fmt::Debug for TextEncoder {
@@ -153,18 +154,24 @@ impl std::fmt::Debug for TextEncoder {
 }
 
 impl TextEncoder {
-    /// Loads `model_dir/<manifest.text.file>` on the CPU.
+    /// Loads the model's default text tower on the CPU.
     pub fn load(model_dir: &Path, manifest: &ModelManifest) -> Result<Self, OnnxError> {
-        let path = model_dir.join(&manifest.text.file);
+        Self::load_tower(model_dir, manifest, manifest.default_text())
+    }
+
+    /// Loads `model_dir/<tower.file>` and the tower's tokenizer on the CPU.
+    pub fn load_tower(model_dir: &Path, manifest: &ModelManifest, tower: &TextTower) -> Result<Self, OnnxError> {
+        let path = model_dir.join(&tower.file);
         let session = session::build(SessionSource::File(&path), SessionOptions::cpu(0))?;
-        check_names(&session.inner, &path, &manifest.text.input, &manifest.text.output)?;
+        check_names(&session.inner, &path, &tower.input, &tower.output)?;
+        let tokenizer = busca_core::TextTokenizer::load(model_dir, tower)?;
         Ok(TextEncoder {
             session,
             path,
-            input: manifest.text.input.clone(),
-            output: manifest.text.output.clone(),
+            input: tower.input.clone(),
+            output: tower.output.clone(),
             dim: manifest.embedding_dim,
-            tokenizer: busca_core::ClipTokenizer::for_model(manifest),
+            tokenizer,
         })
     }
 

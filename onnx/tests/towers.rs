@@ -9,7 +9,7 @@ use busca_core::ModelManifest;
 use busca_onnx::{Device, ImageEncoder, Interface, OnnxError, Provider, SessionOptions, TextEncoder};
 
 fn tiny() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/tiny")
+    busca_core::model::test_model_dir()
 }
 
 fn init() -> ModelManifest {

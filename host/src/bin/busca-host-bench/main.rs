@@ -165,6 +165,7 @@ fn run(args: Args) -> Result<()> {
             &Synthetic {
                 shots,
                 model: &model,
+                model_dir: &args.model,
                 quantization: args.quantization,
                 python: &args.python,
                 video_prefix: COLLECTION.into(),

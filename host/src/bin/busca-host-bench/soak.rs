@@ -296,6 +296,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: &Args, model: &ModelManifest) -> 
     let version = |n: u32| Synthetic {
         shots,
         model,
+        model_dir: &args.model,
         quantization: args.quantization,
         python: &args.python,
         video_prefix: busca_core::bundle::version_name(n),

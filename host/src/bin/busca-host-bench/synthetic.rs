@@ -29,6 +29,8 @@ pub struct Synthetic<'a> {
     pub shots: usize,
     /// Model the manifest names.
     pub model: &'a ModelManifest,
+    /// Its directory (tokenizer files are copied into the bundle).
+    pub model_dir: &'a Path,
     /// Scalar kind of the vectors.
     pub quantization: ScalarKind,
     /// Python with numpy and usearch.
@@ -161,6 +163,7 @@ pub fn publish_synthetic_version(root: &Path, s: &Synthetic<'_>) -> Result<()> {
             height: 240,
         })
         .collect();
+    w.write_model_files(s.model_dir, s.model)?;
     w.write_json(SHOTS_FILE, &shot_records)?;
     w.write_json(SCENES_FILE, &scenes)?;
     w.write_json(VIDEOS_FILE, &videos)?;
