@@ -249,11 +249,30 @@ def file_size(path):
     return total
 
 
-def manifest(out_dir, model_id, image_file, image_graph, text_graph):
+ABOUT = {
+    "en": ("OpenAI CLIP ViT-L/14{random}. Trained on English image captions: it understands English "
+           "descriptions of objects, people, actions and places. Text in other languages (Spanish "
+           "included) is close to noise for its text model; add a multilingual text model trained "
+           "into the same image space for those."),
+    "es": ("OpenAI CLIP ViT-L/14{random}. Entrenado con pies de foto en inglés: entiende descripciones "
+           "en inglés de objetos, personas, acciones y lugares. Un texto en otro idioma (también en "
+           "español) es casi ruido para su modelo de texto; para ello hace falta un modelo de texto "
+           "multilingüe entrenado en el mismo espacio de imagen."),
+}
+RANDOM_NOTE = {
+    "en": " with RANDOM weights (--random-weights): right architecture and speed, meaningless results",
+    "es": " con pesos ALEATORIOS (--random-weights): arquitectura y velocidad reales, resultados sin sentido",
+}
+
+
+def manifest(out_dir, model_id, image_file, image_graph, text_graph, random_weights=False):
     return {
-        "format_version": 1,
+        "format_version": 2,
         "model_id": model_id,
+        "about": {lang: text.format(random=RANDOM_NOTE[lang] if random_weights else "")
+                  for lang, text in ABOUT.items()},
         "embedding_dim": EMBED_DIM,
+        "score": {"kind": "cosine"},
         "image": {
             "file": image_file,
             "graph_name": image_graph,
@@ -266,7 +285,9 @@ def manifest(out_dir, model_id, image_file, image_graph, text_graph):
             "crop": "center",
             "sha256": sha256_file(os.path.join(out_dir, image_file)),
         },
-        "text": {
+        "text": [{
+            "id": "clip",
+            "languages": ["en"],
             "file": "text.onnx",
             "graph_name": text_graph,
             "input": "input_ids",
@@ -275,7 +296,7 @@ def manifest(out_dir, model_id, image_file, image_graph, text_graph):
             "tokenizer": "openai-clip-bpe-49408",
             "pad_id": 0,
             "sha256": sha256_file(os.path.join(out_dir, "text.onnx")),
-        },
+        }],
     }
 
 
@@ -323,13 +344,14 @@ def main():
     if args.only is None:
         with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
             f.write(json.dumps(manifest(out, model_id, "image.onnx", f"{model_id}-image",
-                                        f"{model_id}-text"), indent=2) + "\n")
+                                        f"{model_id}-text", args.random_weights),
+                               indent=2, ensure_ascii=False) + "\n")
         if args.fp16:
             with open(os.path.join(out, "manifest.fp16.json"), "w", encoding="utf-8") as f:
                 # same text tower (graph "<model_id>-text"), fp16 image tower
                 f.write(json.dumps(manifest(out, model_id + "-fp16", "image_fp16.onnx",
-                                            f"{model_id}-fp16-image", f"{model_id}-text"),
-                                   indent=2) + "\n")
+                                            f"{model_id}-fp16-image", f"{model_id}-text", args.random_weights),
+                                   indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {os.path.join(out, 'manifest.json')}")
     print(f"total {time.time() - t_all:.1f}s")
 
