@@ -176,6 +176,73 @@ fn spanish_colour_words_work_too() {
     assert_is_shot_of(f, &results(&response)[0], "green");
 }
 
+/// The multilingual text tower (SentencePiece Unigram tokenizer from the
+/// bundle, its own graph) maps Spanish into the index the image tower made:
+/// "un coche rojo" with lang=es ranks like "a red car" with CLIP's BPE.
+#[test]
+fn spanish_queries_go_to_the_multilingual_text_model_and_rank_like_english() {
+    let f = fixture();
+    let model = tiny_manifest();
+    // tiny-colour-v1: "clip" speaks English, "multilingual" Spanish; the 24-d
+    // family has only "multilingual", which speaks both.
+    let (en_tower, es_tower) = (model.text_tower(None, Some("en")).unwrap(), model.text_tower(None, Some("es")).unwrap());
+    assert_eq!(es_tower.id, "multilingual");
+    let english = f.search_ok(json!({"text": "a red car", "k": 5}));
+    assert_eq!(english["text_model"], model.default_text().id.as_str());
+    assert_eq!(english["text_languages"], json!(model.default_text().languages));
+    let spanish = f.search_ok(json!({"text": "un coche rojo", "lang": "es-ES", "k": 5}));
+    assert_eq!(spanish["text_model"], "multilingual");
+    assert_is_shot_of(f, &results(&spanish)[0], "red");
+    let ids = |r: &Value| results(r).iter().map(|h| h["shot_id"].as_u64().unwrap()).collect::<Vec<_>>();
+    assert_eq!(ids(&spanish), ids(&english), "same ranking in both languages");
+    for (es, en) in results(&spanish).iter().zip(results(&english)) {
+        let (a, b) = (es["score"].as_f64().unwrap(), en["score"].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-3, "scores {a} vs {b}");
+    }
+    // Named explicitly, whatever the language.
+    let named = f.search_ok(json!({"text": "rojo", "text_model": "multilingual", "k": 1}));
+    assert_eq!(named["text_model"], "multilingual");
+    assert_is_shot_of(f, &results(&named)[0], "red");
+    if en_tower.id != es_tower.id {
+        // CLIP's BPE splits "rojo" in two: the English tower does not know it.
+        let english_tower = f.search_ok(json!({"text": "rojo", "lang": "en", "k": 1}));
+        assert_eq!(english_tower["text_model"], en_tower.id.as_str());
+        let (en, es) = (results(&english_tower)[0]["score"].as_f64().unwrap(), results(&named)[0]["score"].as_f64().unwrap());
+        assert!(en < es - 0.3, "{en} vs {es}");
+    }
+    // An unknown text model is a 400 naming the ones there are.
+    let answer = f.client.search(&json!({"text": "rojo", "text_model": "siglip"}));
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    let message = answer.json()["error"]["message"].as_str().unwrap().to_string();
+    let available = model.text.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ");
+    assert!(message.contains("siglip") && message.contains(&available), "{message}");
+    let answer = f.client.search(&json!({"text": "rojo", "lang": "<script>"}));
+    assert_eq!(answer.status, 400, "{}", answer.body);
+}
+
+/// Spanish text and an image fuse as English text and the image do.
+#[test]
+fn spanish_text_and_an_image_fuse_like_english() {
+    let f = fixture();
+    let png = solid_png(colour("blue"), 32, 32);
+    let fused = |text: &str, lang: &str| {
+        let r = f.search_ok(json!({"text": text, "lang": lang, "image": base64(&png), "image_weight": 0.5, "k": 4}));
+        results(&r).iter().map(|h| (h["shot_id"].as_u64().unwrap(), h["score"].as_f64().unwrap())).collect::<Vec<_>>()
+    };
+    let (es, en) = (fused("rojo", "es"), fused("red", "en"));
+    assert_eq!(es.iter().map(|h| h.0).collect::<Vec<_>>(), en.iter().map(|h| h.0).collect::<Vec<_>>());
+    let (red, blue) = (f.expected_shot("red"), f.expected_shot("blue"));
+    let tol = f.boundary_tolerance_ms();
+    let response = f.search_ok(json!({"text": "rojo", "lang": "es", "image": base64(&png), "image_weight": 0.5, "k": 2}));
+    let top: Vec<(String, u64)> = results(&response)
+        .iter()
+        .map(|h| (h["video_id"].as_str().unwrap().to_string(), h["start_ms"].as_u64().unwrap()))
+        .collect();
+    for (video, start, _) in [red, blue] {
+        assert!(top.iter().any(|(v, s)| *v == video && s.abs_diff(start) <= tol), "{top:?}");
+    }
+}
+
 #[test]
 fn image_query_finds_the_blue_shot() {
     let f = fixture();

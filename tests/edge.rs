@@ -329,10 +329,12 @@ fn a_wrong_token_or_a_dead_endpoint_is_a_503_naming_the_encoder() {
 #[test]
 fn the_encoder_endpoint_refuses_bad_calls_by_name() {
     let f = fixture();
-    let path = busca_core::remote_nn::compute_path(&tiny_manifest().text.graph_name);
-    let ids: Vec<u8> = vec![0u8; 77 * 8];
+    let tower = tiny_manifest().default_text();
+    let path = busca_core::remote_nn::compute_path(&tower.graph_name);
+    let length = tower.context_length as u32;
+    let ids: Vec<u8> = vec![0u8; tower.context_length * 8];
     let body = serde_json::to_vec(&busca_core::remote_nn::ComputeRequest {
-        inputs: vec![busca_core::remote_nn::WireTensor::new("input_ids", vec![1, 77], busca_core::remote_nn::ElementType::I64, &ids)],
+        inputs: vec![busca_core::remote_nn::WireTensor::new(&tower.input, vec![1, length], busca_core::remote_nn::ElementType::I64, &ids)],
     })
     .unwrap();
     let post = |path: &str, auth: Option<&str>, body: &[u8]| {
@@ -350,7 +352,7 @@ fn the_encoder_endpoint_refuses_bad_calls_by_name() {
     let (status, ok) = post(&path, Some(&bearer), &body);
     assert_eq!(status, 200, "{ok}");
     let answer: busca_core::remote_nn::ComputeResponse = serde_json::from_str(&ok).unwrap();
-    assert_eq!(answer.outputs[0].name, tiny_manifest().text.output);
+    assert_eq!(answer.outputs[0].name, tiny_manifest().default_text().output);
     assert_eq!(answer.outputs[0].dims, vec![1, tiny_manifest().embedding_dim as u32]);
 
     assert_eq!(post(&path, None, &body).0, 401);
@@ -358,7 +360,7 @@ fn the_encoder_endpoint_refuses_bad_calls_by_name() {
     let (status, missing) = post(&busca_core::remote_nn::compute_path("no-such-graph"), Some(&bearer), &body);
     assert!(status == 404 && missing.contains("no-such-graph"), "{status} {missing}");
     let short = body.clone();
-    let short = String::from_utf8(short).unwrap().replace("[1,77]", "[1,78]");
+    let short = String::from_utf8(short).unwrap().replace(&format!("[1,{length}]"), &format!("[1,{}]", length + 1));
     let (status, bad) = post(&path, Some(&bearer), short.as_bytes());
     assert!(status == 400 && bad.contains("input_ids"), "{status} {bad}");
     let (status, _) = post(&path, Some(&bearer), &vec![b' '; busca_core::remote_nn::MAX_REQUEST_BYTES + 1]);

@@ -28,6 +28,15 @@ pub struct RetrievalArgs {
     /// Query log CSV: video,start,end,query,image.
     #[arg(long)]
     pub queries: PathBuf,
+    /// Language of the log's text queries (`es`, `en`): the first text model
+    /// of the manifest trained for it encodes them (else the default), as
+    /// the component does for a search with `lang`.
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// The text model (a text tower id of the manifest) that encodes the
+    /// log's text queries, whatever `--lang` says.
+    #[arg(long)]
+    pub text_model: Option<String>,
     /// Print JSON (summary and per-query ranks) instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -60,6 +69,10 @@ pub fn run(args: RetrievalArgs) -> Result<()> {
             model.model_id
         );
     }
+    if let Some(lang) = args.lang.as_deref().filter(|l| !busca_core::query::is_language_tag(l)) {
+        bail!("--lang {lang:?} is not a language code such as es, en or es-ES");
+    }
+    let tower = model.text_tower(args.text_model.as_deref(), args.lang.as_deref())?;
     let collection = Collection::load(bundle).context("loading the bundle for search")?;
     let matcher = VideoMatcher::new(&collection.videos);
     init_runtime(None, "busca-eval")?;
@@ -76,7 +89,7 @@ pub fn run(args: RetrievalArgs) -> Result<()> {
             QueryInput::Text(text) => {
                 let encoder = match &mut text_encoder {
                     Some(e) => e,
-                    None => text_encoder.insert(TextEncoder::load(&args.model, &model)?),
+                    None => text_encoder.insert(TextEncoder::load_tower(&args.model, &model, tower)?),
                 };
                 (text.clone(), encoder.encode(text)?)
             }
@@ -106,11 +119,20 @@ pub fn run(args: RetrievalArgs) -> Result<()> {
     let video = metrics(&rows.iter().map(|r| r.ranks.video).collect::<Vec<_>>());
     let shot = metrics(&rows.iter().map(|r| r.ranks.shot).collect::<Vec<_>>());
     if args.json {
-        let json = serde_json::json!({ "queries": rows.len(), "video_level": video, "shot_level": shot, "per_query": rows });
+        let json = serde_json::json!({
+            "queries": rows.len(), "lang": args.lang, "text_model": tower.id,
+            "video_level": video, "shot_level": shot, "per_query": rows,
+        });
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
     let rank = |r: Option<usize>| r.map_or_else(|| format!(">{k}"), |r| r.to_string());
+    println!(
+        "text queries: language {}, text model {} ({})",
+        args.lang.as_deref().unwrap_or("not given"),
+        tower.id,
+        tower.languages.join(", ")
+    );
     println!("{:>5}  {:>10}  {:>9}  query", "line", "video rank", "shot rank");
     for r in &rows {
         println!("{:>5}  {:>10}  {:>9}  {}", r.line, rank(r.ranks.video), rank(r.ranks.shot), r.query);

@@ -6,12 +6,8 @@ use std::process::Command;
 
 use busca_indexer::{AnalysisParams, Device, IndexConfig};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 fn tiny() -> PathBuf {
-    repo().join("models/tiny")
+    busca_core::model::test_model_dir()
 }
 
 fn ort_lib() -> Option<PathBuf> {
@@ -113,6 +109,48 @@ fn recall_and_mrr_match_the_ranks_known_by_construction() {
         assert_eq!(m["recall_at"]["2"], 1.0, "{level}");
         assert!((m["mrr"].as_f64().unwrap() - 0.9).abs() < 1e-9, "{level}");
     }
+}
+
+/// The same clips logged in Spanish and in English score the same: each log
+/// is encoded by the text model of its language.
+#[test]
+fn spanish_and_english_logs_of_the_same_clips_are_comparable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let collection = bundle(tmp.path());
+    let run = |name: &str, rows: &str, extra: &[&str]| {
+        let log = tmp.path().join(name);
+        std::fs::write(&log, format!("video,start,end,query\n{rows}")).unwrap();
+        let model = tiny();
+        let mut args = vec!["retrieval", "--bundle", collection.to_str().unwrap(), "--model", model.to_str().unwrap(),
+            "--queries", log.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        let (ok, stdout, stderr) = eval(&args);
+        assert!(ok, "{stderr}");
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+    };
+    let en = run("en.csv", "reds,0,3,a red scene\nreds,3,6,green\nblues,3,6,yellow\n", &["--lang", "en"]);
+    let es = run("es.csv", "reds,0,3,una escena roja\nreds,3,6,verde\nblues,3,6,amarillo\n", &["--lang", "es"]);
+    assert_eq!(es["text_model"], "multilingual");
+    assert_eq!(es["lang"], "es");
+    let model = busca_core::ModelManifest::load(&tiny()).unwrap();
+    assert_eq!(en["text_model"], model.text_tower(None, Some("en")).unwrap().id.as_str());
+    for level in ["video_level", "shot_level"] {
+        assert_eq!(es[level], en[level], "{level}");
+        assert_eq!(es[level]["recall_at"]["1"], 1.0, "{level}");
+    }
+    // Spanish through a text model that does not speak it, when there is one.
+    let en_tower = model.text_tower(None, Some("en")).unwrap();
+    if !en_tower.speaks("es") {
+        // "amarilla" is no CLIP BPE colour word: every shot ties, and the
+        // yellow shot is not the first of the bundle.
+        let forced = run("es-clip.csv", "blues,3,6,una pared amarilla\n", &["--text-model", &en_tower.id]);
+        assert_eq!(forced["text_model"], en_tower.id.as_str());
+        assert!(forced["shot_level"]["mrr"].as_f64().unwrap() < 1.0, "{forced}");
+    }
+    let log = tmp.path().join("es.csv");
+    let (ok, _, stderr) = eval(&["retrieval", "--bundle", collection.to_str().unwrap(), "--model", tiny().to_str().unwrap(),
+        "--queries", log.to_str().unwrap(), "--text-model", "siglip"]);
+    assert!(!ok && stderr.contains("no text model \"siglip\""), "{stderr}");
 }
 
 #[test]

@@ -395,7 +395,7 @@ fn above_the_exact_scan_limit_the_component_walks_the_graph() {
         assert_eq!(json["method"], "hnsw", "{}", json["method"]);
         let walked: Vec<u64> = json["results"].as_array().unwrap().iter().map(|h| h["shot_id"].as_u64().unwrap()).collect();
         assert_eq!(walked.len(), 10);
-        let query = enc.text(&s.model.text, &ClipTokenizer::new(77, 0).tokenize(&format!("class {class}"))).unwrap();
+        let query = enc.text(s.model.default_text(), &ClipTokenizer::new(77, 0).tokenize(&format!("class {class}"))).unwrap();
         let scanned = exact.search(&query, 10, &SearchFilter::default(), Method::Exact, &[]);
         assert_eq!(scanned.method, Method::Exact);
         let truth: Vec<u64> = scanned.hits.iter().map(|h| h.shot.shot_id).collect();

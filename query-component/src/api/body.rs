@@ -61,7 +61,7 @@ fn parse_multipart(mime: &str, body: &[u8], limits: &Limits) -> Result<(SearchRe
         bytes::Bytes::copy_from_slice(body),
     )));
     let constraints = multer::Constraints::new()
-        .allowed_fields(vec!["text", "image", "k", "image_weight", "collection", "like_shot"])
+        .allowed_fields(vec!["text", "text_model", "lang", "image", "k", "image_weight", "collection", "like_shot"])
         .size_limit(multer::SizeLimit::new().whole_stream(limits.max_body_bytes as u64));
     let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
@@ -108,6 +108,8 @@ fn parse_multipart(mime: &str, body: &[u8], limits: &Limits) -> Result<(SearchRe
     let req = SearchRequest {
         collection: fields.get("collection").cloned().filter(|c| !c.is_empty()),
         text: fields.get("text").cloned(),
+        text_model: fields.get("text_model").cloned().filter(|v| !v.is_empty()),
+        lang: fields.get("lang").cloned().filter(|v| !v.is_empty()),
         // A marker that an image was given; its bytes travel beside the request.
         image: image.as_ref().map(|_| String::new()),
         image_weight: number("image_weight")?.map_or(DEFAULT_IMAGE_WEIGHT, |w| w as f32),

@@ -26,10 +26,20 @@ struct CollectionInfo<'a> {
     name: &'a str,
     bundle_version: &'a str,
     model_id: &'a str,
+    /// What the model is and cannot do, per language code.
+    model_about: &'a std::collections::BTreeMap<String, String>,
+    /// The text models a search may name, the default first.
+    text_models: Vec<TextModelInfo<'a>>,
     embedding_dim: usize,
     created_unix_ms: u64,
     counts: Counts,
     index: IndexInfo,
+}
+
+#[derive(Serialize)]
+struct TextModelInfo<'a> {
+    id: &'a str,
+    languages: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -56,6 +66,13 @@ impl Service {
                     name: &m.collection,
                     bundle_version: &m.version,
                     model_id: &m.model.model_id,
+                    model_about: &m.model.about,
+                    text_models: m
+                        .model
+                        .text
+                        .iter()
+                        .map(|t| TextModelInfo { id: &t.id, languages: &t.languages })
+                        .collect(),
                     embedding_dim: m.model.embedding_dim,
                     created_unix_ms: m.created_unix_ms,
                     counts: m.counts,
@@ -85,12 +102,21 @@ impl Service {
         let served = self.pick(search.collection.as_deref())?;
         let c = &served.collection;
         let model = &c.bundle.manifest.model;
-        let text_vector = match search.text_query() {
-            Some(text) => {
-                let ids = served.tokenizer.tokenize(text);
-                Some(checked_embedding(c, &model.text.graph_name, encoder.text(&model.text, &ids))?)
-            }
+        let tower = match search.text_query() {
+            Some(_) => Some(
+                model
+                    .text_tower(search.text_model.as_deref(), search.lang.as_deref())
+                    .map_err(|e| QueryError::invalid(e.to_string()))?,
+            ),
             None => None,
+        };
+        let text_vector = match (search.text_query(), tower) {
+            (Some(text), Some(tower)) => {
+                let tokenizer = served.tokenizers.get(&tower.id).expect("a tokenizer per tower, built at load");
+                let ids = tokenizer.tokenize(text);
+                Some(checked_embedding(c, &tower.graph_name, encoder.text(tower, &ids))?)
+            }
+            _ => None,
         };
         let image_vector = match image_bytes {
             Some(bytes) => {
@@ -109,6 +135,8 @@ impl Service {
             collection: c.name().to_string(),
             bundle_version: c.version().to_string(),
             model_id: model.model_id.clone(),
+            text_model: tower.map(|t| t.id.clone()),
+            text_languages: tower.map(|t| t.languages.clone()).unwrap_or_default(),
             took_ms: started.elapsed().as_secs_f64() * 1e3,
             method: found.method,
             results: found.hits,

@@ -23,7 +23,7 @@ use std::time::Instant;
 use busca_core::bundle;
 use busca_core::query::QueryError;
 use busca_core::search::Collection;
-use busca_core::{ClipTokenizer, Limits};
+use busca_core::{Limits, TextTokenizers};
 
 mod body;
 pub mod encoder;
@@ -41,13 +41,33 @@ const APP_CSS: &str = include_str!("../../../ui/app.css");
 /// The API's OpenAPI 3.1 document (`query-component/openapi.json`), built in.
 const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 
-/// A collection ready to answer: the loaded bundle and its tokenizer.
+/// A collection ready to answer: the loaded bundle and its tokenizers.
 pub struct Served {
     /// The bundle in memory.
     pub collection: Collection,
-    /// The tokenizer of the bundle's text tower (building it parses the BPE
-    /// vocabulary, so it is built once, at pre-initialization).
-    pub tokenizer: ClipTokenizer,
+    /// The tokenizer of each of the model's text towers (building one parses
+    /// a vocabulary, so they are built once, at pre-initialization).
+    pub tokenizers: TextTokenizers,
+}
+
+impl Served {
+    /// A loaded collection with its model's tokenizers (from the bundle).
+    pub fn new(collection: Collection) -> Result<Self, busca_core::tokenize::TokenizerError> {
+        let tokenizers = TextTokenizers::from_bundle(&collection.bundle)?;
+        Ok(Served { collection, tokenizers })
+    }
+}
+
+/// An error and its sources, one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// Every collection found under the bundles root, loaded; what failed to load
@@ -76,13 +96,15 @@ impl Service {
             Err(e) => service.root_error = Some(e.to_string()),
             Ok(names) => {
                 for name in names {
-                    match Collection::load_current(&root.join(&name)) {
-                        Ok(collection) => {
-                            let tokenizer = ClipTokenizer::for_model(&collection.bundle.manifest.model);
-                            service.collections.insert(name, Served { collection, tokenizer });
+                    let served = Collection::load_current(&root.join(&name))
+                        .map_err(|e| e.to_string())
+                        .and_then(|c| Served::new(c).map_err(|e| error_chain(&e)));
+                    match served {
+                        Ok(served) => {
+                            service.collections.insert(name, served);
                         }
                         Err(e) => {
-                            service.failures.insert(name, e.to_string());
+                            service.failures.insert(name, e);
                         }
                     }
                 }
@@ -92,18 +114,25 @@ impl Service {
         service
     }
 
-    /// Serves already-loaded collections (tests, tools).
+    /// Serves already-loaded collections (tests, tools); one whose
+    /// tokenizers cannot be built is reported as unavailable.
     pub fn from_collections(collections: Vec<Collection>, limits: Limits) -> Self {
-        let collections = collections
-            .into_iter()
-            .map(|collection| {
-                let tokenizer = ClipTokenizer::for_model(&collection.bundle.manifest.model);
-                (collection.name().to_string(), Served { collection, tokenizer })
-            })
-            .collect();
+        let mut served = BTreeMap::new();
+        let mut failures = BTreeMap::new();
+        for collection in collections {
+            let name = collection.name().to_string();
+            match Served::new(collection) {
+                Ok(s) => {
+                    served.insert(name, s);
+                }
+                Err(e) => {
+                    failures.insert(name, error_chain(&e));
+                }
+            }
+        }
         Service {
-            collections,
-            failures: BTreeMap::new(),
+            collections: served,
+            failures,
             root_error: None,
             limits,
             load_ms: 0.0,
@@ -121,7 +150,9 @@ impl Service {
     /// allocated, page by fresh page, in every request's instance.
     pub fn warm_up(&self) {
         for served in self.collections.values() {
-            let _ = served.tokenizer.tokenize("Warm-up: obreros cavando zanjas, 2 niños en la playa; it's a dog's life!");
+            for (_, tokenizer) in served.tokenizers.iter() {
+                let _ = tokenizer.tokenize("Warm-up: obreros cavando zanjas, 2 niños en la playa; it's a dog's life!");
+            }
         }
     }
 
