@@ -1,8 +1,10 @@
 // The search page in a real browser (Debian's headless Chromium driven by
 // playwright-core): generated colour videos are indexed with the tiny models,
 // busca-serve serves the pre-initialised component, and the page must find
-// "red" and a blue picture, play a result from its start, and explain an
-// oversized upload. A screenshot of the results is saved for people to look at.
+// "red", "un coche rojo" and a blue picture, play a result from its start,
+// explain an oversized upload, speak Spanish and English (errors included),
+// reopen a search from its URL and walk back through searches and timelines.
+// A screenshot of the results (thumbnails loaded) is saved for people to look at.
 //
 // Needs (scripts/test.sh provides them): ffmpeg, CARGO_TARGET_DIR with the
 // busca-index and busca-serve binaries, BUSCA_COMPONENT, ORT_DYLIB_PATH,
@@ -24,7 +26,8 @@ const indexBin = process.env.BUSCA_INDEX_BIN || join(target, profile, "busca-ind
 const serveBin = process.env.BUSCA_SERVE_BIN || join(target, profile, "busca-serve");
 const component = process.env.BUSCA_COMPONENT;
 const artifacts = process.env.BUSCA_ARTIFACTS || join(target, "artifacts");
-const tiny = join(repo, "models", "tiny");
+// BUSCA_TEST_MODEL: the other tiny family (scripts/test.sh runs both).
+const tiny = join(repo, process.env.BUSCA_TEST_MODEL || join("models", "tiny"));
 const colours = JSON.parse(readFileSync(join(tiny, "manifest.json"), "utf8")).colours;
 const hex = (name) => colours[name].map((v) => v.toString(16).padStart(2, "0")).join("");
 
@@ -86,7 +89,8 @@ before(async () => {
       "--disable-background-networking", "--disable-component-update", "--disable-sync",
       "--autoplay-policy=no-user-gesture-required"],
   });
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // A Spanish browser: the page starts in Spanish.
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: "es-ES" });
   page.on("pageerror", (e) => serverLog.push(`page error: ${e.message}\n`));
   await page.goto(base + "/");
   await page.waitForSelector("#collection option", { state: "attached" });
@@ -107,15 +111,58 @@ async function firstResult() {
   };
 }
 
-test("typing red puts the red shot first", async () => {
+// The shown results' eager thumbnails have all loaded (not black boxes).
+async function thumbnailsLoaded() {
+  await page.waitForFunction(() => {
+    const imgs = [...document.querySelectorAll("#results img[loading=eager]")];
+    return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+  }, null, { timeout: 20_000 });
+}
+
+// The number of results, past the form's own limit (the field sits in the
+// closed "Filtros" box), so that the server refuses it.
+async function setResults(k) {
+  await page.evaluate((value) => {
+    const field = document.getElementById("f-k");
+    field.setAttribute("max", "100000");
+    field.value = value;
+  }, k);
+}
+
+test("the page starts in the browser's language and says what the model cannot do", async () => {
+  assert.equal(await page.getAttribute("html", "lang"), "es");
+  assert.equal(await page.textContent("#search-form button[type=submit]"), "Buscar");
+  assert.ok(await page.locator("#model-about").isVisible(), "the model's description is shown beside the collection");
+  assert.equal(await page.textContent("#model-id"), JSON.parse(readFileSync(join(tiny, "manifest.json"), "utf8")).model_id);
+  assert.match(await page.textContent("#model-about-text"), /Solo ve el color medio.*No entiende objetos/);
+});
+
+test("typing red puts the red shot first, and the URL holds the search", async () => {
   await page.fill("#q", "red");
   await page.click("#search-form button[type=submit]");
   const hit = await firstResult();
   assert.equal(hit.video, "colours");
   // The red segment is [0, 3) s; shot timecodes are sampled-frame aligned.
   assert.match(hit.timecodes, /^00:00:00\.\d{3} – 00:00:0[23]\.\d{3}$/);
+  const params = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
+  assert.equal(params.get("q"), "red");
+  assert.equal(params.get("c"), "ui");
+  await thumbnailsLoaded();
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, "ui-results.png"), fullPage: true });
+});
+
+test("un coche rojo, in Spanish, goes to the multilingual text model and finds the red shot", async () => {
+  await page.fill("#q", "un coche rojo");
+  const sent = page.waitForRequest((r) => r.url().endsWith("/api/search") && r.method() === "POST");
+  const answered = page.waitForResponse((r) => r.url().endsWith("/api/search"));
+  await page.click("#search-form button[type=submit]");
+  assert.equal(JSON.parse((await sent).postData()).lang, "es", "the query language follows the page");
+  const body = await (await answered).json();
+  assert.equal(body.text_model, "multilingual");
+  const hit = await firstResult();
+  assert.match(hit.timecodes, /^00:00:00\.\d{3} – 00:00:0[23]\.\d{3}$/, `red segment is [0, 3) s, got ${hit.timecodes}`);
+  assert.match(await page.textContent("#status"), /modelo de texto «multilingual»/);
 });
 
 test("uploading a blue picture puts the blue shot first", async () => {
@@ -168,7 +215,61 @@ test("an oversized upload is refused with a plain message", async () => {
   const status = page.locator("#status.error");
   await status.waitFor();
   assert.match(await status.textContent(), /huge\.png.*9\.0 MB.*máximo/);
+  // An error the server gives, in Spanish words around its message.
+  await page.fill("#q", "red");
+  await setResults("5000");
+  await page.click("#search-form button[type=submit]");
+  await page.waitForFunction(() => /consulta no es válida/.test(document.getElementById("status").textContent));
+  assert.match(await page.textContent("#status"), /^La consulta no es válida: k must be between 1 and 100/);
+  await setResults("24");
   assert.ok(await page.locator("#preview").isHidden());
+});
+
+test("a search opens from its URL, and back walks through the timeline and the searches", async () => {
+  await page.goto(`${base}/#/?q=green&lang=en&c=ui`);
+  const hit = await firstResult();
+  assert.match(hit.timecodes, /^00:00:0[23]\.\d{3} – 00:00:0[56]\.\d{3}$/, `green segment is [3, 6) s, got ${hit.timecodes}`);
+  assert.equal(await page.inputValue("#q"), "green");
+  assert.equal(await page.inputValue("#q-lang"), "en");
+  // A second search, then a shot's timeline.
+  await page.fill("#q", "blue");
+  await page.click("#search-form button[type=submit]");
+  await page.waitForFunction(() => /^00:00:0[56]/.test(document.querySelector("#results .card .tc")?.textContent || ""));
+  await page.locator("#results .card").first().locator(".actions a").click();
+  await page.waitForSelector("#view-video:not([hidden])");
+  await page.waitForSelector("#band-shots .band");
+  // Back: the blue search, as it was.
+  await page.goBack();
+  await page.waitForSelector("#view-search:not([hidden])");
+  assert.equal(await page.inputValue("#q"), "blue");
+  assert.match((await firstResult()).timecodes, /^00:00:0[56]/);
+  // Back again: the green search, run again from the URL.
+  await page.goBack();
+  await page.waitForFunction(() => document.getElementById("q").value === "green");
+  await page.waitForFunction(() => /^00:00:0[23]/.test(document.querySelector("#results .card .tc")?.textContent || ""));
+});
+
+test("English: switched, remembered, and its errors are in English too", async () => {
+  await page.selectOption("#ui-lang", "en");
+  assert.equal(await page.getAttribute("html", "lang"), "en");
+  assert.equal(await page.textContent("#search-form button[type=submit]"), "Search");
+  assert.match(await page.textContent("#model-about-text"), /only the mean colour.*does not understand objects/);
+  await page.reload();
+  await page.waitForSelector("#collection option", { state: "attached" });
+  assert.equal(await page.textContent("#search-form button[type=submit]"), "Search", "the choice is remembered");
+  await page.setInputFiles("#file", join(work, "huge.png"));
+  const status = page.locator("#status.error");
+  await status.waitFor();
+  assert.match(await status.textContent(), /huge\.png.*9\.0 MB.*the limit is 8 MB/);
+  // An error from the server, with the page's words around it.
+  await setResults("5000");
+  await page.fill("#q", "red");
+  await page.click("#search-form button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("status").classList.contains("error")
+    && /query is not valid/.test(document.getElementById("status").textContent));
+  assert.match(await page.textContent("#status"), /^The query is not valid: k must be between 1 and 100/);
+  await setResults("24");
+  await page.selectOption("#ui-lang", "es");
 });
 
 test("the server still answers and explains a malformed request", async () => {
