@@ -29,6 +29,10 @@ echo "== cargo test"
 export BUSCA_INDEX_BIN="$CARGO_TARGET_DIR/debug/busca-index"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$BUSCA_HOME/last-test.log"
 
+echo "== cargo test again on the second tiny model family (models/tiny-24: 24-d, SentencePiece Unigram tokenizer only)"
+# Nothing is rebuilt: the tests read their model directory from BUSCA_TEST_MODEL.
+BUSCA_TEST_MODEL=models/tiny-24 cargo test --workspace --no-fail-fast 2>&1 | tee -a "$BUSCA_HOME/last-test.log"
+
 echo "== Kubernetes manifests and Dockerfiles (deploy/) against the API schemas and our binaries' flags"
 python scripts/check_k8s.py "$CARGO_TARGET_DIR/debug"
 
@@ -44,3 +48,5 @@ echo "== query component's own tests (native; its own workspace and lock file)"
 echo "== search page in headless Chromium"
 export BUSCA_ARTIFACTS="$BUSCA_HOME/artifacts"
 (cd ui && npm ci --no-audit --no-fund --silent && npm test)
+echo "== search page in headless Chromium on the second tiny model family"
+(cd ui && BUSCA_TEST_MODEL=models/tiny-24 npm test)

@@ -42,16 +42,17 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The tiny deterministic colour model.
+/// The tiny deterministic colour model (`$BUSCA_TEST_MODEL` picks the other
+/// family, `models/tiny-24`).
 pub fn tiny_model_dir() -> PathBuf {
-    repo_root().join("models").join("tiny")
+    busca_core::model::test_model_dir()
 }
 
 /// The tiny model's manifest (with its colour table).
 pub fn tiny_manifest() -> &'static ModelManifest {
     static MANIFEST: OnceLock<ModelManifest> = OnceLock::new();
     MANIFEST
-        .get_or_init(|| ModelManifest::load(&tiny_model_dir()).expect("models/tiny/manifest.json"))
+        .get_or_init(|| ModelManifest::load(&tiny_model_dir()).expect("the test model's manifest.json"))
 }
 
 /// RGB of a named prototype colour of the tiny model.

@@ -83,7 +83,7 @@ impl Harness {
         let mut opts = ServeOptions::new(
             fixture_component(),
             bundles,
-            vec![repo_root().join("models/tiny")],
+            vec![busca_core::model::test_model_dir()],
         );
         opts.listen = "127.0.0.1:0".parse().unwrap();
         opts.cache_dir = Some(dir.path().join("cache"));

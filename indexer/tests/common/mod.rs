@@ -7,9 +7,9 @@ use std::process::Command;
 
 use busca_indexer::{AnalysisParams, Device, IndexConfig};
 
-/// The repository's models/tiny directory.
+/// The repository's models/tiny directory (or `$BUSCA_TEST_MODEL`).
 pub fn tiny_model_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny")
+    busca_core::model::test_model_dir()
 }
 
 /// The ONNX Runtime library, found as `scripts/setup.sh` finds it:
