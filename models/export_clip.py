@@ -38,11 +38,12 @@ Usage::
 """
 
 import argparse
-import hashlib
 import json
 import os
 import sys
 import time
+
+import model_manifest
 
 HF_REPO = "openai/clip-vit-large-patch14"
 MODEL_ID = "openai-clip-vit-large-patch14"
@@ -105,14 +106,6 @@ def parse_args():
                     help="(smoke tests only, with --random-weights) override layer counts")
     ap.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
     return ap.parse_args()
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_models(args):
@@ -266,38 +259,10 @@ RANDOM_NOTE = {
 
 
 def manifest(out_dir, model_id, image_file, image_graph, text_graph, random_weights=False):
-    return {
-        "format_version": 2,
-        "model_id": model_id,
-        "about": {lang: text.format(random=RANDOM_NOTE[lang] if random_weights else "")
-                  for lang, text in ABOUT.items()},
-        "embedding_dim": EMBED_DIM,
-        "score": {"kind": "cosine"},
-        "image": {
-            "file": image_file,
-            "graph_name": image_graph,
-            "input": "pixel_values",
-            "output": "image_embeds",
-            "image_size": IMAGE_SIZE,
-            "mean": MEAN,
-            "std": STD,
-            "resize": "shortest-side-bicubic",
-            "crop": "center",
-            "sha256": sha256_file(os.path.join(out_dir, image_file)),
-        },
-        "text": [{
-            "id": "clip",
-            "languages": ["en"],
-            "file": "text.onnx",
-            "graph_name": text_graph,
-            "input": "input_ids",
-            "output": "text_embeds",
-            "context_length": CONTEXT_LENGTH,
-            "tokenizer": "openai-clip-bpe-49408",
-            "pad_id": 0,
-            "sha256": sha256_file(os.path.join(out_dir, "text.onnx")),
-        }],
-    }
+    about = {lang: text.format(random=RANDOM_NOTE[lang] if random_weights else "") for lang, text in ABOUT.items()}
+    image = model_manifest.image_tower(out_dir, image_file, image_graph, IMAGE_SIZE, MEAN, STD)
+    text = model_manifest.text_tower(out_dir, "clip", ["en"], "text.onnx", text_graph, CONTEXT_LENGTH, 0)
+    return model_manifest.manifest(model_id, about, EMBED_DIM, image, [text])
 
 
 def main():

@@ -49,7 +49,6 @@ Usage::
 """
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import math
@@ -61,6 +60,8 @@ import tempfile
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+import model_manifest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = HERE
@@ -356,78 +357,24 @@ def unigram_colour_vocab(tok):
 
 # --------------------------------------------------------------------------
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def image_tower(out_dir, model_id):
-    return {
-        "file": "image.onnx",
-        "graph_name": f"{model_id}-image",
-        "input": "pixel_values",
-        "output": "image_embeds",
-        "image_size": IMAGE_SIZE,
-        "mean": MEAN,
-        "std": STD,
-        "resize": "shortest-side-bicubic",
-        "crop": "center",
-        "sha256": sha256_file(os.path.join(out_dir, "image.onnx")),
-    }
-
-
-def clip_text_tower(out_dir, model_id):
-    return {
-        "id": "clip",
-        "languages": ["en"],
-        "file": "text.onnx",
-        "graph_name": f"{model_id}-text",
-        "input": "input_ids",
-        "output": "text_embeds",
-        "context_length": CONTEXT_LENGTH,
-        "tokenizer": "openai-clip-bpe-49408",
-        "pad_id": 0,
-        "sha256": sha256_file(os.path.join(out_dir, "text.onnx")),
-    }
-
-
-def unigram_text_tower(out_dir, model_id, file, graph_suffix, tokenizer_file):
-    return {
-        "id": "multilingual",
-        "languages": UNIGRAM_LANGUAGES,
-        "file": file,
-        "graph_name": f"{model_id}-{graph_suffix}",
-        "input": "input_ids",
-        "output": "text_embeds",
-        "context_length": UNIGRAM_CONTEXT_LENGTH,
-        "tokenizer": "hf-tokenizer-json",
-        "tokenizer_file": tokenizer_file,
-        "tokenizer_sha256": sha256_file(os.path.join(out_dir, tokenizer_file)),
-        "pad_id": UNIGRAM_PAD_ID,
-        "sha256": sha256_file(os.path.join(out_dir, file)),
-    }
-
-
 def write_manifest(out_dir, model_id, dim, text_towers, colours, languages):
     about = {
         "en": ABOUT["en"].format(languages=languages["en"]),
         "es": ABOUT["es"].format(languages_es=languages["es"]),
     }
-    manifest = {
-        "format_version": 2,
-        "model_id": model_id,
-        "about": about,
-        "embedding_dim": dim,
-        "score": {"kind": "cosine"},
-        "image": image_tower(out_dir, model_id),
-        "text": text_towers,
-        "colours": colours,
-    }
+    image = model_manifest.image_tower(out_dir, "image.onnx", f"{model_id}-image", IMAGE_SIZE, MEAN, STD)
+    manifest = model_manifest.manifest(model_id, about, dim, image, text_towers, colours=colours)
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as f:
         f.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+def clip_tower(out_dir, model_id):
+    return model_manifest.text_tower(out_dir, "clip", ["en"], "text.onnx", f"{model_id}-text", CONTEXT_LENGTH, 0)
+
+
+def unigram_tower(out_dir, model_id, file, graph_suffix, tokenizer_file):
+    return model_manifest.text_tower(out_dir, "multilingual", UNIGRAM_LANGUAGES, file, f"{model_id}-{graph_suffix}",
+                                     UNIGRAM_CONTEXT_LENGTH, UNIGRAM_PAD_ID, tokenizer_file)
 
 
 def colour_matrix(kept):
@@ -482,8 +429,8 @@ def generate(out_root, tok, verbose=False):
     with open(os.path.join(big, "multilingual.tokenizer.json"), "wb") as f:
         f.write(unigram_json)
     write_manifest(big, MODEL_ID, DIM, [
-        clip_text_tower(big, MODEL_ID),
-        unigram_text_tower(big, MODEL_ID, "text-multilingual.onnx", "text-multilingual", "multilingual.tokenizer.json"),
+        clip_tower(big, MODEL_ID),
+        unigram_tower(big, MODEL_ID, "text-multilingual.onnx", "text-multilingual", "multilingual.tokenizer.json"),
     ], colours, {"en": "in English; in Spanish through its multilingual text model",
                  "es": "en inglés; en español mediante su modelo de texto multilingüe"})
 
@@ -498,7 +445,7 @@ def generate(out_root, tok, verbose=False):
     with open(os.path.join(small, "tokenizer.json"), "wb") as f:
         f.write(unigram_json)
     write_manifest(small, SMALL_MODEL_ID, SMALL_DIM, [
-        unigram_text_tower(small, SMALL_MODEL_ID, "text.onnx", "text", "tokenizer.json"),
+        unigram_tower(small, SMALL_MODEL_ID, "text.onnx", "text", "tokenizer.json"),
     ], colours, {"en": "in English and Spanish", "es": "en español y en inglés"})
     return kept, unigram, ukept
 

@@ -17,20 +17,25 @@ struct TokenCase {
     ids: Vec<i64>,
 }
 
+/// Every case's ids from `tokenize`, the differences listed.
+fn assert_same_ids(cases: &[TokenCase], tokenize: impl Fn(&str) -> Vec<i64>) {
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            let ids = tokenize(&case.text);
+            (ids != case.ids).then(|| format!("{:?}\n  want {:?}\n  got  {:?}", case.text, case.ids, ids))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
 #[test]
 fn token_ids_equal_the_reference_tokenizer() {
     let cases: Vec<TokenCase> =
         serde_json::from_slice(&std::fs::read(fixtures().join("tokens.json")).unwrap()).unwrap();
     assert!(cases.len() >= 12);
     let tokenizer = ClipTokenizer::new(77, 0);
-    let mut failures = Vec::new();
-    for case in &cases {
-        let ids = tokenizer.tokenize(&case.text);
-        if ids != case.ids {
-            failures.push(format!("{:?}\n  want {:?}\n  got  {:?}", case.text, case.ids, ids));
-        }
-    }
-    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert_same_ids(&cases, |text| tokenizer.tokenize(text));
 }
 
 #[test]
@@ -41,14 +46,7 @@ fn unigram_ids_equal_python_tokenizers() {
     let model = busca_core::ModelManifest::load(&model_dir).unwrap();
     let tokenizer = busca_core::TextTokenizer::load(&model_dir, model.default_text()).unwrap();
     assert_eq!(tokenizer.context_length(), 32);
-    let mut failures = Vec::new();
-    for case in &cases {
-        let ids = tokenizer.tokenize(&case.text);
-        if ids != case.ids {
-            failures.push(format!("{:?}\n  want {:?}\n  got  {:?}", case.text, case.ids, ids));
-        }
-    }
-    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert_same_ids(&cases, |text| tokenizer.tokenize(text));
     // The fixture covers what makes Unigram differ from CLIP's BPE: accents,
     // ñ, ¿¡, emoji (unknown here), truncation and the XLM-R pad id.
     let unk = cases.iter().find(|c| c.text.contains('🕺')).unwrap();
