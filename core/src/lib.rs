@@ -26,7 +26,9 @@
 //!   component's pre-initialized snapshot.
 //!
 //! Everything here is pure Rust and builds for native targets and for
-//! `wasm32-wasip2`. Decoding video, running ONNX models and serving HTTP live in
+//! `wasm32-wasip2`. Features (both default): `text` ([`tokenize`] and the
+//! bundle writer) and `image` ([`image_input`]); the wasi:nn providers, which
+//! only run graphs, build without them. Decoding video, running ONNX models and serving HTTP live in
 //! the `indexer`, `host` and `query-component` crates.
 //!
 //! ```
@@ -39,8 +41,9 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
-// Writing bundles is native work (the component only reads them).
-#[cfg(not(target_family = "wasm"))]
+// Writing bundles is native work (the component only reads them); sealing a
+// version loads its tokenizers.
+#[cfg(all(not(target_family = "wasm"), feature = "text"))]
 pub mod bundle_writer;
 #[cfg(not(target_family = "wasm"))]
 pub mod crash;
@@ -49,6 +52,7 @@ pub mod error;
 pub mod fence;
 pub mod fusion;
 pub mod guest;
+#[cfg(feature = "image")]
 pub mod image_input;
 pub mod model;
 pub mod preprocess;
@@ -58,6 +62,7 @@ pub mod search;
 pub mod shot;
 pub mod shot_index;
 pub mod snapshot;
+#[cfg(feature = "text")]
 pub mod tokenize;
 pub mod usearch_file;
 pub mod vector;
@@ -67,6 +72,7 @@ pub use model::ModelManifest;
 pub use preprocess::ClipPreprocess;
 pub use query::{Limits, SearchHit, SearchRequest, SearchResponse};
 pub use shot::ShotRecord;
+#[cfg(feature = "text")]
 pub use tokenize::{ClipTokenizer, TextTokenizer, TextTokenizers};
 
 /// `$XDG_CACHE_HOME/buscaescenas`, else `~/.cache/buscaescenas` (the scripts'
