@@ -225,8 +225,11 @@ def hybrid_model(tiny, tower, out):
     m.pop("colours", None)
     m["model_id"] = f"tiny-image+{tower.name}"
     m["image"].update(file="image.onnx", graph_name=f"{m['model_id']}-image")
-    m["text"].update(file="text.onnx", graph_name=f"{m['model_id']}-text",
-                     sha256=hashlib.sha256(text.read_bytes()).hexdigest())
+    # Format 2: a list of text towers; the large one alone, as the default.
+    clip = m["text"][0] if isinstance(m["text"], list) else m["text"]
+    clip.update(file="text.onnx", graph_name=f"{m['model_id']}-text",
+                sha256=hashlib.sha256(text.read_bytes()).hexdigest())
+    m["text"] = [clip]
     (out / "manifest.json").write_text(json.dumps(m, indent=2) + "\n")
     return out
 

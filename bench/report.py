@@ -447,6 +447,40 @@ def edge_section(run):
     return L
 
 
+def models_section(run):
+    """bench/models.py: the real-architecture exports (random weights)."""
+    res, why = parsed(run, "models", json.loads)
+    L = ["## Real-architecture models: ViT-L/14 with M-CLIP's multilingual text tower, SigLIP 2", ""]
+    if not res:
+        return L + [f"Not available: {why}", ""]
+    L.append("`bench/models.py` on the exports of `models/export_clip.py`, `models/export_mclip.py` and "
+             "`models/export_siglip2.py` with `--random-weights` (real architectures and sizes, stand-in tokenizers, "
+             "meaningless rankings). ONNX Runtime from Python: one query (batch 1) on the CPU provider with all "
+             "cores, median of 10 after a warm-up. In the component: busca-serve (ONNX Runtime behind wasi:nn, one "
+             "single-threaded session per core), a 100-shot bundle, p50 `took_ms` (tokenize or decode and "
+             "preprocess, encode, search) of 10 requests after a first one; text towers are picked with "
+             "`text_model`, the image is a 1280×720 JPEG.")
+    L.append("")
+    L.append("| model | tower | ONNX bytes | ONNX Runtime from Python | in the component (busca-serve) | ratio |")
+    L.append("|---|---|---:|---:|---:|---:|")
+    for model, row in res.items():
+        comp = row.get("component", {})
+        for tower, o in row["ort_cpu"].items():
+            c = comp.get(tower) or (comp.get("image_1280x720_jpeg") if tower == "image" else None)
+            took = c["took_p50_ms"] if c else None
+            L.append(f"| `{model}` | {tower} | {o['bytes']:,} | {f(o['p50_ms'])} ms | "
+                     + (f"{f(took)} ms | {took / o['p50_ms']:.2f}× |" if took else "— | — |"))
+        L.append("")
+    for model, row in res.items():
+        L.append(f"- `{model}`: score {row['score']['kind']}"
+                 + (f" (scale {row['score']['scale']:.3g}, bias {row['score']['bias']:.3g}; the first hit of the "
+                    f"text query came with probability {row['component'].get(next((k for k in row['component'] if k.startswith('text:')), ''), {}).get('probability')})"
+                    if row["score"]["kind"] == "sigmoid" else "")
+                 + f", image fit {row['fit']}, text towers {', '.join(row['text_towers'])}.")
+    L.append("")
+    return L
+
+
 SEG_LEVELS = (("transitions", "ours, transitions on the frames (what shots snap to)"),
               ("shots", "ours, semantic shots"), ("scenes", "ours, semantic scenes"))
 
@@ -845,6 +879,7 @@ def render(run):
     L.append("")
 
     L.extend(edge_section(run))
+    L.extend(models_section(run))
 
     L.append("## S3: publishing and mirroring a version")
     L.append("")

@@ -44,6 +44,7 @@ import sys
 import time
 
 import model_manifest
+import onnx_export
 
 HF_REPO = "openai/clip-vit-large-patch14"
 MODEL_ID = "openai-clip-vit-large-patch14"
@@ -55,8 +56,6 @@ IMAGE_SIZE = 224
 CONTEXT_LENGTH = 77
 MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
-OPSET = 17
-EXTERNAL_DATA_THRESHOLD = 1_800_000_000  # bytes of parameters; protobuf limit is 2 GiB
 
 # ViT-L/14 hyperparameters (as in openai/clip-vit-large-patch14 config.json)
 VISION_CONFIG = dict(
@@ -153,59 +152,36 @@ def dummy_ids(n, seed=0):
     return ids
 
 
-def export_tower(kind, model, path, exporter, model_id):
-    import onnx
+def tower_module(kind, model):
+    """``x -> embeds`` of a CLIP tower: the one input and output exported."""
     import torch
 
-    class Wrap(torch.nn.Module):
-        def __init__(self, m):
+    class Tower(torch.nn.Module):
+        def __init__(self):
             super().__init__()
-            self.m = m
+            self.m = model
 
         def forward(self, x):
             if kind == "image":
                 return self.m(pixel_values=x).image_embeds
             return self.m(input_ids=x).text_embeds
 
-    in_name, out_name = ("pixel_values", "image_embeds") if kind == "image" else ("input_ids", "text_embeds")
+    return Tower().eval()
+
+
+def io_names(kind):
+    return ("pixel_values", "image_embeds") if kind == "image" else ("input_ids", "text_embeds")
+
+
+def export_tower(kind, model, path, exporter, model_id):
+    import torch
     if kind == "image":
         example = torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(0))
     else:
         example = dummy_ids(2)
-    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    external = n_bytes > EXTERNAL_DATA_THRESHOLD
-    wrap = Wrap(model).eval()
-    t0 = time.time()
-    with torch.no_grad():
-        if exporter == "torchscript":
-            torch.onnx.export(
-                wrap, (example,), path, dynamo=False,
-                input_names=[in_name], output_names=[out_name],
-                dynamic_axes={in_name: {0: "N"}, out_name: {0: "N"}},
-                opset_version=OPSET, do_constant_folding=True,
-            )
-        else:
-            torch.onnx.export(
-                wrap, (example,), path, dynamo=True,
-                input_names=[in_name], output_names=[out_name],
-                dynamic_shapes={"x": {0: torch.export.Dim("N", min=1, max=4096)}},
-                opset_version=OPSET, external_data=external, optimize=True,
-            )
-    # set the graph name the manifest promises; re-save (external data if large)
-    m = onnx.load(path)
-    m.graph.name = f"{model_id}-{kind}"
-    for stale in (path, path + ".data"):
-        if os.path.exists(stale):
-            os.remove(stale)
-    if external:
-        onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=os.path.basename(path) + ".data", size_threshold=1024)
-    else:
-        onnx.save_model(m, path)
-    del m
-    dt = time.time() - t0
-    with torch.no_grad():
-        ref = wrap(example).numpy()
+    in_name, out_name = io_names(kind)
+    dt, ref, external = onnx_export.export(tower_module(kind, model), example, path, in_name, out_name,
+                                           f"{model_id}-{kind}", exporter)
     return dt, example.numpy(), ref, external
 
 
@@ -218,28 +194,6 @@ def to_fp16(src, dst, graph_name):
     m16.graph.name = graph_name
     onnx.save_model(m16, dst)
     return time.time() - t0
-
-
-def verify(path, in_name, out_name, x, ref):
-    import numpy as np
-    import onnxruntime as ort
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    t0 = time.time()
-    y = sess.run([out_name], {in_name: x})[0]
-    dt = time.time() - t0
-    assert y.shape == (2, EMBED_DIM), y.shape
-    assert sess.run([out_name], {in_name: x[:1]})[0].shape == (1, EMBED_DIM)
-    err = float(np.abs(y - ref).max()) if ref is not None else float("nan")
-    cos = float(((y * ref).sum(-1) / (np.linalg.norm(y, axis=-1) * np.linalg.norm(ref, axis=-1))).min()) \
-        if ref is not None else float("nan")
-    return y.shape, err, cos, dt
-
-
-def file_size(path):
-    total = os.path.getsize(path)
-    if os.path.exists(path + ".data"):
-        total += os.path.getsize(path + ".data")
-    return total
 
 
 ABOUT = {
@@ -268,9 +222,7 @@ def manifest(out_dir, model_id, image_file, image_graph, text_graph, random_weig
 def main():
     args = parse_args()
     if args.random_weights:
-        # guarantee that nothing is fetched from the Hub
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        onnx_export.offline()  # guarantee that nothing is fetched from the Hub
     elif args.num_layers:
         sys.exit("--num-layers only makes sense with --random-weights")
     model_id = RANDOM_MODEL_ID if args.random_weights else MODEL_ID
@@ -285,22 +237,17 @@ def main():
     print(f"loaded {'random' if args.random_weights else args.hf_repo} towers "
           f"{sorted(towers)} in {time.time() - t0:.1f}s")
     for kind, model in towers.items():
-        n = sum(p.numel() for p in model.parameters())
         path = os.path.join(out, f"{kind}.onnx")
         dt, x, ref, external = export_tower(kind, model, path, args.exporter, model_id)
-        print(f"{kind}: {n / 1e6:.1f}M params, exported in {dt:.1f}s -> {path} "
-              f"({file_size(path) / 1e6:.1f} MB{', external data' if external else ''})")
-        if not args.no_verify:
-            in_name, out_name = ("pixel_values", "image_embeds") if kind == "image" else ("input_ids", "text_embeds")
-            shape, err, cos, rt = verify(path, in_name, out_name, x, ref)
-            print(f"  onnxruntime: batch 2 -> {list(shape)} in {rt:.2f}s, max |onnx - torch| = {err:.2e}, "
-                  f"min cosine = {cos:.6f}")
+        in_name, out_name = io_names(kind)
+        onnx_export.report(kind, model, path, dt, external,
+                           None if args.no_verify else onnx_export.verify(path, in_name, out_name, x, ref, EMBED_DIM))
         if kind == "image" and args.fp16:
             p16 = os.path.join(out, "image_fp16.onnx")
             dt16 = to_fp16(path, p16, f"{model_id}-fp16-image")
-            print(f"image fp16: converted in {dt16:.1f}s -> {p16} ({file_size(p16) / 1e6:.1f} MB)")
+            print(f"image fp16: converted in {dt16:.1f}s -> {p16} ({onnx_export.file_size(p16) / 1e6:.1f} MB)")
             if not args.no_verify:
-                shape, err, cos, rt = verify(p16, "pixel_values", "image_embeds", x, ref)
+                shape, err, cos, rt = onnx_export.verify(p16, "pixel_values", "image_embeds", x, ref, EMBED_DIM)
                 print(f"  onnxruntime fp16: batch 2 -> {list(shape)} in {rt:.2f}s, max |fp16 - torch| = "
                       f"{err:.2e}, min cosine = {cos:.6f}")
         del model

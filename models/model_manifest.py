@@ -19,8 +19,10 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def image_tower(out_dir, file, graph_name, image_size, mean, std):
-    """CLIP-style image tower: shortest side bicubic, centre crop, mean/std."""
+def image_tower(out_dir, file, graph_name, image_size, mean, std,
+                resize="shortest-side-bicubic", crop="center"):
+    """An image tower. The default fit is CLIP's (shortest side bicubic, centre
+    crop); SigLIP's is ``resize="squash-bilinear", crop="none"``."""
     return {
         "file": file,
         "graph_name": graph_name,
@@ -29,8 +31,8 @@ def image_tower(out_dir, file, graph_name, image_size, mean, std):
         "image_size": image_size,
         "mean": mean,
         "std": std,
-        "resize": "shortest-side-bicubic",
-        "crop": "center",
+        "resize": resize,
+        "crop": crop,
         "sha256": sha256_file(os.path.join(out_dir, file)),
     }
 
@@ -56,15 +58,21 @@ def text_tower(out_dir, tower_id, languages, file, graph_name, context_length, p
     return tower
 
 
-def manifest(model_id, about, embedding_dim, image, text, **extra):
+def sigmoid_score(scale, bias):
+    """SigLIP's score: sigmoid(scale * cosine + bias)."""
+    return {"kind": "sigmoid", "scale": float(scale), "bias": float(bias)}
+
+
+def manifest(model_id, about, embedding_dim, image, text, score=None, **extra):
     """The whole manifest: ``about`` maps language codes to what the model is
-    and cannot do; ``text`` lists the text towers, the default first."""
+    and cannot do; ``text`` lists the text towers, the default first;
+    ``score`` defaults to cosine."""
     return {
         "format_version": FORMAT_VERSION,
         "model_id": model_id,
         "about": about,
         "embedding_dim": embedding_dim,
-        "score": {"kind": "cosine"},
+        "score": score or {"kind": "cosine"},
         "image": image,
         "text": text,
         **extra,

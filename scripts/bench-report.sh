@@ -284,6 +284,35 @@ step edge "$PY" bench/edge.py --dist query-component/dist --busca-serve "$BIN/bu
     --host-bench "$BIN/busca-host-bench" --model models/tiny --work "$WORK/edge" --python "$PY" \
     --shots 18400 --requests "$HOST_SEARCHES" --wrk-seconds "$WRK_SECONDS" "${EDGE_TEXT_TOWER[@]}" || true
 
+# ---------------------------------------------------------------- real-architecture models
+# ViT-L/14 with M-CLIP's multilingual text tower beside CLIP's, and SigLIP 2
+# (sigmoid scores, squash fit), random weights: sizes, ONNX Runtime from
+# Python, and a query inside the component under busca-serve.
+MCLIP_MODEL="$BUSCA_HOME/models/clip-vit-l14-mclip-random"
+SIGLIP_MODEL="$BUSCA_HOME/models/siglip2-base-random"
+EXPORT_PY="$BUSCA_HOME/export-venv/bin/python"
+if [[ ${BENCH_NO_EXPORT:-0} != 1 && -x $EXPORT_PY ]]; then
+    if [[ ! -f $MCLIP_MODEL/text-mclip-xlmr.onnx && -f $ENC_MODEL/manifest.json ]]; then
+        # Hard links to the ViT-L/14 export; the manifest is a copy the export rewrites.
+        rm -rf "$MCLIP_MODEL" && cp -al "$ENC_MODEL" "$MCLIP_MODEL" && rm "$MCLIP_MODEL/manifest.json" &&
+            cp "$ENC_MODEL/manifest.json" "$MCLIP_MODEL/" &&
+            step export-mclip "$EXPORT_PY" models/export_mclip.py --random-weights --model-dir "$MCLIP_MODEL" || true
+    fi
+    if [[ ! -f $SIGLIP_MODEL/manifest.json ]]; then
+        step export-siglip2 "$EXPORT_PY" models/export_siglip2.py --random-weights --out "$SIGLIP_MODEL" || true
+    fi
+fi
+MODEL_DIRS=()
+for d in "$MCLIP_MODEL" "$SIGLIP_MODEL"; do
+    [[ -f $d/manifest.json ]] && MODEL_DIRS+=("$d")
+done
+if ((${#MODEL_DIRS[@]})); then
+    step models "$PY" bench/models.py --dist query-component/dist --busca-serve "$BIN/busca-serve" \
+        --host-bench "$BIN/busca-host-bench" --work "$WORK/models" --python "$PY" "${MODEL_DIRS[@]}" || true
+else
+    skip models "no exported models at $MCLIP_MODEL or $SIGLIP_MODEL (the export venv, $BUSCA_HOME/export-venv, is made by the encoder row)"
+fi
+
 # ---------------------------------------------------------------- S3: publish, mirror, poll
 # On the host bench's synthetic bundles, against s3s-fs on loopback.
 if [[ -x ${BUSCA_S3_SERVER:-} ]]; then

@@ -45,7 +45,7 @@ const STRINGS = {
     "search.language_unknown": " · Aviso: el modelo de texto «{model}» no se entrenó en {language}; los resultados de un texto en {language} serán poco fiables.",
     "results.none": "Ningún plano coincide. Prueba otra descripción o quita filtros.",
     "play.label": "Reproducir {video} desde {tc}", "keyframe.alt": "Fotograma clave del plano {id}",
-    "score": "puntuación {score}", "more_like": "Más como este", "mark.pos": "Relevante", "mark.neg": "No relevante",
+    "score": "puntuación {score}", "probability": "coincide al {pct} %", "probability.title": "Probabilidad de que el plano coincida con el texto, según el modelo (sigmoide con su escala y sesgo)", "more_like": "Más como este", "mark.pos": "Relevante", "mark.neg": "No relevante",
     "mark.pos.glyph": "✓ Sí", "mark.neg.glyph": "✗ No", "timeline": "Línea de tiempo",
     "transition.dissolve": "encadenado", "transition.fade": "fundido a negro",
     "transition.title": "{kind} de {seconds} s; el plano empieza en su mitad", "transition.enters": "entra por {kind}",
@@ -90,7 +90,7 @@ const STRINGS = {
     "search.language_unknown": " · Warning: the text model “{model}” was not trained on {language}; results for text in {language} will be unreliable.",
     "results.none": "No shot matches. Try another description or remove filters.",
     "play.label": "Play {video} from {tc}", "keyframe.alt": "Key frame of shot {id}",
-    "score": "score {score}", "more_like": "More like this", "mark.pos": "Relevant", "mark.neg": "Not relevant",
+    "score": "score {score}", "probability": "{pct}% match", "probability.title": "The model's probability that this shot matches the text (a sigmoid with its own scale and bias)", "more_like": "More like this", "mark.pos": "Relevant", "mark.neg": "Not relevant",
     "mark.pos.glyph": "✓ Yes", "mark.neg.glyph": "✗ No", "timeline": "Timeline",
     "transition.dissolve": "dissolve", "transition.fade": "fade to black",
     "transition.title": "{kind} of {seconds} s; the shot starts at its middle", "transition.enters": "enters by {kind}",
@@ -379,6 +379,11 @@ function renderResults(hits) {
     list.replaceChildren(el("li", { class: "empty" }, t("results.none")));
     return;
   }
+  // Sigmoid-scored models (SigLIP) give text-only hits a match probability.
+  const probabilityNote = (hit) => typeof hit.probability === "number"
+    ? [el("span", { class: "probability", title: t("probability.title") },
+        t("probability", { pct: (100 * hit.probability).toFixed(hit.probability < 0.1 ? 1 : 0) }))]
+    : [];
   list.replaceChildren(...hits.map((hit, i) => {
     const card = el("li", { class: "card", "data-shot": hit.shot_id });
     const label = t("play.label", { video: hit.video_id, tc: hit.start_tc });
@@ -389,7 +394,8 @@ function renderResults(hits) {
         el("strong", {}, hit.video_id),
         el("span", { class: "tc" }, `${hit.start_tc} – ${hit.end_tc}`),
         ...transitionNote(hit),
-        el("span", { class: "score" }, t("score", { score: (Math.abs(hit.score) < 5e-4 ? 0 : hit.score).toFixed(3) }))),
+        el("span", { class: "score" }, t("score", { score: (Math.abs(hit.score) < 5e-4 ? 0 : hit.score).toFixed(3) })),
+        ...probabilityNote(hit)),
       el("div", { class: "actions" },
         el("button", { type: "button", onclick: () => navigate(searchHash({ like: hit.shot_id })) }, t("more_like")),
         markButton(hit.shot_id, "pos", t("mark.pos.glyph"), t("mark.pos")),

@@ -2,6 +2,8 @@
 //! carries it as its `Io` variant instead of declaring path and source again,
 //! so every I/O message names its path the same way. A write that finds the
 //! disk full also says how many bytes it needed and how many were free.
+//! [`chain`] is how every binary and the component put an error and its
+//! causes on one line.
 
 use std::path::PathBuf;
 
@@ -110,5 +112,40 @@ mod tests {
         assert!(full.space.as_ref().unwrap().free.is_some(), "{message}");
         let denied = IoAt::writing(dir.join("x"), 5)(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
         assert!(denied.space.is_none() && !denied.to_string().contains("bytes"), "{denied}");
+    }
+}
+
+/// An error and its causes on one line, `outer: cause: root`, leaving out a
+/// cause whose text the line already holds (many errors repeat their source
+/// in their own message).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        next = err.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn causes_join_once_each() {
+        let e = IoAt::at(std::path::Path::new("/x/shots.json"))(std::io::Error::other("disk on fire"));
+        // IoAt's message already holds its source: it is not repeated.
+        assert_eq!(chain(&e), "/x/shots.json: disk on fire");
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot load collection demo")]
+        struct Outer(#[source] IoAt);
+        assert_eq!(chain(&Outer(e)), "cannot load collection demo: /x/shots.json: disk on fire");
     }
 }

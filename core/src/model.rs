@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::IoAt;
-use crate::preprocess::ClipPreprocess;
+use crate::preprocess::{ClipPreprocess, Fit};
 
 /// Version of the model manifest format written by this crate: 2 lists the
 /// text towers (1 had exactly one) and adds `about` and `score`.
@@ -104,9 +104,10 @@ pub struct ImageTower {
     pub mean: [f32; 3],
     /// Per-channel standard deviation divided by.
     pub std: [f32; 3],
-    /// Resize rule; only `shortest-side-bicubic` is implemented.
+    /// Resize rule: `shortest-side-bicubic` (CLIP, with crop `center`) or
+    /// `squash-bilinear` (SigLIP, with crop `none`); see [`Fit`].
     pub resize: String,
-    /// Crop rule; only `center` is implemented.
+    /// Crop rule: `center` or `none`, as the resize rule requires.
     pub crop: String,
     /// sha256 of the ONNX file, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -262,7 +263,7 @@ pub enum Unsupported {
         value: usize,
     },
     /// A resize or crop rule other than CLIP's.
-    #[error("image preprocessing {resize}/{crop} (only shortest-side-bicubic/center)")]
+    #[error("image preprocessing {resize}/{crop} (implemented: shortest-side-bicubic/center, squash-bilinear/none)")]
     Preprocessing {
         /// The resize rule.
         resize: String,
@@ -319,7 +320,7 @@ impl ModelManifest {
         if self.embedding_dim == 0 || self.embedding_dim > 8192 {
             return Err(Unsupported::OutOfRange { field: "embedding_dim", value: self.embedding_dim });
         }
-        if self.image.resize != "shortest-side-bicubic" || self.image.crop != "center" {
+        if Fit::from_rules(&self.image.resize, &self.image.crop).is_none() {
             return Err(Unsupported::Preprocessing { resize: self.image.resize.clone(), crop: self.image.crop.clone() });
         }
         if !(16..=1024).contains(&self.image.image_size) {
@@ -375,6 +376,8 @@ impl ModelManifest {
             size: self.image.image_size,
             mean: self.image.mean,
             std: self.image.std,
+            // validate() refused any other pair of rules.
+            fit: Fit::from_rules(&self.image.resize, &self.image.crop).unwrap_or(Fit::ShortestSideCrop),
         }
     }
 

@@ -1,16 +1,70 @@
-//! CLIP image preprocessing, exactly as CLIP's reference transform does it:
-//! resize so the shortest side is `size` with bicubic (Catmull-Rom, a = −0.5,
-//! antialiased when shrinking, as Pillow's `BICUBIC`), center crop `size × size`,
-//! scale to `[0, 1]`, normalise each channel with the model's mean and std, and
-//! lay out as CHW float32.
+//! Image preprocessing as the model was trained with, in one of two fits:
+//!
+//! - [`Fit::ShortestSideCrop`] (CLIP): resize so the shortest side is `size`
+//!   with bicubic (Catmull-Rom, a = −0.5, antialiased when shrinking, as
+//!   Pillow's `BICUBIC`), then center crop `size × size`;
+//! - [`Fit::Squash`] (SigLIP): the whole image resized to `size × size` with
+//!   Pillow's `BILINEAR` (antialiased triangle filter), aspect ratio not kept,
+//!   nothing cropped;
+//!
+//! then scale to `[0, 1]`, normalise each channel with the model's mean and
+//! std, and lay out as CHW float32.
 //!
 //! The indexer lets swscale do the resize while decoding and calls
 //! [`ClipPreprocess::crop_normalize_into`]; the component decodes query images
 //! and calls [`ClipPreprocess::pixel_values`], whose resize reproduces Pillow's
-//! fixed-point resampler bit for bit ([`resample_bicubic`]): general-purpose
+//! fixed-point resampler bit for bit ([`resample`]): general-purpose
 //! resizers round differently and drift up to 2 levels (0.03 after
-//! normalisation) from the pixels CLIP was trained on. Checked against fixtures
-//! made with Pillow (`core/tests/fixtures/gen_fixtures.py`).
+//! normalisation) from the pixels the model was trained on. Checked against
+//! fixtures made with Pillow (`core/tests/fixtures/gen_fixtures.py`).
+
+/// How an image of any shape becomes the model's square input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// Shortest side to `size` with bicubic, then the center `size × size`
+    /// (OpenAI CLIP; the manifest's `shortest-side-bicubic` / `center`).
+    ShortestSideCrop,
+    /// Whole image to `size × size` with bilinear, aspect ratio not kept
+    /// (SigLIP; the manifest's `squash-bilinear` / `none`).
+    Squash,
+}
+
+impl Fit {
+    /// The fit a manifest's `resize` and `crop` rules name, if implemented.
+    pub fn from_rules(resize: &str, crop: &str) -> Option<Fit> {
+        match (resize, crop) {
+            ("shortest-side-bicubic", "center") => Some(Fit::ShortestSideCrop),
+            ("squash-bilinear", "none") => Some(Fit::Squash),
+            _ => None,
+        }
+    }
+
+    /// The resampling filter of this fit.
+    pub fn filter(self) -> Filter {
+        match self {
+            Fit::ShortestSideCrop => Filter::Bicubic,
+            Fit::Squash => Filter::Bilinear,
+        }
+    }
+
+    /// Size of a `width × height` image after this fit's resize, before any crop.
+    pub fn resized_dims(self, width: u32, height: u32, size: u32) -> (u32, u32) {
+        match self {
+            Fit::ShortestSideCrop => shortest_side_dims(width, height, size),
+            Fit::Squash if width == 0 || height == 0 => (0, 0),
+            Fit::Squash => (size, size),
+        }
+    }
+}
+
+/// A resampling filter, as Pillow defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// Pillow's `BICUBIC` (a = −0.5, support 2).
+    Bicubic,
+    /// Pillow's `BILINEAR` (triangle, support 1).
+    Bilinear,
+}
 
 /// Image preprocessing parameters of a CLIP model.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +75,8 @@ pub struct ClipPreprocess {
     pub mean: [f32; 3],
     /// Per-channel standard deviation.
     pub std: [f32; 3],
+    /// How the image is brought to `size × size`.
+    pub fit: Fit,
 }
 
 /// An RGB image that cannot be preprocessed.
@@ -39,8 +95,9 @@ pub enum PreprocessError {
     /// The image has a zero side.
     #[error("image has zero width or height")]
     Empty,
-    /// A pre-resized frame is not `size` on its shortest side.
-    #[error("frame {width}x{height} is not resized to {size} on its shortest side")]
+    /// A pre-resized frame is not the size the fit gives (`size` on its
+    /// shortest side, or `size × size` for a squash).
+    #[error("frame {width}x{height} is not resized to the model's {size} px input")]
     NotResized {
         /// Width.
         width: u32,
@@ -57,6 +114,7 @@ impl ClipPreprocess {
         size: 224,
         mean: [0.481_454_66, 0.457_827_5, 0.408_210_73],
         std: [0.268_629_54, 0.261_302_58, 0.275_777_1],
+        fit: Fit::ShortestSideCrop,
     };
 
     /// Number of floats in one preprocessed image (`3 × size × size`).
@@ -64,11 +122,11 @@ impl ClipPreprocess {
         3 * (self.size as usize) * (self.size as usize)
     }
 
-    /// Size after resizing the shortest side to `size`, keeping the aspect
-    /// ratio; the long side is truncated as torchvision does
-    /// (`int(size * long / short)`).
+    /// Size after the fit's resize: for CLIP the shortest side becomes `size`,
+    /// keeping the aspect ratio, and the long side is truncated as torchvision
+    /// does (`int(size * long / short)`); for a squash, `size × size`.
     pub fn resized_dims(&self, width: u32, height: u32) -> (u32, u32) {
-        shortest_side_dims(width, height, self.size)
+        self.fit.resized_dims(width, height, self.size)
     }
 
     /// Top-left corner of the center crop of a `width × height` image, as
@@ -110,12 +168,13 @@ impl ClipPreprocess {
         if (rw, rh) == (width, height) {
             return self.crop_normalize_into(width, height, rgb, out);
         }
-        let resized = resample_bicubic(width, height, rgb, rw, rh);
+        let resized = resample(width, height, rgb, rw, rh, self.fit.filter());
         self.crop_normalize_into(rw, rh, &resized, out)
     }
 
-    /// Center crop and normalisation of a frame already resized so that its
-    /// shortest side is `size` (the indexer's swscale output).
+    /// Center crop and normalisation of a frame already resized by the fit
+    /// (the indexer's swscale output): shortest side `size` for CLIP, exactly
+    /// `size × size` for a squash.
     pub fn crop_normalize_into(
         &self,
         width: u32,
@@ -124,7 +183,11 @@ impl ClipPreprocess {
         out: &mut [f32],
     ) -> Result<(), PreprocessError> {
         check_buffer(width, height, rgb)?;
-        if width.min(height) != self.size {
+        let resized = match self.fit {
+            Fit::ShortestSideCrop => width.min(height) == self.size,
+            Fit::Squash => width == self.size && height == self.size,
+        };
+        if !resized {
             return Err(PreprocessError::NotResized {
                 width,
                 height,
@@ -171,6 +234,23 @@ pub fn shortest_side_dims(width: u32, height: u32, short: u32) -> (u32, u32) {
 /// Pillow's fixed-point precision for 8-bit resampling (`Resample.c`).
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
+impl Filter {
+    /// Half-width of the kernel at scale 1.
+    fn support(self) -> f64 {
+        match self {
+            Filter::Bicubic => 2.0,
+            Filter::Bilinear => 1.0,
+        }
+    }
+
+    fn weight(self, x: f64) -> f64 {
+        match self {
+            Filter::Bicubic => bicubic(x),
+            Filter::Bilinear => (1.0 - x.abs()).max(0.0),
+        }
+    }
+}
+
 /// Pillow's bicubic kernel (a = −0.5).
 fn bicubic(x: f64) -> f64 {
     const A: f64 = -0.5;
@@ -191,10 +271,10 @@ struct Taps {
 }
 
 /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for one axis.
-fn taps(in_size: u32, out_size: u32) -> Vec<Taps> {
+fn taps(in_size: u32, out_size: u32, filter: Filter) -> Vec<Taps> {
     let scale = f64::from(in_size) / f64::from(out_size);
     let filter_scale = scale.max(1.0);
-    let support = 2.0 * filter_scale;
+    let support = filter.support() * filter_scale;
     (0..out_size)
         .map(|xx| {
             let center = (f64::from(xx) + 0.5) * scale;
@@ -202,7 +282,7 @@ fn taps(in_size: u32, out_size: u32) -> Vec<Taps> {
             let min = ((center - support + 0.5) as i64).max(0) as usize;
             let max = ((center + support + 0.5) as i64).min(i64::from(in_size)) as usize;
             let raw: Vec<f64> = (min..max)
-                .map(|x| bicubic((x as f64 - center + 0.5) / filter_scale))
+                .map(|x| filter.weight((x as f64 - center + 0.5) / filter_scale))
                 .collect();
             let total: f64 = raw.iter().sum();
             let weights = raw
@@ -222,14 +302,19 @@ fn clip8(acc: i64) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// Resizes RGB8 exactly as Pillow's `Image.resize(size, Image.BICUBIC)`:
-/// a horizontal pass, rounded to 8 bits, then a vertical pass.
+/// Resizes RGB8 exactly as Pillow's `Image.resize(size, Image.BICUBIC)`.
 pub fn resample_bicubic(width: u32, height: u32, rgb: &[u8], out_w: u32, out_h: u32) -> Vec<u8> {
+    resample(width, height, rgb, out_w, out_h, Filter::Bicubic)
+}
+
+/// Resizes RGB8 exactly as Pillow's `Image.resize(size, filter)`: a
+/// horizontal pass, rounded to 8 bits, then a vertical pass.
+pub fn resample(width: u32, height: u32, rgb: &[u8], out_w: u32, out_h: u32, filter: Filter) -> Vec<u8> {
     let (w, h) = (width as usize, height as usize);
     let (ow, oh) = (out_w as usize, out_h as usize);
     let round = 1i64 << (PRECISION_BITS - 1);
     let horizontal = if ow != w {
-        let taps = taps(width, out_w);
+        let taps = taps(width, out_w, filter);
         let mut tmp = vec![0u8; ow * h * 3];
         for y in 0..h {
             let row = &rgb[y * w * 3..(y + 1) * w * 3];
@@ -254,7 +339,7 @@ pub fn resample_bicubic(width: u32, height: u32, rgb: &[u8], out_w: u32, out_h: 
     if oh == h {
         return horizontal;
     }
-    let taps = taps(height, out_h);
+    let taps = taps(height, out_h, filter);
     let mut out = vec![0u8; ow * oh * 3];
     for (y, tap) in taps.iter().enumerate() {
         for x in 0..ow {
@@ -319,6 +404,34 @@ mod tests {
             let want = (v / 255.0 - P.mean[c]) / P.std[c];
             assert!(t[c * plane..(c + 1) * plane].iter().all(|x| (x - want).abs() < 1e-5));
         }
+    }
+
+    #[test]
+    fn a_squash_keeps_the_whole_image_and_no_aspect_ratio() {
+        let squash = ClipPreprocess { size: 224, mean: [0.5; 3], std: [0.5; 3], fit: Fit::Squash };
+        assert_eq!(squash.resized_dims(1280, 720), (224, 224));
+        assert_eq!(squash.crop_origin(224, 224), (0, 0));
+        // Left half black, right half white: a crop of the center would lose
+        // neither, but the squash must keep both halves at the same share.
+        let (w, h) = (640u32, 360u32);
+        let rgb: Vec<u8> = (0..w * h).flat_map(|i| if i % w < w / 2 { [0u8; 3] } else { [255u8; 3] }).collect();
+        let t = squash.pixel_values(w, h, &rgb).unwrap();
+        let row = &t[100 * 224..101 * 224];
+        assert!(row[..111].iter().all(|v| (*v + 1.0).abs() < 1e-6), "left half black: {:?}", &row[..4]);
+        assert!(row[113..].iter().all(|v| (*v - 1.0).abs() < 1e-6), "right half white");
+        // A frame not already 224 × 224 is refused by the indexer's path.
+        let mut out = vec![0.0; squash.tensor_len()];
+        assert!(matches!(
+            squash.crop_normalize_into(398, 224, &vec![0; 398 * 224 * 3], &mut out),
+            Err(PreprocessError::NotResized { .. })
+        ));
+    }
+
+    #[test]
+    fn fits_are_named_by_the_manifest_rules() {
+        assert_eq!(Fit::from_rules("shortest-side-bicubic", "center"), Some(Fit::ShortestSideCrop));
+        assert_eq!(Fit::from_rules("squash-bilinear", "none"), Some(Fit::Squash));
+        assert_eq!(Fit::from_rules("squash-bilinear", "center"), None);
     }
 
     #[test]

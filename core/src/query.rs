@@ -251,6 +251,11 @@ impl SearchRequest {
 pub struct SearchHit {
     /// Cosine similarity between the query and the shot embedding.
     pub score: f32,
+    /// For a text-only query on a model with a sigmoid score (SigLIP), the
+    /// probability that the shot matches the text (`sigmoid(scale · score +
+    /// bias)`): comparable across queries, unlike the cosine. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f32>,
     /// The shot.
     #[serde(flatten)]
     pub shot: ShotRecord,
@@ -265,6 +270,7 @@ impl SearchHit {
     pub fn new(shot: ShotRecord, score: f32) -> Self {
         SearchHit {
             score,
+            probability: None,
             start_tc: timecode(shot.start_ms),
             end_tc: timecode(shot.end_ms),
             shot,

@@ -294,6 +294,19 @@ pub struct QueryParts<'a> {
     pub negative: &'a [ShotId],
 }
 
+impl QueryParts<'_> {
+    /// Only text: the one kind of query whose cosine a sigmoid-trained model
+    /// turns into a match probability (its scale and bias were fitted on
+    /// text-image pairs).
+    pub fn text_only(&self) -> bool {
+        self.text.is_some()
+            && self.image.is_none()
+            && self.like_shot.is_none()
+            && self.positive.is_empty()
+            && self.negative.is_empty()
+    }
+}
+
 /// A search's answer: hits, best first, and how they were found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {

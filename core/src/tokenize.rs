@@ -81,6 +81,10 @@ impl std::fmt::Debug for TextTokenizer {
     }
 }
 
+/// Characters no vocabulary holds (private use, a rare CJK ideograph, a
+/// symbol): a loaded tokenizer must encode them.
+const UNSEEN: &str = "\u{E000}\u{10FFFD}\u{2A6D6}\u{1F9FF}";
+
 impl TextTokenizer {
     /// The tokenizer `tower` names, built from the bytes of its tokenizer file
     /// (`path` is for messages); the file is ignored for CLIP's BPE.
@@ -110,6 +114,12 @@ impl TextTokenizer {
             pad_token,
             ..Default::default()
         }));
+        // A model with no unknown token fails on any character outside its
+        // vocabulary, and a query would have nothing to search with: refuse
+        // such a tokenizer here, once, rather than answer with padding.
+        inner
+            .encode(UNSEEN, true)
+            .map_err(|e| invalid(format!("cannot encode text outside its vocabulary ({e}); it needs an unknown token")))?;
         Ok(TextTokenizer::Hf { inner: Box::new(inner), context_length: tower.context_length })
     }
 
@@ -154,8 +164,8 @@ impl TextTokenizer {
             TextTokenizer::Clip(c) => c.tokenize_into(text, out),
             TextTokenizer::Hf { inner, context_length } => {
                 let start = out.len();
-                // Encoding fails only on a tokenizer.json whose model cannot
-                // cover the text (no unknown token): the ids stay padding.
+                // Encoding fails only for a model with no unknown token, and
+                // `new` refused those; were it to, the ids stay padding.
                 if let Ok(encoding) = inner.encode(text, true) {
                     out.extend(encoding.get_ids().iter().take(*context_length).map(|&id| i64::from(id)));
                 }
@@ -317,5 +327,28 @@ mod tests {
     #[test]
     fn cleans_like_the_reference() {
         assert_eq!(clean_text("  fish &amp;amp; chips\n\t now "), "fish & chips now");
+    }
+
+    #[test]
+    fn a_tokenizer_without_an_unknown_token_is_refused_by_name() {
+        let tower: crate::model::TextTower = serde_json::from_value(serde_json::json!({
+            "id": "multilingual", "languages": ["es"], "file": "t.onnx", "graph_name": "g", "input": "input_ids",
+            "output": "text_embeds", "context_length": 8, "tokenizer": "hf-tokenizer-json",
+            "tokenizer_file": "t.tokenizer.json", "pad_id": 0
+        }))
+        .unwrap();
+        let unigram = |unk: serde_json::Value| {
+            serde_json::json!({"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+                "normalizer": null, "pre_tokenizer": null, "post_processor": null, "decoder": null,
+                "model": {"type": "Unigram", "unk_id": unk, "vocab": [["<pad>", 0.0], ["<unk>", 0.0], ["a", -1.0]]}})
+            .to_string()
+        };
+        let path = Path::new("/models/x/t.tokenizer.json");
+        let err = TextTokenizer::new(&tower, Some((path, unigram(serde_json::Value::Null).as_bytes()))).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("/models/x/t.tokenizer.json") && message.contains("unknown token"), "{message}");
+        // With one, anything encodes: known pieces, then <unk>, then padding.
+        let ok = TextTokenizer::new(&tower, Some((path, unigram(serde_json::json!(1)).as_bytes()))).unwrap();
+        assert_eq!(ok.tokenize("a\u{E000}"), vec![2, 1, 0, 0, 0, 0, 0, 0]);
     }
 }

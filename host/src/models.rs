@@ -59,8 +59,13 @@ impl PreloadedGraphs {
                     });
                 }
                 let path = dir.join(file);
-                let bytes = std::fs::read(&path).map_err(HostError::io(&path))?;
-                let graph = OrtGraph::load(&path, &bytes, sessions)?;
+                if !path.is_file() {
+                    return Err(HostError::io(&path)(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the model manifest names this graph file",
+                    )));
+                }
+                let graph = OrtGraph::load(&path, sessions)?;
                 tracing::info!(
                     graph = %graph_name,
                     file = %path.display(),

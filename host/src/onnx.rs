@@ -52,12 +52,15 @@ struct Shared {
 pub struct OrtGraph(Arc<Shared>);
 
 impl OrtGraph {
-    /// Loads `model` (read from `path`) into `sessions` sessions (at least
-    /// one) of one intra-op thread each, on the CPU.
-    pub fn load(path: &Path, model: &[u8], sessions: usize) -> Result<Self, OnnxError> {
+    /// Loads the ONNX file at `path` into `sessions` sessions (at least one)
+    /// of one intra-op thread each, on the CPU.
+    pub fn load(path: &Path, sessions: usize) -> Result<Self, OnnxError> {
         let mut loaded = Vec::new();
         for _ in 0..sessions.max(1) {
-            let session = busca_onnx::session::build(SessionSource::Memory(model), SessionOptions::cpu(1))
+            // From the file, not from bytes: a tower past protobuf's 2 GiB
+            // (M-CLIP's XLM-R) keeps its weights in `<file>.data` beside it,
+            // which ONNX Runtime finds relative to the model's path.
+            let session = busca_onnx::session::build(SessionSource::File(path), SessionOptions::cpu(1))
                 .map_err(|e| match e {
                     OnnxError::Load { source, .. } => OnnxError::Load { path: path.to_path_buf(), source },
                     other => other,

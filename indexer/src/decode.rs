@@ -6,8 +6,8 @@
 //! point takes the first decoded frame whose timestamp reaches it (a frame held
 //! across several grid points is taken once). The exact timestamp of every
 //! sampled frame is kept. swscale converts each sampled frame straight to RGB at
-//! the model's resolution (shortest side = `short_side`, bicubic, display aspect
-//! ratio honoured), and rotation metadata is applied afterwards on the small
+//! the model's resolution (the model's fit: shortest side = `size` with bicubic,
+//! or squashed to `size × size` with bilinear; display aspect ratio honoured), and rotation metadata is applied afterwards on the small
 //! frame, so nothing full-size is ever converted twice.
 //!
 //! Every decoded frame, sampled or not, also goes to the transition detector
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use busca_core::error::IoAt;
-use busca_core::preprocess::shortest_side_dims;
+use busca_core::preprocess::{Filter, Fit};
 use busca_core::shot::Transition;
 
 use crate::cuts::{Grid, Plane, TransitionDetector, GRID_H, GRID_W};
@@ -31,7 +31,7 @@ use ffmpeg::format::Pixel;
 use ffmpeg::media::Type as MediaType;
 use ffmpeg::software::scaling::{Context as Scaler, Flags as ScaleFlags};
 
-/// One sampled frame, resized so its shortest side is `short_side`, rotated
+/// One sampled frame, resized as the model's fit says, rotated
 /// for display.
 #[derive(Debug, Clone)]
 pub struct SampledFrame {
@@ -74,8 +74,11 @@ pub struct VideoInfo {
 pub struct SampleOptions {
     /// Frames per second to sample.
     pub fps: f32,
-    /// Shortest side of the sampled frames (the model's image size).
-    pub short_side: u32,
+    /// The model's image size: the shortest side of the sampled frames, or
+    /// both sides for a squash.
+    pub size: u32,
+    /// How frames are brought to the model's size (the model manifest's).
+    pub fit: Fit,
     /// FFmpeg decoder threads (0 = FFmpeg picks from the CPU count).
     pub decoder_threads: usize,
     /// Look for cuts, dissolves and fades on every decoded frame.
@@ -545,7 +548,7 @@ impl Sampler {
         let quarter_turn = self.rotation == 90 || self.rotation == 270;
         let (disp_w, disp_h) = if quarter_turn { (h, display_w) } else { (display_w, h) };
         self.display_dims.get_or_insert((disp_w, disp_h));
-        let (rw, rh) = shortest_side_dims(disp_w, disp_h, self.options.short_side);
+        let (rw, rh) = self.options.fit.resized_dims(disp_w, disp_h, self.options.size);
         // Scale the coded frame to the resized size before rotating it.
         let (out_width, out_height) = if quarter_turn { (rh, rw) } else { (rw, rh) };
         let key = ScalerKey {
@@ -556,7 +559,11 @@ impl Sampler {
             out_height,
         };
         if self.scaler.as_ref().is_none_or(|(k, _)| *k != key) {
-            let scaler = Scaler::get(key.format, w, h, Pixel::RGB24, out_width, out_height, ScaleFlags::BICUBIC)?;
+            let flags = match self.options.fit.filter() {
+                Filter::Bicubic => ScaleFlags::BICUBIC,
+                Filter::Bilinear => ScaleFlags::BILINEAR,
+            };
+            let scaler = Scaler::get(key.format, w, h, Pixel::RGB24, out_width, out_height, flags)?;
             self.scaler = Some((key, scaler));
         }
         let (_, scaler) = self.scaler.as_mut().expect("scaler just set");

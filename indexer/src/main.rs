@@ -237,27 +237,10 @@ fn main() -> ExitCode {
     match run_cli() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", chain_message(&e));
+            eprintln!("error: {}", busca_core::error::chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes, each said once: a cause whose text its
-/// context already includes (an I/O error inside a message naming its
-/// path) is not repeated.
-fn chain_message(e: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            if !message.is_empty() {
-                message.push_str(": ");
-            }
-            message.push_str(&text);
-        }
-    }
-    message
 }
 
 fn run_cli() -> anyhow::Result<ExitCode> {

@@ -84,7 +84,8 @@ pub(crate) fn embed_videos(
     let preprocess = model.preprocess();
     let options = SampleOptions {
         fps: config.analysis.segmentation.sample_fps,
-        short_side: preprocess.size,
+        size: preprocess.size,
+        fit: preprocess.fit,
         decoder_threads: config.decoder_threads,
         detect_transitions: config.analysis.frame_transitions,
         sample_at_cuts: config.analysis.frame_transitions,

@@ -218,7 +218,8 @@ fn rotated_video_is_turned_for_display() {
     ffmpeg(&["-i", plain.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated.to_str().unwrap()]);
     let options = busca_indexer::decode::SampleOptions {
         fps: 2.0,
-        short_side: 224,
+        size: 224,
+        fit: busca_core::preprocess::Fit::ShortestSideCrop,
         decoder_threads: 1,
         detect_transitions: true,
         sample_at_cuts: true,

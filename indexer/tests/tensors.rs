@@ -10,12 +10,12 @@ mod common;
 
 use std::path::Path;
 
-use busca_core::preprocess::ClipPreprocess;
+use busca_core::preprocess::{ClipPreprocess, Fit};
 use busca_indexer::decode::{decode_sampled, SampleOptions};
 use common::ffmpeg;
 
 /// CLIP's crop with identity normalisation: the tensor holds 8-bit levels.
-const LEVELS: ClipPreprocess = ClipPreprocess { size: 224, mean: [0.0; 3], std: [1.0 / 255.0; 3] };
+const LEVELS: ClipPreprocess = ClipPreprocess { size: 224, mean: [0.0; 3], std: [1.0 / 255.0; 3], fit: Fit::ShortestSideCrop };
 
 /// The frame at `t_ms` as the ffmpeg CLI writes it to PNG (full size, RGB).
 fn frame_png(video: &Path, t_ms: u64, out: &Path) -> image::RgbImage {
@@ -37,7 +37,7 @@ fn indexer_frames_and_query_images_differ_by_three_levels_on_average() {
         "-color_range", "tv", video.to_str().unwrap(),
     ]);
     let mut frames = Vec::new();
-    decode_sampled(&video, SampleOptions { fps: 2.0, short_side: 224, decoder_threads: 1, detect_transitions: false, sample_at_cuts: false }, |f| {
+    decode_sampled(&video, SampleOptions { fps: 2.0, size: 224, fit: Fit::ShortestSideCrop, decoder_threads: 1, detect_transitions: false, sample_at_cuts: false }, |f| {
         frames.push(f);
         Ok(())
     })

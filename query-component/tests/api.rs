@@ -8,7 +8,7 @@ use std::path::Path;
 
 use busca_core::query::Limits;
 use busca_core::ClipTokenizer;
-use busca_core::model::{ImageTower, TextTower};
+use busca_core::model::{ImageTower, ScoreKind, TextTower};
 use query_component::api::{Encoder, EncoderError, HttpRequest, HttpResponse, NnError, Service};
 use query_component::test_bundle::{self, Spec};
 use serde_json::Value;
@@ -114,6 +114,48 @@ fn text_search_returns_the_class_asked_for_with_bundle_version() {
         assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] > 0.9, "{scores:?}");
     }
     assert_eq!(enc.calls.borrow()[0], ("test-text".to_string(), vec![1, 77]));
+}
+
+#[test]
+fn a_sigmoid_scored_model_gives_text_only_hits_their_match_probability() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = spec("siglip");
+    // SigLIP's manifest: sigmoid(10 · cos − 5), and the squash fit.
+    s.model.score = ScoreKind::Sigmoid { scale: 10.0, bias: -5.0 };
+    s.model.image.resize = "squash-bilinear".into();
+    s.model.image.crop = "none".into();
+    let service = service_with(tmp.path(), std::slice::from_ref(&s));
+    let enc = FakeEncoder::new(s);
+    let (status, json) = search(&service, &enc, serde_json::json!({"text": "class 1", "k": 18}));
+    assert_eq!(status, 200, "{json}");
+    let hits = json["results"].as_array().unwrap();
+    for h in hits {
+        let (score, p) = (h["score"].as_f64().unwrap(), h["probability"].as_f64().unwrap());
+        let want = 1.0 / (1.0 + (-(10.0 * score - 5.0)).exp());
+        assert!((p - want).abs() < 1e-5, "probability {p} for cosine {score}, want {want}");
+    }
+    // The shots of the class asked for are likely matches, the others not.
+    assert!(hits[0]["probability"].as_f64().unwrap() > 0.9, "{json}");
+    assert!(hits.last().unwrap()["probability"].as_f64().unwrap() < 0.1, "{json}");
+    // An image (image-image cosine) or a fused query has no calibrated probability.
+    let b64 = base64_of(&png([255, 0, 0], 40, 30));
+    for body in [serde_json::json!({"image": b64, "k": 3}), serde_json::json!({"text": "class 1", "image": b64, "k": 3})] {
+        let (status, json) = search(&service, &enc, body);
+        assert_eq!(status, 200, "{json}");
+        assert!(json["results"].as_array().unwrap().iter().all(|h| h.get("probability").is_none()), "{json}");
+    }
+    // The squash fit gives the image tower the whole 40 × 30 picture at 32 × 32.
+    assert_eq!(enc.calls.borrow().last().unwrap(), &("test-image".to_string(), vec![1, 3, 32, 32]));
+}
+
+#[test]
+fn cosine_models_give_no_probability() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = spec("demo");
+    let service = service_with(tmp.path(), std::slice::from_ref(&s));
+    let enc = FakeEncoder::new(s);
+    let (_, json) = search(&service, &enc, serde_json::json!({"text": "class 1", "k": 3}));
+    assert!(json["results"].as_array().unwrap().iter().all(|h| h.get("probability").is_none()), "{json}");
 }
 
 #[test]

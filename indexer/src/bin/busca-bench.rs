@@ -160,7 +160,8 @@ fn table(title: &str, header: [&str; 4], rows: &[[String; 4]]) {
 fn bench_decode(clip: &Path, fps: f32, size: u32, runs: usize, threads: usize) -> anyhow::Result<()> {
     let options = SampleOptions {
         fps,
-        short_side: size,
+        size,
+        fit: busca_core::preprocess::Fit::ShortestSideCrop,
         decoder_threads: threads,
         detect_transitions: true,
         sample_at_cuts: true,

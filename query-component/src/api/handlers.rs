@@ -129,8 +129,14 @@ impl Service {
             }
             None => None,
         };
-        let query = c.compose(&search.parts(text_vector.as_deref(), image_vector.as_deref()))?;
-        let found = c.search(&query, search.k, &search.filter, Method::Auto, &[]);
+        let parts = search.parts(text_vector.as_deref(), image_vector.as_deref());
+        let query = c.compose(&parts)?;
+        let mut found = c.search(&query, search.k, &search.filter, Method::Auto, &[]);
+        if parts.text_only() {
+            for hit in &mut found.hits {
+                hit.probability = model.score.probability(hit.score);
+            }
+        }
         Ok(HttpResponse::json(200, &SearchResponse {
             collection: c.name().to_string(),
             bundle_version: c.version().to_string(),

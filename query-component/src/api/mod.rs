@@ -58,18 +58,6 @@ impl Served {
     }
 }
 
-/// An error and its sources, one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 /// Every collection found under the bundles root, loaded; what failed to load
 /// is kept with its reason and reported instead of served.
 pub struct Service {
@@ -98,7 +86,7 @@ impl Service {
                 for name in names {
                     let served = Collection::load_current(&root.join(&name))
                         .map_err(|e| e.to_string())
-                        .and_then(|c| Served::new(c).map_err(|e| error_chain(&e)));
+                        .and_then(|c| Served::new(c).map_err(|e| busca_core::error::chain(&e)));
                     match served {
                         Ok(served) => {
                             service.collections.insert(name, served);
@@ -126,7 +114,7 @@ impl Service {
                     served.insert(name, s);
                 }
                 Err(e) => {
-                    failures.insert(name, error_chain(&e));
+                    failures.insert(name, busca_core::error::chain(&e));
                 }
             }
         }
