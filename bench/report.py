@@ -29,6 +29,7 @@ GOAL_INSTANTIATE_MS = 5.0
 GOAL_COMPONENT_RATIO = 1.5
 GOAL_RPS = 1000.0
 GOAL_I8_OVERLAP = 0.95    # i8 top-10 ∩ f32 top-10, at least
+GOAL_SCAN_VS_NUMPY = 1.2  # exact f32 scan ÷ numpy `X @ q`, at most
 GOAL_EDGE_MIB = 50.0      # self-contained app with an 18,400-shot bundle, at most
 GOAL_EDGE_MEMORY_MIB = 128.0
 GOAL_EDGE_RPS_RATIO = 1.5  # busca-serve req/s ÷ the self-contained component's, at most
@@ -168,14 +169,16 @@ def parse_segment(text):
 
 def parse_search_native(text):
     head = re.search(r"(\d+) shots x (\d+) dims, (\d+) queries, k = (\d+)", text)
+    kernels = re.search(r"kernels (\w+)", text)
     rows = {}
-    for m in re.finditer(r"^(exact scan|hnsw \(ef=\d+\))\s+(f32|f16|i8)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+([\d.]+)\s*$",
+    for m in re.finditer(r"^(exact scan|hnsw \(ef=\d+\)|numpy X @ q|numpy 1 thread|portable scan)\s+(f32|f16|i8)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+([\d.]+)\s*$",
                          text, re.M):
-        rows[(m.group(1).split()[0], m.group(2))] = {
+        key = {"numpy X @ q": "numpy", "numpy 1 thread": "numpy1"}.get(m.group(1), m.group(1).split()[0])
+        rows[(key, m.group(2))] = {
             "method": m.group(1), "mean_ms": float(m.group(3)), "p95_ms": float(m.group(4)),
             "speedup": float(m.group(5)), "recall": float(m.group(6))}
     return {"shots": int(head.group(1)), "dim": int(head.group(2)), "queries": int(head.group(3)),
-            "k": int(head.group(4)), "rows": rows}
+            "k": int(head.group(4)), "rows": rows, "kernels": kernels.group(1) if kernels else "?"}
 
 
 def parse_host(text):
@@ -337,6 +340,30 @@ def main_table(run):
                 parts.append(f"HNSW {st} {f(r[('hnsw', st)]['mean_ms'], 2)} ms (recall@{n['k']} {r[('hnsw', st)]['recall']:.3f})")
         rows.append((f"native search, {n['shots']:,} × {n['dim']} clustered vectors, k = {n['k']}, mean of {n['queries']} queries",
                      "— (reference)", ", ".join(parts), "—", "—"))
+        f32 = r[("exact", "f32")]["mean_ms"]
+        if ("numpy", "f32") in r:
+            npy, npy1 = r[("numpy", "f32")]["mean_ms"], r.get(("numpy1", "f32"), {}).get("mean_ms")
+            ratio = f32 / npy
+            rows.append((f"exact f32 scan (one thread, {n['kernels']} kernels) ÷ numpy `X @ q` + top-10 on the same "
+                         f"{n['shots']:,} × {n['dim']} matrix and queries (OpenBLAS, its default threads)",
+                         f"≤ {GOAL_SCAN_VS_NUMPY}×", f"{f(f32, 2)} vs {f(npy, 2)} ms"
+                         + (f" (numpy on one thread {f(npy1, 2)} ms: {f(f32 / npy1)}×)" if npy1 else ""),
+                         f"**{f(ratio)}×**", verdict(ratio <= GOAL_SCAN_VS_NUMPY)))
+        else:
+            missing("exact f32 scan ÷ numpy `X @ q`", f"≤ {GOAL_SCAN_VS_NUMPY}×", "bench_search ran without --numpy")
+        if ("portable", "f32") in r:
+            p32, p16 = r[("portable", "f32")]["mean_ms"], r.get(("portable", "f16"), {}).get("mean_ms")
+            rows.append((f"what the {n['kernels']} kernels buy: exact scans with the portable loops (x86-64 baseline, SSE2) "
+                         "÷ the same scans with the kernels chosen at run time", "—",
+                         f"f32 {f(p32, 2)} vs {f(f32, 2)} ms" + (f", f16 {f(p16, 2)} vs {f(r[('exact', 'f16')]['mean_ms'], 2)} ms"
+                                                                 if p16 and ("exact", "f16") in r else ""),
+                         f"{f(p32 / f32)}×" + (f", {f(p16 / r[('exact', 'f16')]['mean_ms'])}×" if p16 and ("exact", "f16") in r else ""),
+                         "—"))
+        for st in ("f16", "i8"):
+            if ("exact", st) in r:
+                v = r[("exact", st)]["mean_ms"]
+                rows.append((f"exact {st} scan ÷ exact f32 scan (it reads {'half' if st == 'f16' else 'a quarter'} of the bytes)",
+                             "< 1×", f"{f(v, 2)} vs {f(f32, 2)} ms", f"**{f(v / f32)}×**", verdict(v < f32)))
         for method in ("exact", "hnsw"):
             if (method, "i8") in r:
                 v = r[(method, "i8")]

@@ -255,7 +255,7 @@ if [[ ! -s $BENCH_INDEX/f32.usearch || ! -s $BENCH_INDEX/i8.usearch ]]; then
     step inputs-bench-index "$PY" core/tests/fixtures/usearch/gen_bench_index.py "$BENCH_INDEX" || true
 fi
 if [[ -s $BENCH_INDEX/f32.usearch ]]; then
-    step search-native "$BIN/bench_search" "$BENCH_INDEX/f32.usearch" || true
+    step search-native "$BIN/bench_search" "$BENCH_INDEX/f32.usearch" --numpy "$PY" || true
 else
     skip search-native "no usearch index at $BENCH_INDEX"
 fi

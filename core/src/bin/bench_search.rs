@@ -13,6 +13,11 @@
 //! an `i8.usearch` sits beside the file given (gen_bench_index.py writes one),
 //! its exact scan and graph walk are rows too: their recall@10 is the overlap
 //! of i8's top 10 with f32's.
+//!
+//! With `--numpy PYTHON`, the same f32 matrix and queries are handed to numpy
+//! (`X @ q`, BLAS) in that interpreter, with its default threads and with
+//! one, and its times are rows of the same table: the floor an exact scan
+//! is held to, since both read every vector once.
 
 use std::time::Instant;
 
@@ -40,8 +45,58 @@ fn random_file(n: usize, dim: usize, rng: &mut SplitMix64) -> UsearchFile {
     }
 }
 
+/// numpy's `X @ q` on `matrix` for each query: (mean, p95, threads) per run,
+/// the default thread count first, then `OPENBLAS_NUM_THREADS=1` & co.
+fn numpy_rows(python: &str, matrix: &[f32], dim: usize, queries: &[Vec<f32>]) -> anyhow_free::Result<Vec<(String, Vec<f64>)>> {
+    let dir = std::env::temp_dir().join(format!("bench_search-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    std::fs::write(dir.join("x.f32"), bytes(matrix))?;
+    std::fs::write(dir.join("q.f32"), bytes(&queries.concat()))?;
+    const SCRIPT: &str = r#"
+import sys, time, numpy as np
+d, dim = sys.argv[1], int(sys.argv[2])
+x = np.fromfile(d + "/x.f32", dtype="<f4").reshape(-1, dim)
+qs = np.fromfile(d + "/q.f32", dtype="<f4").reshape(-1, dim)
+for q in qs[:20]:
+    s = x @ q
+times = []
+for q in qs:
+    t = time.perf_counter()
+    s = x @ q
+    top = np.argpartition(-s, 10)[:10]
+    times.append((time.perf_counter() - t) * 1e3)
+print(" ".join(f"{t:.5f}" for t in times))
+"#;
+    let mut out = Vec::new();
+    for (label, single) in [("numpy X @ q", false), ("numpy 1 thread", true)] {
+        let mut cmd = std::process::Command::new(python);
+        cmd.arg("-c").arg(SCRIPT).arg(&dir).arg(dim.to_string());
+        if single {
+            for var in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
+                cmd.env(var, "1");
+            }
+        }
+        let run = cmd.output()?;
+        if !run.status.success() {
+            return Err(format!("{python}: {}", String::from_utf8_lossy(&run.stderr)).into());
+        }
+        let times: Vec<f64> = String::from_utf8_lossy(&run.stdout).split_whitespace().filter_map(|t| t.parse().ok()).collect();
+        out.push((label.to_string(), times));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
+/// A boxed error is all this bench binary needs (core has no anyhow).
+mod anyhow_free {
+    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+}
+
 fn main() {
-    let path = std::env::args().nth(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let numpy = args.iter().position(|a| a == "--numpy").and_then(|i| args.get(i + 1).cloned());
+    let path = args.iter().enumerate().find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--numpy")).map(|(_, a)| a.clone());
     let mut rng = SplitMix64(42);
     let (file, has_graph, source) = match &path {
         Some(p) => match UsearchFile::read(std::path::Path::new(p)) {
@@ -94,7 +149,7 @@ fn main() {
         hit as f64 / (truth.len() * K) as f64
     };
     let base_mean = mean(&base_times);
-    println!("bench_search: {source}: {n} shots x {dim} dims, {QUERIES} queries, k = {K}");
+    println!("bench_search: {source}: {n} shots x {dim} dims, {QUERIES} queries, k = {K}, kernels {}", vector::kernels());
     println!("{:<14} {:>8} {:>10} {:>10} {:>14} {:>10}", "method", "storage", "mean ms", "p95 ms", "speed vs f32", "recall@10");
     let row = |name: &str, storage: &str, times: &[f64], rows: &[Vec<u64>]| {
         println!(
@@ -110,6 +165,41 @@ fn main() {
     row("exact scan", "f32", &base_times, &truth);
     let (rows, times) = run(&f16_index, Method::Exact);
     row("exact scan", "f16", &times, &rows);
+    if vector::kernels() != "portable" {
+        // The same scans with the portable loops (what the x86-64 baseline
+        // compiles to), to show what the run-time kernels buy.
+        let matrix: Vec<f32> = (0..n).flat_map(|r| index.vector(r)).collect();
+        let halves: Vec<half::f16> = matrix.iter().map(|x| half::f16::from_f32(*x)).collect();
+        let scan = |score: &dyn Fn(&[f32], usize) -> f32| -> (Vec<Vec<u64>>, Vec<f64>) {
+            let (mut keys, mut times) = (Vec::new(), Vec::new());
+            for q in &queries {
+                let t = Instant::now();
+                let mut best = vector::TopK::new(K, None);
+                for r in 0..n {
+                    best.push(vector::Scored { row: r, score: score(q, r) });
+                }
+                let hits = best.into_sorted_vec();
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                keys.push(hits.iter().map(|h| index.key(h.row)).collect());
+            }
+            (keys, times)
+        };
+        let (rows, times) = scan(&|q, r| vector::portable::dot(q, &matrix[r * dim..(r + 1) * dim]));
+        row("portable scan", "f32", &times, &rows);
+        let (rows, times) = scan(&|q, r| vector::portable::dot_f16(q, &halves[r * dim..(r + 1) * dim]));
+        row("portable scan", "f16", &times, &rows);
+    }
+    if let Some(python) = &numpy {
+        let matrix: Vec<f32> = (0..n).flat_map(|r| index.vector(r)).collect();
+        match numpy_rows(python, &matrix, dim, &queries) {
+            Ok(runs) => {
+                for (label, times) in runs {
+                    row(&label, "f32", &times, &truth);
+                }
+            }
+            Err(e) => eprintln!("numpy rows not measured: {e}"),
+        }
+    }
     if has_graph {
         let (rows, times) = run(&index, Method::Hnsw);
         row("hnsw (ef=64)", "f32", &times, &rows);

@@ -1,14 +1,45 @@
 //! Vector arithmetic for embeddings: normalisation, dot products and an exact
 //! top-k scan.
 //!
-//! The loops are written so that the compiler vectorises them (eight independent
-//! accumulators, no bounds checks in the hot loop): AVX on x86-64, and
-//! `simd128` in the component when it is built with
-//! `-C target-feature=+simd128`. The exact scan is what the component runs for
-//! collections small enough that a scan beats walking a graph.
+//! One kernel per element type (f32, f16, i8 rows against an f32 query, and
+//! the squared L2 distance of the segmentation), used by the index, the exact
+//! scan and the segmentation alike. On x86-64 CPUs with AVX2, FMA and F16C
+//! (checked once at run time) they are the hand-written [`avx2`] loops;
+//! elsewhere, portable loops written so that the compiler vectorises them
+//! (eight independent accumulators, no bounds checks in the hot loop): SSE2
+//! for the x86-64 baseline, and `simd128` in the component, which is built
+//! with `-C target-feature=+simd128`. The exact scan is what the component runs
+//! for collections small enough that a scan beats walking a graph.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
+/// Whether the [`avx2`] kernels can run here (cached by std after the first call).
+#[inline(always)]
+fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The kernel set a search runs with: `avx2` or `portable`.
+pub fn kernels() -> &'static str {
+    if avx2_available() {
+        "avx2"
+    } else {
+        "portable"
+    }
+}
 
 /// The one vectorised reduction every distance here is made of:
 /// `Σ term(a[i], b[i])` with eight independent accumulators and no bounds
@@ -32,10 +63,37 @@ fn reduce<A: Copy, B: Copy>(a: &[A], b: &[B], term: impl Fn(A, B) -> f32) -> f32
     sum
 }
 
+/// The portable loops alone, whatever the CPU: the fallback of every kernel,
+/// and what benches compare the [`avx2`] kernels with in the same run.
+pub mod portable {
+    use super::{f16_to_f32, reduce};
+
+    /// Dot product.
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        reduce(a, b, |x, y| x * y)
+    }
+
+    /// f32 query · f16 row.
+    pub fn dot_f16(query: &[f32], row: &[half::f16]) -> f32 {
+        reduce(query, row, |q, h| q * f16_to_f32(h.to_bits()))
+    }
+
+    /// f32 query · i8 row (not rescaled).
+    pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
+        reduce(query, row, |q, r| q * f32::from(r))
+    }
+}
+
 /// Dot product.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    reduce(a, b, |x, y| x * y)
+    #[cfg(target_arch = "x86_64")]
+    if avx2_available() {
+        assert_eq!(a.len(), b.len(), "distance between vectors of different lengths");
+        // SAFETY: the CPU has the features (checked), the lengths are equal.
+        return unsafe { avx2::dot(a, b) };
+    }
+    portable::dot(a, b)
 }
 
 /// Dot product of an f32 query with an f16 row. The conversion is the
@@ -43,18 +101,36 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// embeddings hold no infinities), so the loop vectorises like [`dot`].
 #[inline]
 pub fn dot_f16(query: &[f32], row: &[half::f16]) -> f32 {
-    reduce(query, row, |q, h| q * f16_to_f32(h.to_bits()))
+    #[cfg(target_arch = "x86_64")]
+    if avx2_available() {
+        assert_eq!(query.len(), row.len(), "distance between vectors of different lengths");
+        // SAFETY: as in `dot`.
+        return unsafe { avx2::dot_f16(query, row) };
+    }
+    portable::dot_f16(query, row)
 }
 
 /// Dot product of an f32 query with an i8 row (not rescaled).
 #[inline]
 pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
-    reduce(query, row, |q, r| q * f32::from(r))
+    #[cfg(target_arch = "x86_64")]
+    if avx2_available() {
+        assert_eq!(query.len(), row.len(), "distance between vectors of different lengths");
+        // SAFETY: as in `dot`.
+        return unsafe { avx2::dot_i8(query, row) };
+    }
+    portable::dot_i8(query, row)
 }
 
 /// `‖a − b‖²`.
 #[inline]
 pub fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if avx2_available() {
+        assert_eq!(a.len(), b.len(), "distance between vectors of different lengths");
+        // SAFETY: as in `dot`.
+        return unsafe { avx2::squared_l2(a, b) };
+    }
     reduce(a, b, |x, y| (x - y) * (x - y))
 }
 
@@ -310,6 +386,25 @@ mod tests {
         assert_eq!(a, [0; 4]);
         quantize_i8(&[1.0, f32::NAN, 0.0, 0.0], &mut a);
         assert_eq!(a, [0; 4], "a NaN row is zeros, not garbage");
+    }
+
+    #[test]
+    fn every_kernel_agrees_with_the_portable_loop_for_every_tail_length() {
+        // On this machine the dispatching functions may take the AVX2 path;
+        // `reduce` is the portable one. Both must give the same sums.
+        let mut rng = SplitMix64(7);
+        for n in 0..100 {
+            let a: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+            let h: Vec<half::f16> = b.iter().map(|x| half::f16::from_f32(*x)).collect();
+            let q: Vec<i8> = b.iter().map(|x| (x * 127.0).round() as i8).collect();
+            let close = |x: f32, y: f32, what: &str| assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what} n={n}: {x} vs {y}");
+            close(dot(&a, &b), reduce(&a, &b, |x, y| x * y), "f32");
+            close(dot_f16(&a, &h), reduce(&a, &h, |x, y| x * y.to_f32()), "f16");
+            close(dot_i8(&a, &q), reduce(&a, &q, |x, y| x * f32::from(y)), "i8");
+            close(squared_l2(&a, &b), reduce(&a, &b, |x, y| (x - y) * (x - y)), "l2");
+        }
+        assert_eq!(kernels(), if avx2_available() { "avx2" } else { "portable" });
     }
 
     #[test]
