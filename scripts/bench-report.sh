@@ -237,6 +237,25 @@ else
     skip encode "no model at $ENC_MODEL and models/export_clip.py --random-weights could not make one (see encoder-export.log in the run dir)"
 fi
 
+# ---------------------------------------------------------------- whole pipeline against the Python one
+# busca-index end to end vs ffmpeg + numpy + onnxruntime (batch 32) on the same
+# videos: the tiny model (decode-bound) and ViT-L/14 random weights
+# (encoder-bound, on the short clip only: ~1 s per frame on 2 cores).
+PIPE_VIDEOS=()
+for v in "$BUNNY42" "$VIDEOS/bikes.mp4"; do [[ -s $v ]] && PIPE_VIDEOS+=("$v"); done
+if ((${#PIPE_VIDEOS[@]})); then
+    step pipeline-tiny "$PY" bench/python_pipeline.py --busca-index "$BIN/busca-index" --model models/tiny \
+        --work "$WORK/pipeline" --rounds "$( ((QUICK)) && echo 1 || echo 3)" "${PIPE_VIDEOS[@]}" || true
+    if [[ -f $ENC_MODEL/manifest.json && -s $VIDEOS/bikes.mp4 ]]; then
+        step pipeline-vitl "$PY" bench/python_pipeline.py --busca-index "$BIN/busca-index" --model "$ENC_MODEL" \
+            --work "$WORK/pipeline" --rounds 1 --fps 1 "$VIDEOS/bikes.mp4" || true
+    else
+        skip pipeline-vitl "no ViT-L/14 export at $ENC_MODEL or no bikes.mp4"
+    fi
+else
+    skip pipeline-tiny "no videos (scripts/make_demo_videos.sh failed?)"
+fi
+
 # ---------------------------------------------------------------- semantic analysis
 step segment "$BIN/busca-bench" segment --frames "$SEG_FRAMES" || true
 

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""busca-index end to end against the straightforward Python pipeline people
+write for the same job, on the same videos and model, in one run:
+
+- Python: ffmpeg decodes each video at the same fps straight to RGB at the
+  model's size (`-vf fps=F,scale=...:flags=bicubic,crop=S:S`, a pipe),
+  numpy normalises, onnxruntime (CPU provider, its default threads) embeds in
+  batches of 32. Frames are only embedded: nothing is segmented or written.
+- ours: `busca-index` on the same files (decode, transition detection,
+  embed, classes, scenes, shots, usearch index, keyframes, a published
+  bundle).
+
+The two alternate (Python, ours, Python, ours, ...) for `--rounds` rounds;
+each side's frames per second is its median round. Prints one JSON object.
+
+    python bench/python_pipeline.py --busca-index BIN --model DIR --work DIR [--fps 2] [--rounds 3] VIDEO...
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def log(*a):
+    print("[python-pipeline]", *a, file=sys.stderr, flush=True)
+
+
+def python_pipeline(videos, manifest, model_dir, fps, batch):
+    """(frames, seconds) of the Python pipeline over `videos`."""
+    import onnxruntime as ort
+    image = manifest["image"]
+    size = image["image_size"]
+    mean = np.asarray(image["mean"], dtype=np.float32)[:, None, None]
+    std = np.asarray(image["std"], dtype=np.float32)[:, None, None]
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(str(model_dir / image["file"]), providers=["CPUExecutionProvider"])
+    frames = 0
+    pending = []
+
+    def flush():
+        nonlocal pending
+        if pending:
+            x = ((np.stack(pending).astype(np.float32) / 255.0).transpose(0, 3, 1, 2) - mean) / std
+            sess.run([image["output"]], {image["input"]: x.astype(np.float32)})
+            pending = []
+
+    if image["resize"] == "squash-bilinear":
+        vf = f"fps={fps},scale={size}:{size}:flags=bilinear"
+    else:
+        vf = (f"fps={fps},scale={size}:{size}:force_original_aspect_ratio=increase:flags=bicubic,"
+              f"crop={size}:{size}")
+    for video in videos:
+        proc = subprocess.Popen(["ffmpeg", "-v", "error", "-i", str(video), "-vf", vf, "-f", "rawvideo",
+                                 "-pix_fmt", "rgb24", "-"], stdout=subprocess.PIPE)
+        frame_bytes = size * size * 3
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            pending.append(np.frombuffer(buf, dtype=np.uint8).reshape(size, size, 3))
+            frames += 1
+            if len(pending) == batch:
+                flush()
+        proc.wait()
+        if proc.returncode != 0:
+            raise RuntimeError(f"ffmpeg failed on {video}")
+    flush()
+    return frames, time.perf_counter() - t0
+
+
+def ours(busca_index, videos, model_dir, fps, work):
+    """(frames embedded, seconds) of `busca-index` publishing a bundle of `videos`."""
+    out = work / "bundles"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(work / "cache", ignore_errors=True)
+    env = dict(os.environ, XDG_CACHE_HOME=str(work / "cache"))
+    t0 = time.perf_counter()
+    run = subprocess.run([str(busca_index), "--collection", "bench", "--out", str(out), "--model", str(model_dir),
+                          "--fps", str(fps), "--no-progress", *map(str, videos)],
+                         capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - t0
+    if run.returncode != 0:
+        raise RuntimeError(f"busca-index failed: {run.stderr[-2000:]}")
+    current = (out / "bench" / "CURRENT").read_text().strip()
+    manifest = json.loads((out / "bench" / "versions" / current / "manifest.json").read_text())
+    return manifest["counts"]["frames"], seconds
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("videos", type=Path, nargs="+")
+    ap.add_argument("--busca-index", type=Path, required=True)
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--fps", type=float, default=2.0)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args()
+    a.work.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((a.model / "manifest.json").read_text())
+    runs = {"python": [], "ours": []}
+    for r in range(a.rounds):
+        log(f"round {r + 1}/{a.rounds}: Python")
+        frames, s = python_pipeline(a.videos, manifest, a.model, a.fps, a.batch)
+        runs["python"].append({"frames": frames, "seconds": s, "fps": frames / s})
+        log(f"round {r + 1}/{a.rounds}: busca-index")
+        frames, s = ours(a.busca_index, a.videos, a.model, a.fps, a.work)
+        runs["ours"].append({"frames": frames, "seconds": s, "fps": (frames or 0) / s})
+    med = {k: statistics.median(x["fps"] for x in v) for k, v in runs.items()}
+    print(json.dumps({"model_id": manifest["model_id"], "videos": [str(v) for v in a.videos], "sample_fps": a.fps,
+                      "batch": a.batch, "runs": runs, "median_frames_per_s": med,
+                      "ratio": med["ours"] / med["python"] if med["python"] else None}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
