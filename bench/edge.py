@@ -19,7 +19,7 @@ provider) under a stock `wasmtime serve` with no wasi:nn, beside busca-serve
         --model models/tiny --work DIR [--shots 18400] [--wrk-seconds 10] [--requests 50]
 
 Prints one JSON object (bench/report.py renders it). Needs the wasmtime CLI
-and wac on PATH (scripts/setup.sh --tests), wrk for the throughput rows.
+and wasm-tools (scripts/setup.sh --tests), wrk for the throughput rows.
 Every server it starts listens on 127.0.0.1 and is ended by its own id.
 """
 import argparse

