@@ -11,9 +11,9 @@ echo "== generated files are reproducible"
 python models/gen_tiny.py --check
 python core/tests/fixtures/gen_fixtures.py --check
 
-echo "== core builds for wasm32-wasip2"
-cargo build -q -p busca-core --target wasm32-wasip2
-
+# Core for wasm32-wasip2 is built by the components below: with its default
+# features by the query component, without them by the wasi:nn providers (a
+# separate debug build of it here cost 6 minutes of a cold run).
 echo "== edge components (wasm32-wasip2): query component, wasi:nn provider, self-contained"
 BUSCA_COMPONENT="$(scripts/build-component.sh --edge | tail -n1)"
 export BUSCA_COMPONENT BUSCA_NN_PROVIDER="$PWD/query-component/dist/nn_provider.wasm"
