@@ -180,6 +180,14 @@ def main():
         manifest = json.load(f)
     if manifest.get("embedding_dim") != EMBED_DIM:
         raise SystemExit(f"{manifest_path}: embedding_dim {manifest.get('embedding_dim')}, M-CLIP maps into 768")
+    if manifest.get("format_version", 1) < model_manifest.FORMAT_VERSION:
+        # An export from before format 2: the same towers, described again
+        # (a list of text towers, and the model's description).
+        import export_clip
+        text = manifest["text"][0] if isinstance(manifest["text"], list) else manifest["text"]
+        manifest = export_clip.manifest(out, manifest["model_id"], manifest["image"]["file"],
+                                        manifest["image"]["graph_name"], text["graph_name"],
+                                        manifest["model_id"].endswith("-random"))
 
     import torch
     torch.set_grad_enabled(False)

@@ -31,6 +31,8 @@ def export(module, example, path, in_name, out_name, graph_name, exporter="torch
 
     external = param_bytes(module) > EXTERNAL_DATA_THRESHOLD
     module = module.eval()
+    out_dir = os.path.dirname(os.path.abspath(path))
+    before = set(os.listdir(out_dir))
     t0 = time.time()
     with torch.no_grad():
         if exporter == "torchscript":
@@ -59,6 +61,14 @@ def export(module, example, path, in_name, out_name, graph_name, exporter="torch
     else:
         onnx.save_model(m, path)
     del m
+    # A tower past 2 GiB leaves the exporter's one file per tensor beside the
+    # model; the re-save above gathered them into `<file>.data`.
+    keep = {os.path.basename(path), os.path.basename(path) + ".data"}
+    for stale in set(os.listdir(out_dir)) - before - keep:
+        os.remove(os.path.join(out_dir, stale))
+    for f in keep:
+        if os.path.exists(os.path.join(out_dir, f)):
+            os.chmod(os.path.join(out_dir, f), 0o644)
     dt = time.time() - t0
     with torch.no_grad():
         ref = module(example).numpy()

@@ -50,10 +50,10 @@ impl PreloadedGraphs {
         for dir in model_dirs {
             let manifest = ModelManifest::load(dir).map_err(|source| HostError::Model { dir: dir.clone(), source })?;
             for spec in manifest.graphs() {
-                let (graph_name, file) = (&spec.graph_name.to_string(), spec.file);
+                let (graph_name, file) = (spec.graph_name, spec.file);
                 if let Some(existing) = out.graphs.get(graph_name) {
                     return Err(HostError::DuplicateGraph {
-                        name: graph_name.clone(),
+                        name: graph_name.to_string(),
                         first: existing.dir.clone(),
                         second: dir.clone(),
                     });
@@ -75,7 +75,7 @@ impl PreloadedGraphs {
                     "preloaded graph"
                 );
                 out.graphs.insert(
-                    graph_name.clone(),
+                    graph_name.to_string(),
                     NamedGraph {
                         graph: graph.clone().into_wasi_graph(),
                         ort: graph,

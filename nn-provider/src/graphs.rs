@@ -283,7 +283,7 @@ impl Registry {
         let manifest = ModelManifest::load(dir)?;
         let mut registry = Registry::default();
         for spec in manifest.graphs() {
-            let (graph_name, file, sha256, output) = (&spec.graph_name.to_string(), spec.file, spec.sha256, spec.output);
+            let (graph_name, file, sha256, output) = (spec.graph_name, spec.file, spec.sha256, spec.output);
             let path = dir.join(file);
             let bytes = read_graph_file(&path)?;
             if let Some(expected) = sha256 {
@@ -295,12 +295,12 @@ impl Registry {
             let graph = Graph::from_onnx(graph_name, &bytes)?;
             if !graph.output_names().iter().any(|n| n == output) {
                 return Err(ProviderError::Encoding {
-                    name: graph_name.clone(),
+                    name: graph_name.to_string(),
                     detail: format!("the manifest names output {output:?}, the graph has {:?}", graph.output_names()),
                 });
             }
             graph.warm_up()?;
-            registry.graphs.insert(graph_name.clone(), Arc::new(graph));
+            registry.graphs.insert(graph_name.to_string(), Arc::new(graph));
         }
         Ok(registry)
     }
