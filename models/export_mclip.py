@@ -35,7 +35,6 @@ Usage::
     python models/export_mclip.py --random-weights --model-dir ~/.cache/buscaescenas/models/clip-vit-l14-random
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -78,17 +77,6 @@ RANDOM_NOTE = {
 }
 # XLM-R's training languages that people search archives in; "*" would claim all.
 LANGUAGES = ["es", "ca", "gl", "eu", "pt", "fr", "it", "de", "nl", "en", "ar", "ru", "zh", "ja", "hi", "pl", "ro", "tr"]
-
-
-def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model-dir", required=True, help="a directory made by export_clip.py")
-    ap.add_argument("--random-weights", action="store_true",
-                    help="random init of the architecture and a stand-in tokenizer: no download at all")
-    ap.add_argument("--num-layers", type=int, help="(smoke tests only, with --random-weights) layer count")
-    ap.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
-    return ap.parse_args()
 
 
 def load(args):
@@ -169,11 +157,7 @@ def example_ids(path):
 
 
 def main():
-    args = parse_args()
-    if args.random_weights:
-        onnx_export.offline()
-    elif args.num_layers:
-        raise SystemExit("--num-layers only makes sense with --random-weights")
+    args = onnx_export.parse_args(__doc__, "--model-dir", "a directory made by export_clip.py")
     out = os.path.abspath(os.path.expanduser(args.model_dir))
     manifest_path = os.path.join(out, "manifest.json")
     with open(manifest_path, encoding="utf-8") as f:

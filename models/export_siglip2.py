@@ -33,7 +33,6 @@ Usage::
     python models/export_siglip2.py --random-weights --out ~/.cache/buscaescenas/models/siglip2-base-random
 """
 
-import argparse
 import json
 import math
 import os
@@ -82,17 +81,6 @@ RANDOM_NOTE = {
           "reales, resultados sin sentido",
 }
 LANGUAGES = ["*"]
-
-
-def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, help="output directory")
-    ap.add_argument("--random-weights", action="store_true",
-                    help="random init of the architecture and a stand-in tokenizer: no download at all")
-    ap.add_argument("--num-layers", type=int, help="(smoke tests only, with --random-weights) layer count")
-    ap.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
-    return ap.parse_args()
 
 
 def load(args):
@@ -160,11 +148,7 @@ def example_ids(path, pad_id):
 
 
 def main():
-    args = parse_args()
-    if args.random_weights:
-        onnx_export.offline()
-    elif args.num_layers:
-        raise SystemExit("--num-layers only makes sense with --random-weights")
+    args = onnx_export.parse_args(__doc__, "--out", "output directory")
     model_id = RANDOM_MODEL_ID if args.random_weights else MODEL_ID
     out = os.path.abspath(os.path.expanduser(args.out))
     os.makedirs(out, exist_ok=True)

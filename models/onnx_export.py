@@ -18,6 +18,24 @@ def offline():
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
+def parse_args(doc, target, target_help):
+    """The export scripts' command line: ``target`` (``--out`` or
+    ``--model-dir``), and the flags every export shares."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(target, required=True, help=target_help)
+    ap.add_argument("--random-weights", action="store_true",
+                    help="random init of the architecture and a stand-in tokenizer: no download at all")
+    ap.add_argument("--num-layers", type=int, help="(smoke tests only, with --random-weights) layer count")
+    ap.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
+    args = ap.parse_args()
+    if args.random_weights:
+        offline()
+    elif args.num_layers:
+        raise SystemExit("--num-layers only makes sense with --random-weights")
+    return args
+
+
 def param_bytes(model):
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
