@@ -509,12 +509,14 @@ def models_section(run):
             took = c["took_p50_ms"] if c else None
             L.append(f"| `{model}` | {tower} | {o['bytes']:,} | {f(o['p50_ms'])} ms | "
                      + (f"{f(took)} ms | {took / o['p50_ms']:.2f}× |" if took else "— | — |"))
-        L.append("")
+    L.append("")
     for model, row in res.items():
+        first_text = next((v for k, v in row["component"].items() if k.startswith("text:")), {})
+        p = first_text.get("probability")
         L.append(f"- `{model}`: score {row['score']['kind']}"
                  + (f" (scale {row['score']['scale']:.3g}, bias {row['score']['bias']:.3g}; the first hit of the "
-                    f"text query came with probability {row['component'].get(next((k for k in row['component'] if k.startswith('text:')), ''), {}).get('probability')})"
-                    if row["score"]["kind"] == "sigmoid" else "")
+                    f"text query came with probability {p:.3g})" if row["score"]["kind"] == "sigmoid" and p is not None
+                    else "")
                  + f", image fit {row['fit']}, text towers {', '.join(row['text_towers'])}.")
     L.append("")
     return L
