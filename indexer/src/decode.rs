@@ -6,9 +6,10 @@
 //! point takes the first decoded frame whose timestamp reaches it (a frame held
 //! across several grid points is taken once). The exact timestamp of every
 //! sampled frame is kept. swscale converts each sampled frame straight to RGB at
-//! the model's resolution (the model's fit: shortest side = `size` with bicubic,
-//! or squashed to `size × size` with bilinear; display aspect ratio honoured), and rotation metadata is applied afterwards on the small
-//! frame, so nothing full-size is ever converted twice.
+//! the model's resolution (the model's fit: shortest side = `size` with
+//! bicubic, or squashed to `size × size` with bilinear; display aspect ratio
+//! honoured), and rotation metadata is applied afterwards on the small frame,
+//! so nothing full-size is ever converted twice.
 //!
 //! Every decoded frame, sampled or not, also goes to the transition detector
 //! (`crate::cuts`) as a 32 × 18 grid read straight from its planes, so that
