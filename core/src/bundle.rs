@@ -88,6 +88,12 @@ pub struct BundleManifest {
     pub segmentation: SegmentationParams,
     /// Sizes of the tables.
     pub counts: Counts,
+    /// The largest distance, in ms, between a point of any video's sampling
+    /// grid and the sampled frame nearest to it ([`crate::shot::Sampling`]):
+    /// under a frame's duration when every frame is decoded. Absent in
+    /// bundles written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sample_offset_ms: Option<u32>,
     /// Every file of the version (relative path → size and sha256).
     pub files: BTreeMap<String, FileEntry>,
 }

@@ -117,6 +117,48 @@ pub struct VideoRecord {
     pub width: u32,
     /// Display height after rotation, in pixels.
     pub height: u32,
+    /// Which frames were decoded and how far the samples sit from the
+    /// sampling grid; absent in bundles written before frames were skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
+}
+
+/// Which frames the decoder decoded to sample a video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameDecode {
+    /// Every frame: samples within one frame of the grid, and the frames
+    /// that shot boundaries land on.
+    All,
+    /// Frames other frames are predicted from (FFmpeg's `skip_frame` at
+    /// `AVDISCARD_NONREF`), and the frame nearest each point of the sampling
+    /// grid: other non-reference frames are never decoded, and a sample is
+    /// within half a frame of its grid time.
+    NonReference,
+    /// Key frames only (`AVDISCARD_NONKEY`): a sample is as far from its
+    /// grid time as the key frames are apart.
+    Key,
+}
+
+impl FrameDecode {
+    /// The name used on the command line and in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            FrameDecode::All => "all",
+            FrameDecode::NonReference => "non_reference",
+            FrameDecode::Key => "key",
+        }
+    }
+}
+
+/// How one video was sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// The frames decoded.
+    pub decode: FrameDecode,
+    /// The largest distance, in ms, between a point of the sampling grid
+    /// (`k / fps` from the start) and the sampled frame nearest to it.
+    pub max_offset_ms: u32,
 }
 
 /// One sampled frame on a video's timeline.

@@ -143,6 +143,7 @@ mod tests {
             frames: 1,
             width: 1,
             height: 1,
+            sampling: None,
         };
         let m = VideoMatcher::new(&[video]);
         for name in ["archivo-dg90602601", "DG90602601.mp4", "dg90602601", "x/y/DG90602601.mp4"] {

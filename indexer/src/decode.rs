@@ -11,6 +11,15 @@
 //! honoured), and rotation metadata is applied afterwards on the small frame,
 //! so nothing full-size is ever converted twice.
 //!
+//! Most decoded frames are thrown away (2 samples a second from 25–60), so
+//! when nothing needs every frame the decoder skips the frames no other frame
+//! is predicted from ([`FrameDecode::NonReference`], about half the decoding
+//! work of H.264 with B-frames) except those nearest a grid point, and a
+//! sample is the decoded frame *nearest* its grid time (within half a frame)
+//! rather than the first after it; [`FrameDecode::Key`] decodes key frames
+//! only. Each video records the decode used and the largest distance
+//! between a grid point and the sample nearest it ([`Sampling`]).
+//!
 //! Every decoded frame, sampled or not, also goes to the transition detector
 //! (`crate::cuts`) as a 32 × 18 grid read straight from its planes, so that
 //! shot boundaries can land on the frame where the picture changes; a frame
@@ -23,7 +32,7 @@ use std::sync::Once;
 
 use busca_core::error::IoAt;
 use busca_core::preprocess::{Filter, Fit};
-use busca_core::shot::Transition;
+use busca_core::shot::{FrameDecode, Sampling, Transition};
 
 use crate::cuts::{Grid, Plane, TransitionDetector, GRID_H, GRID_W};
 
@@ -63,6 +72,8 @@ pub struct VideoInfo {
     pub codec: String,
     /// Displayed frames decoded.
     pub frames: u64,
+    /// The frames decoded and how near the samples are to the grid.
+    pub sampling: Sampling,
     /// Of the sampled frames, those taken between the regular samples
     /// because a cut starts on them.
     pub sampled_at_cuts: u64,
@@ -87,6 +98,31 @@ pub struct SampleOptions {
     /// With detection, also sample each frame that jumps like a cut (off
     /// the regular grid): more frames to convert and embed, one per cut.
     pub sample_at_cuts: bool,
+    /// Which frames to decode.
+    pub decode: DecodeChoice,
+}
+
+/// Which frames to decode: chosen per stream, or one mode for all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeChoice {
+    /// [`FrameDecode::All`] when transitions are detected (shot boundaries
+    /// on the frame need every frame) or when the sampling rate is more than
+    /// half the stream's frame rate; [`FrameDecode::NonReference`] otherwise.
+    Auto,
+    /// This mode for every stream.
+    Only(FrameDecode),
+}
+
+impl DecodeChoice {
+    /// The mode for a stream of `frame_rate` frames per second.
+    pub fn resolve(self, options: &SampleOptions, frame_rate: f64) -> FrameDecode {
+        match self {
+            DecodeChoice::Only(mode) => mode,
+            DecodeChoice::Auto if options.detect_transitions => FrameDecode::All,
+            DecodeChoice::Auto if frame_rate >= 2.0 * f64::from(options.fps) => FrameDecode::NonReference,
+            DecodeChoice::Auto => FrameDecode::All,
+        }
+    }
 }
 
 /// Why a file could not be decoded. Every variant names the file.
@@ -146,6 +182,14 @@ pub enum DecodeError {
         duration_s: f64,
         /// What stopped the reading.
         reason: String,
+    },
+    /// Frames were to be skipped while transitions are detected on every frame.
+    #[error("{path}: decoding {mode} frames skips frames, but frame transitions need every frame")]
+    SkipWithTransitions {
+        /// The file.
+        path: PathBuf,
+        /// The decode mode asked for.
+        mode: &'static str,
     },
     /// The consumer of the frames asked to stop.
     #[error("{path}: stopped: {reason}")]
@@ -305,7 +349,20 @@ pub fn decode_sampled(
         .map(f64::from)
         .find(|r| r.is_finite() && *r > 0.0)
         .unwrap_or(25.0);
-    let mut sampler = Sampler::new(options, time_base, start_pts, rotation);
+    let mode = options.decode.resolve(&options, frame_rate);
+    if mode != FrameDecode::All && options.detect_transitions {
+        return Err(DecodeError::SkipWithTransitions { path: path.to_path_buf(), mode: mode.name() });
+    }
+    decoder.skip_frame(match mode {
+        FrameDecode::All => ffmpeg::Discard::Default,
+        FrameDecode::NonReference => ffmpeg::Discard::NonReference,
+        FrameDecode::Key => ffmpeg::Discard::NonKey,
+    });
+    let mut sampler = Sampler::new(options, time_base, start_pts, rotation, mode, frame_rate);
+    // Whether the decoder is set to decode every frame.
+    let mut whole = mode == FrameDecode::All;
+    // Presentation time of the latest packet read, in ms.
+    let mut last_packet_ms = 0u64;
     if options.detect_transitions {
         sampler.detector = Some(TransitionDetector::new(frame_rate));
     }
@@ -326,6 +383,20 @@ pub fn decode_sampled(
         }
         if packet.stream() != stream_index {
             continue;
+        }
+        if let Some(pts) = packet.pts() {
+            let t_ms = (pts - start_pts) as f64 * time_base * 1000.0;
+            last_packet_ms = last_packet_ms.max(t_ms.max(0.0).round() as u64);
+        }
+        if mode == FrameDecode::NonReference {
+            // A non-reference frame nearest a grid point is decoded after all
+            // (nothing depends on it, so any one can be): every sample is
+            // then within half a frame of its grid point.
+            let wanted = packet.pts().is_none_or(|pts| sampler.nearest_grid_point(pts));
+            if wanted != whole {
+                whole = wanted;
+                decoder.skip_frame(if wanted { ffmpeg::Discard::Default } else { ffmpeg::Discard::NonReference });
+            }
         }
         if let Err(e) = decoder.send_packet(&packet) {
             decode_errors += 1;
@@ -361,12 +432,17 @@ pub fn decode_sampled(
         });
     }
     let last_ms = sampler.last_frame_ms.unwrap_or(0);
+    // Grid points past the last sample (frames skipped at the end) are as
+    // far from a sample as from the last one.
+    sampler.close_grid(container_duration_ms.unwrap_or(0).max(last_ms + 1) as f64);
     if let Some(duration_ms) = container_duration_ms {
         // A file cut short keeps the duration its header announced; frames that
         // stop well before it mean the tail is missing. Two sampling periods of
-        // slack cover the last frame's own display time.
+        // slack cover the last frame's own display time. With frames skipped,
+        // the last packet read counts too (key frames may be seconds apart).
         let slack_ms = (2000.0 / f64::from(options.fps)) as u64 + duration_ms / 20;
-        if last_ms + slack_ms < duration_ms {
+        let read_ms = if mode == FrameDecode::All { last_ms } else { last_ms.max(last_packet_ms) };
+        if read_ms + slack_ms < duration_ms {
             return Err(DecodeError::Truncated {
                 path: path.to_path_buf(),
                 decoded_s: last_ms as f64 / 1000.0,
@@ -392,9 +468,19 @@ pub fn decode_sampled(
         rotation,
         codec: codec_name,
         frames: sampler.shown,
+        sampling: Sampling { decode: mode, max_offset_ms: sampler.max_offset_ms.round() as u32 },
         sampled_at_cuts: sampler.at_cuts,
         transitions: sampler.detector.map(TransitionDetector::finish),
     })
+}
+
+/// The decoded frame before the current one, kept while frames are skipped:
+/// it may be nearer a grid point than the first frame past it.
+#[derive(Clone, Copy)]
+struct Previous {
+    t_ms: f64,
+    index: u64,
+    sampled: bool,
 }
 
 /// The timestamp grid, the scaler and the reusable frames.
@@ -403,11 +489,19 @@ struct Sampler {
     time_base: f64,
     start_pts: i64,
     rotation: u32,
+    mode: FrameDecode,
+    frame_rate: f64,
     next_target_ms: f64,
     period_ms: f64,
     sampled: usize,
+    last_sample_ms: Option<f64>,
+    /// The largest distance so far between a grid point and its nearest sample.
+    max_offset_ms: f64,
     last_frame_ms: Option<u64>,
     decoded: ffmpeg::frame::Video,
+    /// With frames skipped: the decoded frame before `decoded`.
+    previous_frame: ffmpeg::frame::Video,
+    previous: Option<Previous>,
     rgb: ffmpeg::frame::Video,
     scaler: Option<(ScalerKey, Scaler)>,
     display_dims: Option<(u32, u32)>,
@@ -430,17 +524,23 @@ struct ScalerKey {
 }
 
 impl Sampler {
-    fn new(options: SampleOptions, time_base: f64, start_pts: i64, rotation: u32) -> Self {
+    fn new(options: SampleOptions, time_base: f64, start_pts: i64, rotation: u32, mode: FrameDecode, frame_rate: f64) -> Self {
         Sampler {
             options,
             time_base,
             start_pts,
             rotation,
+            mode,
+            frame_rate,
             next_target_ms: 0.0,
             period_ms: 1000.0 / f64::from(options.fps),
             sampled: 0,
+            last_sample_ms: None,
+            max_offset_ms: 0.0,
             last_frame_ms: None,
             decoded: ffmpeg::frame::Video::empty(),
+            previous_frame: ffmpeg::frame::Video::empty(),
+            previous: None,
             rgb: ffmpeg::frame::Video::empty(),
             scaler: None,
             display_dims: None,
@@ -466,7 +566,11 @@ impl Sampler {
                 continue;
             }
             let t_ms = t_ms.max(0.0);
-            let frame = self.shown;
+            // With frames skipped, a frame's index comes from its timestamp.
+            let frame = match self.mode {
+                FrameDecode::All => self.shown,
+                _ => (t_ms * self.frame_rate / 1000.0).round() as u64,
+            };
             self.shown += 1;
             let mut at_cut = false;
             if let Some(detector) = self.detector.as_mut() {
@@ -475,22 +579,70 @@ impl Sampler {
                 at_cut = self.options.sample_at_cuts && frame > 0 && detector.likely_cut();
             }
             self.last_frame_ms = Some(self.last_frame_ms.unwrap_or(0).max(t_ms.round() as u64));
-            // Half a millisecond of tolerance absorbs time-base rounding.
-            let on_grid = t_ms + 0.5 >= self.next_target_ms;
-            if !on_grid && !at_cut {
-                continue;
+            // The grid points this frame reaches, each sampled once. Half a
+            // millisecond of tolerance absorbs time-base rounding.
+            let mut sampled_now = false;
+            while t_ms + 0.5 >= self.next_target_ms {
+                let target = self.next_target_ms;
+                // Frames were skipped: the previous decoded frame may be nearer.
+                if let Some(prev) = self.previous.filter(|p| !p.sampled && target - p.t_ms < t_ms - target) {
+                    self.cover(prev.t_ms, target);
+                    self.previous = Some(Previous { sampled: true, ..prev });
+                    let sample = self.convert(true, prev.t_ms.round() as u64, prev.index).map_err(|e| format!("swscale: {e}"))?;
+                    self.sampled += 1;
+                    on_frame(sample)?;
+                    continue;
+                }
+                self.cover(t_ms, t_ms + 0.5);
+                sampled_now = true;
+                break;
             }
-            while self.next_target_ms <= t_ms + 0.5 {
-                self.next_target_ms += self.period_ms;
-            }
-            if !on_grid {
+            if !sampled_now && at_cut {
                 self.at_cuts += 1;
+                self.last_sample_ms = Some(t_ms);
             }
-            let frame = self.convert(t_ms.round() as u64, frame).map_err(|e| format!("swscale: {e}"))?;
-            self.sampled += 1;
-            on_frame(frame)?;
+            if sampled_now || at_cut {
+                let sample = self.convert(false, t_ms.round() as u64, frame).map_err(|e| format!("swscale: {e}"))?;
+                self.sampled += 1;
+                on_frame(sample)?;
+            }
+            if self.mode != FrameDecode::All {
+                // `decoded` becomes the previous frame; the next receive
+                // releases the older one.
+                std::mem::swap(&mut self.decoded, &mut self.previous_frame);
+                self.previous = Some(Previous { t_ms, index: frame, sampled: sampled_now || at_cut });
+            }
         }
         Ok(())
+    }
+
+    /// Whether the frame at `pts` is the frame nearest a point of the grid.
+    fn nearest_grid_point(&self, pts: i64) -> bool {
+        let t_ms = (pts - self.start_pts) as f64 * self.time_base * 1000.0;
+        let k = (t_ms / self.period_ms).round();
+        (t_ms - k * self.period_ms).abs() <= 500.0 / self.frame_rate + 0.5
+    }
+
+    /// Records the grid points before `end_ms` that no sample reached.
+    fn close_grid(&mut self, end_ms: f64) {
+        let Some(last) = self.last_sample_ms else { return };
+        while self.next_target_ms < end_ms {
+            self.max_offset_ms = self.max_offset_ms.max(self.next_target_ms - last);
+            self.next_target_ms += self.period_ms;
+        }
+    }
+
+    /// Takes a sample at `sample_ms` for every grid point up to `through_ms`,
+    /// recording how far each lies from the sample nearest it (this one or
+    /// the one before).
+    fn cover(&mut self, sample_ms: f64, through_ms: f64) {
+        while self.next_target_ms <= through_ms {
+            let target = self.next_target_ms;
+            let behind = self.last_sample_ms.map_or(f64::INFINITY, |l| (target - l).abs());
+            self.max_offset_ms = self.max_offset_ms.max((sample_ms - target).abs().min(behind));
+            self.next_target_ms += self.period_ms;
+        }
+        self.last_sample_ms = Some(sample_ms);
     }
 
     /// The decoded frame's grid: read from its planes when they are 8-bit
@@ -537,10 +689,12 @@ impl Sampler {
         }
     }
 
-    fn convert(&mut self, t_ms: u64, index: u64) -> Result<SampledFrame, ffmpeg::Error> {
-        let (w, h) = (self.decoded.width(), self.decoded.height());
+    /// The current decoded frame (or the previous one) as a sample.
+    fn convert(&mut self, previous: bool, t_ms: u64, index: u64) -> Result<SampledFrame, ffmpeg::Error> {
+        let decoded = if previous { &self.previous_frame } else { &self.decoded };
+        let (w, h) = (decoded.width(), decoded.height());
         // Display size: sample aspect ratio, then rotation.
-        let sar = self.decoded.aspect_ratio();
+        let sar = decoded.aspect_ratio();
         let display_w = if sar.numerator() > 0 && sar.denominator() > 0 {
             ((f64::from(w) * f64::from(sar)).round() as u32).max(1)
         } else {
@@ -553,7 +707,7 @@ impl Sampler {
         // Scale the coded frame to the resized size before rotating it.
         let (out_width, out_height) = if quarter_turn { (rh, rw) } else { (rw, rh) };
         let key = ScalerKey {
-            format: self.decoded.format(),
+            format: decoded.format(),
             width: w,
             height: h,
             out_width,
@@ -568,7 +722,7 @@ impl Sampler {
             self.scaler = Some((key, scaler));
         }
         let (_, scaler) = self.scaler.as_mut().expect("scaler just set");
-        scaler.run(&self.decoded, &mut self.rgb)?;
+        scaler.run(decoded, &mut self.rgb)?;
         let stride = self.rgb.stride(0);
         let data = self.rgb.data(0);
         let row = out_width as usize * 3;

@@ -14,8 +14,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use busca_indexer::{publish_work, run, AnalysisParams, Device, IndexConfig, S3Publish, Shard};
+use busca_core::shot::FrameDecode;
+use busca_indexer::decode::DecodeChoice;
 use busca_s3::{Location, S3Flags};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Index videos (files, folders, list files) into a versioned search bundle.
 #[derive(Parser, Debug)]
@@ -177,6 +179,13 @@ struct CollectionArgs {
     /// shot boundaries stay on the sampled frames (a little faster to decode).
     #[arg(long)]
     no_frame_transitions: bool,
+    /// Which frames to decode. `auto`: every frame while transitions are
+    /// found on the frames, else only the frames others are predicted from
+    /// (about half the decoding; samples are the decoded frames nearest the
+    /// grid). `non-reference` and `key` (key frames only: samples as far
+    /// apart as the key frames) need --no-frame-transitions.
+    #[arg(long, value_enum, default_value_t = DecodeArg::Auto)]
+    decode: DecodeArg,
     /// Seed of every random choice (k-means), for reproducible results.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -192,6 +201,26 @@ struct CollectionArgs {
     /// No progress bars.
     #[arg(long)]
     no_progress: bool,
+}
+
+/// `--decode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DecodeArg {
+    Auto,
+    All,
+    NonReference,
+    Key,
+}
+
+impl DecodeArg {
+    fn choice(self) -> DecodeChoice {
+        match self {
+            DecodeArg::Auto => DecodeChoice::Auto,
+            DecodeArg::All => DecodeChoice::Only(FrameDecode::All),
+            DecodeArg::NonReference => DecodeChoice::Only(FrameDecode::NonReference),
+            DecodeArg::Key => DecodeChoice::Only(FrameDecode::Key),
+        }
+    }
 }
 
 fn parse_fps(s: &str) -> Result<f32, String> {
@@ -306,6 +335,13 @@ fn config(
     analysis.segmentation.min_shot_ms = args.min_shot_ms;
     analysis.segmentation.cut_similarity = args.cut_similarity;
     analysis.frame_transitions = !args.no_frame_transitions;
+    analysis.decode = args.decode.choice();
+    if analysis.frame_transitions && !matches!(args.decode, DecodeArg::Auto | DecodeArg::All) {
+        anyhow::bail!(
+            "--decode {} skips frames, but shot boundaries on the frame need every frame: add --no-frame-transitions or use --decode all",
+            args.decode.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+        );
+    }
     analysis.segmentation.seed = args.seed;
     analysis.max_train_frames = args.max_train_frames.max(1);
     if matches!(args.out, Location::Folder(_)) && args.s3.any() {
@@ -346,5 +382,25 @@ mod cli_tests {
     #[test]
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Frames are skipped only when no shot boundary needs every frame.
+    #[test]
+    fn skipping_frames_needs_no_frame_transitions() {
+        use clap::Parser;
+        let config = |extra: &[&str]| {
+            let mut argv = vec!["busca-index", "--collection", "c", "--model", "m"];
+            argv.extend_from_slice(extra);
+            argv.push("videos");
+            let cli = super::Cli::try_parse_from(argv).expect("arguments parse");
+            let a = cli.index;
+            super::config(a.videos, a.collection, a.encoder, None)
+        };
+        let err = config(&["--decode", "key"]).unwrap_err().to_string();
+        assert!(err.contains("--decode key") && err.contains("--no-frame-transitions"), "{err}");
+        assert!(config(&["--decode", "non-reference"]).is_err());
+        let ok = config(&["--decode", "non-reference", "--no-frame-transitions"]).unwrap();
+        assert_eq!(ok.analysis.decode, super::DecodeChoice::Only(super::FrameDecode::NonReference));
+        assert_eq!(config(&[]).unwrap().analysis.decode, super::DecodeChoice::Auto);
     }
 }

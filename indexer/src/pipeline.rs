@@ -89,6 +89,7 @@ pub(crate) fn embed_videos(
         decoder_threads: config.decoder_threads,
         detect_transitions: config.analysis.frame_transitions,
         sample_at_cuts: config.analysis.frame_transitions,
+        decode: config.analysis.decode,
     };
     let multi = progress();
     if !config.progress {
@@ -247,6 +248,7 @@ fn encoder_loop(
                     frames: state.t_ms.len() as u32,
                     width: info.width,
                     height: info.height,
+                    sampling: Some(info.sampling),
                 },
                 t_ms: state.t_ms,
                 dim,

@@ -369,6 +369,7 @@ mod tests {
                 seed: 1,
             },
             counts: Counts::default(),
+            max_sample_offset_ms: None,
             files: Default::default(),
         }
     }

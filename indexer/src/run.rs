@@ -506,6 +506,7 @@ fn publish_finished(
             scenes: scenes.len(),
             shots: shots.len(),
         },
+        max_sample_offset_ms: records.iter().filter_map(|r| r.sampling).map(|s| s.max_offset_ms).max(),
         files: BTreeMap::new(),
     };
     let manifest = store.commit(&config.collection, writer, manifest)?;

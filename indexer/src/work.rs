@@ -265,6 +265,7 @@ mod tests {
                 frames: frames as u32,
                 width: 320,
                 height: 240,
+                sampling: None,
             },
             t_ms: (0..frames as u64).map(|i| i * 500).collect(),
             dim: 2,

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use busca_core::bundle::{OpenBundle, SHOTS_FILE, VIDEOS_FILE, INDEX_FILE};
-use busca_core::shot::{ShotRecord, Timeline, VideoRecord};
+use busca_core::shot::{FrameDecode, ShotRecord, Timeline, VideoRecord};
 use busca_core::ModelManifest;
 use busca_core::usearch_file::{Metric, ScalarKind};
 use common::*;
@@ -63,6 +63,13 @@ fn colour_video_gives_its_shots_and_blue_finds_the_blue_shot() {
     assert_eq!(videos.len(), 1);
     assert_eq!(videos[0].video_id, "colores_ano_1");
     assert_near(videos[0].duration_ms, 13_000, 50, "duration");
+    // Every frame decoded (transitions are found on them): at 25 fps the
+    // 2 fps grid points fall between frames 40 ms apart, 20 ms from the
+    // nearest; the manifest holds the largest over the videos.
+    let sampling = videos[0].sampling.expect("sampling recorded");
+    assert_eq!(sampling.decode, FrameDecode::All);
+    assert_eq!(sampling.max_offset_ms, 20);
+    assert_eq!(bundle.manifest.max_sample_offset_ms, Some(20));
     // red | green (cut 3 s) | blue (cut 6 s) | dissolve 9–10 s | checkerboard.
     let cuts = boundaries(&shots, "colores_ano_1");
     assert_eq!(cuts.len(), 3, "shots: {shots:#?}");
@@ -203,6 +210,78 @@ fn variable_frame_rate_and_start_offset_are_sampled_by_timestamp() {
     assert_near(boundaries(&shots, "vfr")[0], 2000, 500, "red→green");
 }
 
+/// Samples of `video` at `fps` decoding `mode`'s frames, and what the decoder said.
+fn sample(video: &Path, fps: f32, mode: FrameDecode) -> (Vec<busca_indexer::decode::SampledFrame>, busca_indexer::decode::VideoInfo) {
+    let options = busca_indexer::decode::SampleOptions {
+        fps,
+        size: 64,
+        fit: busca_core::preprocess::Fit::ShortestSideCrop,
+        decoder_threads: 1,
+        detect_transitions: false,
+        sample_at_cuts: false,
+        decode: busca_indexer::decode::DecodeChoice::Only(mode),
+    };
+    let mut frames = Vec::new();
+    let info = busca_indexer::decode::decode_sampled(video, options, |f| {
+        frames.push(f);
+        Ok(())
+    })
+    .unwrap();
+    (frames, info)
+}
+
+/// The largest distance from a point of the `period_ms` grid (up to `end_ms`)
+/// to the nearest of `samples`.
+fn grid_distance(samples: &[u64], period_ms: u64, end_ms: u64) -> u64 {
+    (0..=end_ms / period_ms)
+        .map(|k| samples.iter().map(|&t| t.abs_diff(k * period_ms)).min().unwrap())
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn skipped_frames_give_the_decoded_frame_nearest_the_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("moving.mp4");
+    // Moving content (every frame differs), 25 fps, two B-frames between
+    // references (none of them referenced), a key frame every 2 s.
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "testsrc2=duration=10:size=160x120:rate=25",
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "50",
+        "-x264-params", "b-pyramid=none:scenecut=0:b-adapt=0", "-pix_fmt", "yuv420p", video.to_str().unwrap(),
+    ]);
+    // Every frame, as the reference pictures.
+    let (every, all_info) = sample(&video, 25.0, FrameDecode::All);
+    assert_eq!(all_info.frames, 250);
+    let picture_at = |t_ms: u64| &every.iter().find(|f| f.t_ms == t_ms).expect("a frame at that time").rgb;
+
+    let (samples, info) = sample(&video, 2.0, FrameDecode::NonReference);
+    assert_eq!(info.sampling.decode, FrameDecode::NonReference);
+    // P B B P B B …: a third of the frames (and the key frames) decoded,
+    // and the B-frames nearest the grid.
+    assert!(info.frames <= 90 + 20, "{} of 250 frames decoded", info.frames);
+    let times: Vec<u64> = samples.iter().map(|f| f.t_ms).collect();
+    assert_eq!(samples.len(), 20, "{times:?}");
+    for f in &samples {
+        // The frame a sample says it is, with that frame's picture.
+        assert_eq!(f.frame, f.t_ms / 40, "{times:?}");
+        assert!(f.rgb == *picture_at(f.t_ms), "the sample at {} ms shows another frame", f.t_ms);
+    }
+    // Within half a frame of every grid point (grid points between two
+    // references sit up to 1.5 frames from both), and the record says how far.
+    let worst = grid_distance(&times, 500, 9500);
+    assert!(worst <= 20, "{times:?}");
+    assert_eq!(u64::from(info.sampling.max_offset_ms), worst);
+
+    // Key frames only: 5 decoded, samples as far as half a GOP from the grid.
+    let (keys, key_info) = sample(&video, 2.0, FrameDecode::Key);
+    let key_times: Vec<u64> = keys.iter().map(|f| f.t_ms).collect();
+    assert_eq!(key_info.frames, 5);
+    assert_eq!(key_times, [0, 2000, 4000, 6000, 8000]);
+    assert_eq!(u64::from(key_info.sampling.max_offset_ms), grid_distance(&key_times, 500, 9500));
+    assert_eq!(key_info.sampling.max_offset_ms, 1500, "9.5 s is 1.5 s from the last key frame");
+}
+
 #[test]
 fn rotated_video_is_turned_for_display() {
     let tmp = tempfile::tempdir().unwrap();
@@ -223,6 +302,7 @@ fn rotated_video_is_turned_for_display() {
         decoder_threads: 1,
         detect_transitions: true,
         sample_at_cuts: true,
+        decode: busca_indexer::decode::DecodeChoice::Auto,
     };
     let mut frames = Vec::new();
     let info = busca_indexer::decode::decode_sampled(&rotated, options, |f| {

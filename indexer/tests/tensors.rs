@@ -37,7 +37,7 @@ fn indexer_frames_and_query_images_differ_by_three_levels_on_average() {
         "-color_range", "tv", video.to_str().unwrap(),
     ]);
     let mut frames = Vec::new();
-    decode_sampled(&video, SampleOptions { fps: 2.0, size: 224, fit: Fit::ShortestSideCrop, decoder_threads: 1, detect_transitions: false, sample_at_cuts: false }, |f| {
+    decode_sampled(&video, SampleOptions { fps: 2.0, size: 224, fit: Fit::ShortestSideCrop, decoder_threads: 1, detect_transitions: false, sample_at_cuts: false, decode: busca_indexer::decode::DecodeChoice::Only(busca_core::shot::FrameDecode::All) }, |f| {
         frames.push(f);
         Ok(())
     })

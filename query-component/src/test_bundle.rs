@@ -147,6 +147,7 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, WriteError> {
             frames: (spec.shots_per_video * 4) as u32,
             width: 640,
             height: 360,
+            sampling: None,
         });
     }
     w.write_json(bundle::SHOTS_FILE, &shots)?;
@@ -231,6 +232,7 @@ pub fn write(root: &Path, spec: &Spec) -> Result<Written, WriteError> {
             scenes: scenes.len(),
             shots: shots.len(),
         },
+        max_sample_offset_ms: None,
         files: Default::default(),
     };
     w.seal(manifest)?.publish()?;
@@ -276,6 +278,7 @@ pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Res
             frames: 0,
             width: 640,
             height: 360,
+            sampling: None,
         })
         .collect();
     w.write_json(bundle::SHOTS_FILE, &shots)?;
@@ -305,6 +308,7 @@ pub fn write_from_index(root: &Path, collection: &str, index_path: &Path) -> Res
             seed: 0,
         },
         counts: Counts { videos: videos.len(), frames: 0, classes: 7, scenes: scenes.len(), shots: shots.len() },
+        max_sample_offset_ms: None,
         files: Default::default(),
     };
     w.seal(manifest)?.publish()?;

@@ -59,6 +59,9 @@ pub struct AnalysisParams {
     /// Look for cuts, dissolves and fades on every decoded frame (while
     /// decoding) and put shot boundaries on them.
     pub frame_transitions: bool,
+    /// Which frames to decode (frames are skipped only without
+    /// `frame_transitions`).
+    pub decode: crate::decode::DecodeChoice,
 }
 
 impl AnalysisParams {
@@ -78,6 +81,7 @@ impl AnalysisParams {
             max_train_frames: 20_000,
             max_iterations: 30,
             frame_transitions: true,
+            decode: crate::decode::DecodeChoice::Auto,
         }
     }
 

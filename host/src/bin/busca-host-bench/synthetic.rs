@@ -161,6 +161,7 @@ pub fn publish_synthetic_version(root: &Path, s: &Synthetic<'_>) -> Result<()> {
             frames: c.len() as u32 * 10,
             width: 320,
             height: 240,
+            sampling: None,
         })
         .collect();
     w.write_model_files(s.model_dir, s.model)?;
@@ -191,6 +192,7 @@ pub fn publish_synthetic_version(root: &Path, s: &Synthetic<'_>) -> Result<()> {
             scenes: scenes.len(),
             shots,
         },
+        max_sample_offset_ms: None,
         files: Default::default(),
     };
     w.seal(manifest)?.publish()?;
