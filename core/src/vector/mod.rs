@@ -8,7 +8,8 @@
 //! elsewhere, portable loops written so that the compiler vectorises them
 //! (eight independent accumulators, no bounds checks in the hot loop): SSE2
 //! for the x86-64 baseline, and `simd128` in the component, which is built
-//! with `-C target-feature=+simd128`. The exact scan is what the component runs
+//! with `-C target-feature=+simd128` (f16 rows there have their own
+//! kernel in `simd128.rs`: WebAssembly has no half-precision converter). The exact scan is what the component runs
 //! for collections small enough that a scan beats walking a graph.
 
 use std::cmp::Ordering;
@@ -16,6 +17,8 @@ use std::collections::BinaryHeap;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 
 /// Whether the [`avx2`] kernels can run here (cached by std after the first call).
 #[inline(always)]
@@ -32,9 +35,12 @@ fn avx2_available() -> bool {
     }
 }
 
-/// The kernel set a search runs with: `avx2` or `portable`.
+/// The kernel set a search runs with: `avx2`, `simd128` (f16 rows in the
+/// component; the rest portable) or `portable`.
 pub fn kernels() -> &'static str {
-    if avx2_available() {
+    if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+        "simd128"
+    } else if avx2_available() {
         "avx2"
     } else {
         "portable"
@@ -107,6 +113,12 @@ pub fn dot_f16(query: &[f32], row: &[half::f16]) -> f32 {
         // SAFETY: as in `dot`.
         return unsafe { avx2::dot_f16(query, row) };
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        assert_eq!(query.len(), row.len(), "distance between vectors of different lengths");
+        return simd128::dot_f16(query, row);
+    }
+    #[allow(unreachable_code)]
     portable::dot_f16(query, row)
 }
 
