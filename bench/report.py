@@ -27,8 +27,11 @@ GOAL_SEG_F1_FRAME = 0.90  # boundary F1 at one frame, at least
 GOAL_ENCODER = 1.0        # ours ÷ onnxruntime Python (images/s), at least
 GOAL_ANALYSIS_S = 30.0    # 100k frames × 768, at most
 GOAL_INSTANTIATE_MS = 5.0
-GOAL_COMPONENT_RATIO = 1.5
+GOAL_COMPONENT_RATIO = 1.2   # search inside the component ÷ native core search, at most
 GOAL_RPS = 1000.0
+GOAL_RPS_LARGE = 500.0    # req/s at 200,000 shots, at least
+GOAL_P99_MS = 50.0        # p99 of the 20,000-shot wrk run, at most
+GOAL_IMAGE_RATIO = 1.5    # image query in the component ÷ the same steps natively, at most
 GOAL_I8_OVERLAP = 0.95    # i8 top-10 ∩ f32 top-10, at least
 GOAL_SCAN_VS_NUMPY = 1.2  # exact f32 scan ÷ numpy `X @ q`, at most
 GOAL_PIPELINE = {"pipeline-tiny": 1.5, "pipeline-vitl": 1.0}  # busca-index ÷ the Python pipeline (frames/s), at least
@@ -205,10 +208,16 @@ def parse_host(text):
             text_p99=float(m.group(8)))
     ratio = re.search(r"instantiate p50 at (\d+) ÷ at (\d+) shots: ([\d.]+)×", text)
     res["inst_ratio"] = float(ratio.group(3)) if ratio else None
-    wrk = re.search(r"\(wrk, (\d+) shots\).*\n.*\n\| tiny model \| ([\d.]+) \| ([\d.]+) ms \| ([\d.]+) ms \| (\d+) \|", text)
-    if wrk:
-        res["wrk"] = {"shots": int(wrk.group(1)), "rps": float(wrk.group(2)), "p50": float(wrk.group(3)),
-                      "p99": float(wrk.group(4)), "non2xx": int(wrk.group(5))}
+    res["wrk_all"] = [
+        {"shots": int(w.group(1)), "rps": float(w.group(2)), "p50": float(w.group(3)), "p99": float(w.group(4)),
+         "non2xx": int(w.group(5))}
+        for w in re.finditer(r"\(wrk, (\d+) shots\).*\n.*\n\| tiny model \| ([\d.]+) \| ([\d.]+) ms \| ([\d.]+) ms \| (\d+) \|", text)]
+    res["wrk"] = res["wrk_all"][0] if res["wrk_all"] else None
+    res["image"] = {
+        int(m.group(1)): {"bytes": int(m.group(2)), "comp_p50": float(m.group(3)), "comp_p99": float(m.group(4)),
+                          "native_p50": float(m.group(5)), "native_p99": float(m.group(6)), "ratio": float(m.group(7))}
+        for m in re.finditer(r"^\| (\d+) shots \| (\d+) \| ([\d.]+) / ([\d.]+) ms \| ([\d.]+) / ([\d.]+) ms \| ([\d.]+)× \|",
+                             text, re.M)}
     if not res["sizes"] or any("ratio" not in v or "inst_p50" not in v for v in res["sizes"].values()):
         raise ValueError("host bench tables not found")
     return res
@@ -336,21 +345,31 @@ def main_table(run):
                          f"≤ {GOAL_COMPONENT_RATIO}×",
                          f"{f(v['comp_p50'], 3)} ms vs {f(v['native_p50'], 3)} ms (whole request in a fresh instance: p50 {f(v['req_p50'])} ms, p99 {f(v['req_p99'])} ms)",
                          f"**{f(v['ratio'])}×**", verdict(v["ratio"] <= GOAL_COMPONENT_RATIO)))
+        for n, v in sorted(h["image"].items()):
+            rows.append((f"image query inside the component vs the same steps natively (decode, resample, tensor, "
+                         f"tiny encoder, search), 1280×720 JPEG of {v['bytes']:,} bytes, {n:,} shots, p50",
+                         f"≤ {GOAL_IMAGE_RATIO}×",
+                         f"{f(v['comp_p50'], 3)} ms vs {f(v['native_p50'], 3)} ms (p99 {f(v['comp_p99'], 3)} vs {f(v['native_p99'], 3)} ms)",
+                         f"**{f(v['ratio'])}×**", verdict(v["ratio"] <= GOAL_IMAGE_RATIO)))
     else:
         missing("component instantiation; search in the component vs native", f"≤ {GOAL_INSTANTIATE_MS:.0f} ms; ≤ {GOAL_COMPONENT_RATIO}×", why)
 
     wrk_rows = []
     h100, why100 = parsed(run, "host-100", parse_host)
     for res, why_ in ((h100, why100), (h, why)):
-        if res and res["wrk"]:
-            wrk_rows.append(res["wrk"])
+        if res:
+            wrk_rows.extend(res["wrk_all"])
     conns = run.params.get("wrk_connections", 32)
     secs = run.params.get("wrk_seconds", "?")
     for w in wrk_rows:
+        # 1,000 req/s with p99 ≤ 50 ms up to 20,000 shots; 500 req/s at 200,000.
+        goal_rps = GOAL_RPS if w["shots"] <= 20_000 else GOAL_RPS_LARGE
+        p99_goal = w["shots"] <= 20_000 and w["shots"] > 100
+        met = w["rps"] >= goal_rps and (not p99_goal or w["p99"] <= GOAL_P99_MS)
         rows.append((f"text search over HTTP on localhost, `wrk -t2 -c{conns} -d{secs}s`, tiny model, {w['shots']:,} shots",
-                     f"≥ {GOAL_RPS:,.0f} req/s",
+                     f"≥ {goal_rps:,.0f} req/s" + (f", p99 ≤ {GOAL_P99_MS:.0f} ms" if p99_goal else ""),
                      f"{w['rps']:,.0f} req/s, p50 {f(w['p50'])} ms, p99 {f(w['p99'])} ms, non-2xx {w['non2xx']}",
-                     f"**{f(w['rps'] / GOAL_RPS)}×**", verdict(w["rps"] >= GOAL_RPS)))
+                     f"**{f(w['rps'] / goal_rps)}×**", verdict(met)))
     if not wrk_rows:
         missing("text search over HTTP on localhost (wrk)", f"≥ {GOAL_RPS:,.0f} req/s", why100 or why)
 

@@ -319,19 +319,25 @@ pub fn resample(width: u32, height: u32, rgb: &[u8], out_w: u32, out_h: u32, fil
     let horizontal = if ow != w {
         let taps = taps(width, out_w, filter);
         let mut tmp = vec![0u8; ow * h * 3];
-        for y in 0..h {
-            let row = &rgb[y * w * 3..(y + 1) * w * 3];
-            for (x, tap) in taps.iter().enumerate() {
-                let mut acc = [round; 3];
-                for (i, weight) in tap.weights.iter().enumerate() {
-                    let px = &row[(tap.start + i) * 3..(tap.start + i) * 3 + 3];
-                    for c in 0..3 {
-                        acc[c] += i32::from(px[c]) * *weight;
+        // Each output pixel's taps read as overlapping 4-byte windows (R, G,
+        // B and the next pixel's R, weighted and then ignored) zipped with
+        // the weights: one 4-lane multiply-add per tap, which the compiler
+        // turns into one SIMD operation, and no bounds check per tap. The
+        // component's image queries spent most of their time in the
+        // one-channel-at-a-time loop this replaces.
+        for (row, out) in rgb.chunks_exact(w * 3).zip(tmp.chunks_exact_mut(ow * 3)) {
+            for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
+                let pixels = &row[tap.start * 3..(tap.start + tap.weights.len()) * 3];
+                let Some((&last, weights)) = tap.weights.split_last() else { continue };
+                let mut acc = [round; 4];
+                for (px, &weight) in pixels.windows(4).step_by(3).zip(weights) {
+                    for c in 0..4 {
+                        acc[c] += i32::from(px[c]) * weight;
                     }
                 }
-                let o = (y * ow + x) * 3;
+                let px = &pixels[pixels.len() - 3..];
                 for c in 0..3 {
-                    tmp[o + c] = clip8(acc[c]);
+                    o[c] = clip8(acc[c] + i32::from(px[c]) * last);
                 }
             }
         }

@@ -374,7 +374,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: &Args, model: &ModelManifest) -> 
 
     // ---- slow clients
     // The same text-search load as the throughput row (`run_wrk`), twice.
-    let alone = crate::run_wrk(&server, args)?;
+    let alone = crate::run_wrk(&server, args, args.sizes[0])?;
     let stop = Arc::new(AtomicBool::new(false));
     let reconnects = Arc::new(AtomicU64::new(0));
     let idle = args.slow_clients;
@@ -386,7 +386,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: &Args, model: &ModelManifest) -> 
     }
     std::thread::sleep(Duration::from_secs(1));
     let held = server.connections();
-    let beside = crate::run_wrk(&server, args)?;
+    let beside = crate::run_wrk(&server, args, args.sizes[0])?;
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         let _ = h.join();
