@@ -102,6 +102,10 @@ impl<A: GlobalAlloc> ScrubFreed<A> {
     /// snapshot taken next does not store it); past its end, from the inner
     /// allocator. Call it last in the initializer; calling it again does
     /// nothing.
+    ///
+    /// For single-threaded guests only: the bump pointer is read and moved
+    /// without a compare-and-swap (WebAssembly components without threads,
+    /// where the atomics are plain loads and stores).
     pub fn request_arena(&self, bytes: usize) {
         if self.arena_next.load(Ordering::Relaxed) != 0 {
             return;
