@@ -144,6 +144,10 @@ struct SizeReport {
     native_search: Stats,
     text_request: Stats,
     image: ImageQuery,
+    /// `like_shot` under a filter every shot passes: an exact scan of every
+    /// row (component `took_ms`, native), and the method the component named.
+    exact_in_component: Stats,
+    exact_native: Stats,
 }
 
 /// An image query (a 1280×720 JPEG) timed in the component (its own
@@ -267,6 +271,25 @@ async fn measure_size(
         text.push(ms(t.elapsed()));
     }
     let image = measure_image(server, &collection, args).await?;
+    // A filter admitting every shot makes both sides scan every row.
+    let (mut exact_in_component, mut exact_native) = (Vec::new(), Vec::new());
+    for _ in 0..args.searches.min(50) {
+        let like = rng.gen_range(0..shots) as u64;
+        let body = format!(r#"{{"like_shot":{like},"k":20,"filter":{{"start_ms":0}}}}"#);
+        let response = post_search(server, &body).await?;
+        if response["method"] != "exact" {
+            bail!("a filtered search was not an exact scan: {}", response["method"]);
+        }
+        exact_in_component.push(response["took_ms"].as_f64().context("took_ms")?);
+        let req: SearchRequest = serde_json::from_str(&body)?;
+        let t = Instant::now();
+        let query = collection.compose(&req.parts(None, None)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let hits = collection.search(&query, req.k, &req.filter, Method::Auto, &[]).hits;
+        exact_native.push(ms(t.elapsed()));
+        if response["results"][0]["shot_id"].as_u64() != Some(hits[0].shot.shot_id) {
+            bail!("component and native disagree on the exact scan for like_shot {like}");
+        }
+    }
     Ok(SizeReport {
         shots,
         startup_ms: ms(server.startup),
@@ -278,6 +301,8 @@ async fn measure_size(
         native_search: stats(native),
         text_request: stats(text),
         image,
+        exact_in_component: stats(exact_in_component),
+        exact_native: stats(exact_native),
     })
 }
 
@@ -468,6 +493,17 @@ fn print_tables(reports: &[SizeReport], throughput: &[Throughput]) {
         println!(
             "mean at {} shots: instantiate {:.2} ms, request {:.2} ms, in component {:.3} ms, native {:.3} ms",
             r.shots, r.instantiate.mean, r.request.mean, r.in_component.mean, r.native_search.mean
+        );
+    }
+    println!("\n| exact scan (like_shot under a filter every shot passes, k = 20) | in component p50 | native p50 | component ÷ native |");
+    println!("|---|---:|---:|---:|");
+    for r in reports {
+        println!(
+            "| {} shots | {:.3} ms | {:.3} ms | {:.2}× |",
+            r.shots,
+            r.exact_in_component.p50,
+            r.exact_native.p50,
+            r.exact_in_component.p50 / r.exact_native.p50
         );
     }
     println!("\n| image query, 1280×720 JPEG | bytes | in component p50 / p99 | native p50 / p99 | component ÷ native (goal ≤ 1.5) |");
