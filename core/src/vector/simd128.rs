@@ -21,7 +21,9 @@ unsafe fn load_f16x8(p: *const half::f16) -> (v128, v128) {
     // SAFETY: the caller guarantees 8 readable halves at `p`; wasm loads
     // need no alignment.
     let h = unsafe { v128_load(p.cast::<v128>()) };
-    let high = v128_or(v128_and(h, u16x8_splat(0x8000)), u16x8_shr(v128_and(h, u16x8_splat(0x7fff)), 3));
+    // An arithmetic shift keeps the sign at bit 15 and copies it into bits
+    // 14–12, which the mask clears: `sign 000 exponent mantissa[9..3]`.
+    let high = v128_and(i16x8_shr(h, 3), u16x8_splat(0x8fff));
     let low = i16x8_shl(h, 13);
     let rebias = f32x4_splat(f32::from_bits(0x7780_0000));
     (
