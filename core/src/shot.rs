@@ -141,7 +141,8 @@ pub enum FrameDecode {
 }
 
 impl FrameDecode {
-    /// The name used on the command line and in logs.
+    /// The name as `videos.json` spells it, for error messages and bench
+    /// output (the indexer's `--decode` spells it with a hyphen).
     pub fn name(self) -> &'static str {
         match self {
             FrameDecode::All => "all",

@@ -353,11 +353,7 @@ pub fn decode_sampled(
     if mode != FrameDecode::All && options.detect_transitions {
         return Err(DecodeError::SkipWithTransitions { path: path.to_path_buf(), mode: mode.name() });
     }
-    decoder.skip_frame(match mode {
-        FrameDecode::All => ffmpeg::Discard::Default,
-        FrameDecode::NonReference => ffmpeg::Discard::NonReference,
-        FrameDecode::Key => ffmpeg::Discard::NonKey,
-    });
+    decoder.skip_frame(discard(mode));
     let mut sampler = Sampler::new(options, time_base, start_pts, rotation, mode, frame_rate);
     // Whether the decoder is set to decode every frame.
     let mut whole = mode == FrameDecode::All;
@@ -385,8 +381,7 @@ pub fn decode_sampled(
             continue;
         }
         if let Some(pts) = packet.pts() {
-            let t_ms = (pts - start_pts) as f64 * time_base * 1000.0;
-            last_packet_ms = last_packet_ms.max(t_ms.max(0.0).round() as u64);
+            last_packet_ms = last_packet_ms.max(sampler.ms(pts).max(0.0).round() as u64);
         }
         if mode == FrameDecode::NonReference {
             // A non-reference frame nearest a grid point is decoded after all
@@ -395,7 +390,7 @@ pub fn decode_sampled(
             let wanted = packet.pts().is_none_or(|pts| sampler.nearest_grid_point(pts));
             if wanted != whole {
                 whole = wanted;
-                decoder.skip_frame(if wanted { ffmpeg::Discard::Default } else { ffmpeg::Discard::NonReference });
+                decoder.skip_frame(discard(if wanted { FrameDecode::All } else { mode }));
             }
         }
         if let Err(e) = decoder.send_packet(&packet) {
@@ -472,6 +467,15 @@ pub fn decode_sampled(
         sampled_at_cuts: sampler.at_cuts,
         transitions: sampler.detector.map(TransitionDetector::finish),
     })
+}
+
+/// FFmpeg's `skip_frame` setting for `mode`.
+fn discard(mode: FrameDecode) -> ffmpeg::Discard {
+    match mode {
+        FrameDecode::All => ffmpeg::Discard::Default,
+        FrameDecode::NonReference => ffmpeg::Discard::NonReference,
+        FrameDecode::Key => ffmpeg::Discard::NonKey,
+    }
 }
 
 /// The decoded frame before the current one, kept while frames are skipped:
@@ -560,7 +564,7 @@ impl Sampler {
             let Some(pts) = self.decoded.timestamp().or(self.decoded.pts()) else {
                 continue;
             };
-            let t_ms = (pts - self.start_pts) as f64 * self.time_base * 1000.0;
+            let t_ms = self.ms(pts);
             // Frames before the presentation start (edit lists, pre-roll) are not shown.
             if t_ms < -0.5 {
                 continue;
@@ -616,9 +620,14 @@ impl Sampler {
         Ok(())
     }
 
+    /// A timestamp of the stream, in ms from its start.
+    fn ms(&self, pts: i64) -> f64 {
+        (pts - self.start_pts) as f64 * self.time_base * 1000.0
+    }
+
     /// Whether the frame at `pts` is the frame nearest a point of the grid.
     fn nearest_grid_point(&self, pts: i64) -> bool {
-        let t_ms = (pts - self.start_pts) as f64 * self.time_base * 1000.0;
+        let t_ms = self.ms(pts);
         let k = (t_ms / self.period_ms).round();
         (t_ms - k * self.period_ms).abs() <= 500.0 / self.frame_rate + 0.5
     }

@@ -54,8 +54,8 @@ extern "C" fn wizer_initialize() {
     ALLOCATOR.request_arena(REQUEST_ARENA_BYTES);
 }
 
-/// The arena of each request's small blocks: a text search uses a few
-/// hundred KiB; pages it does not touch cost nothing.
+/// The arena of each request's small blocks (past it they come from the
+/// system allocator again); pages a request does not touch cost nothing.
 const REQUEST_ARENA_BYTES: usize = 8 << 20;
 
 #[global_allocator]

@@ -9,8 +9,9 @@
 //! (eight independent accumulators, no bounds checks in the hot loop): SSE2
 //! for the x86-64 baseline, and `simd128` in the component, which is built
 //! with `-C target-feature=+simd128` (f16 rows there have their own
-//! kernel in `simd128.rs`: WebAssembly has no half-precision converter). The exact scan is what the component runs
-//! for collections small enough that a scan beats walking a graph.
+//! kernel in `simd128.rs`: WebAssembly has no half-precision converter).
+//! The exact scan is what the component runs for collections small enough
+//! that a scan beats walking a graph.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
