@@ -37,6 +37,10 @@ fn token_ids_equal_the_reference_tokenizer() {
     assert!(cases.len() >= 12);
     let tokenizer = ClipTokenizer::new(77, 0);
     assert_same_ids(&cases, |text| tokenizer.tokenize(text));
+    // What warming up builds ahead (the regex's DFA states) changes no id.
+    let warmed = busca_core::TextTokenizer::Clip(ClipTokenizer::new(77, 0));
+    warmed.warm_up();
+    assert_same_ids(&cases, |text| warmed.tokenize(text));
 }
 
 #[test]
@@ -53,6 +57,8 @@ fn unigram_ids_equal_python_tokenizers() {
     let unk = cases.iter().find(|c| c.text.contains('🕺')).unwrap();
     assert!(unk.ids.contains(&3), "emoji are <unk> (3): {:?}", unk.ids);
     assert!(cases.iter().any(|c| c.ids[31] != 1), "a case is truncated");
+    tokenizer.warm_up();
+    assert_same_ids(&cases, |text| tokenizer.tokenize(text));
 }
 
 #[test]

@@ -132,14 +132,14 @@ impl Service {
         &self.limits
     }
 
-    /// Runs each tokenizer once, so that what it builds on first use (the
-    /// pre-tokenization regex's lazy DFA and caches) is made at
-    /// pre-initialization and lands in the snapshot instead of being
-    /// allocated, page by fresh page, in every request's instance.
+    /// Warms each tokenizer ([`busca_core::tokenize::TextTokenizer::warm_up`]),
+    /// so that what it builds on first use is made at pre-initialization and
+    /// lands in the snapshot instead of being rebuilt, page by fresh page, in
+    /// every request's instance.
     pub fn warm_up(&self) {
         for served in self.collections.values() {
             for (_, tokenizer) in served.tokenizers.iter() {
-                let _ = tokenizer.tokenize("Warm-up: obreros cavando zanjas, 2 niños en la playa; it's a dog's life!");
+                tokenizer.warm_up();
             }
         }
     }
