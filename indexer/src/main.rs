@@ -121,7 +121,7 @@ struct EncoderArgs {
     /// Videos decoded at the same time.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     decoders: u32,
-    /// FFmpeg threads per decoder (0: FFmpeg chooses).
+    /// FFmpeg threads per decoder (0: one for frames up to SD, else one per core).
     #[arg(long, default_value_t = 0)]
     decoder_threads: usize,
     /// ONNX Runtime threads (0: all cores).

@@ -283,6 +283,36 @@ fn skipped_frames_give_the_decoded_frame_nearest_the_grid() {
 }
 
 #[test]
+fn a_consumer_that_stops_gets_no_frame_after_its_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("moving.mp4");
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "testsrc2=duration=10:size=160x120:rate=25",
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", video.to_str().unwrap(),
+    ]);
+    // Frames are converted on another thread, several in flight: the
+    // consumer still sees them in order, and nothing after it said stop.
+    let options = busca_indexer::decode::SampleOptions {
+        fps: 5.0,
+        size: 64,
+        fit: busca_core::preprocess::Fit::ShortestSideCrop,
+        decoder_threads: 0,
+        detect_transitions: false,
+        sample_at_cuts: false,
+        decode: busca_indexer::decode::DecodeChoice::Only(FrameDecode::All),
+    };
+    let mut seen = Vec::new();
+    let err = busca_indexer::decode::decode_sampled(&video, options, |f| {
+        seen.push(f.t_ms);
+        if seen.len() == 7 { Err("enough".into()) } else { Ok(()) }
+    })
+    .unwrap_err();
+    assert_eq!(seen, [0, 200, 400, 600, 800, 1000, 1200]);
+    assert!(matches!(&err, busca_indexer::decode::DecodeError::Stopped { reason, .. } if reason == "enough"), "{err}");
+    assert!(err.to_string().contains("moving.mp4"), "{err}");
+}
+
+#[test]
 fn rotated_video_is_turned_for_display() {
     let tmp = tempfile::tempdir().unwrap();
     let plain = tmp.path().join("plain.mp4");

@@ -45,7 +45,7 @@ enum Bench {
         /// Timed repetitions of each (the best is kept).
         #[arg(long, default_value_t = 3)]
         runs: usize,
-        /// FFmpeg decoder threads for both (0: FFmpeg chooses).
+        /// FFmpeg decoder threads for both (0: each its default, FFmpeg's for the CLI, busca-indexer's for it).
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
