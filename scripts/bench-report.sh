@@ -286,6 +286,8 @@ HOST_BENCH=("$BIN/busca-host-bench" --component "$COMPONENT" --model models/tiny
 step host "${HOST_BENCH[@]}" --sizes "$HOST_SIZES" --wrk-seconds "$WRK_SECONDS" || true
 # ... and on a 100-shot bundle, where the search itself costs nothing.
 step host-100 "${HOST_BENCH[@]}" --sizes 100 --wrk-seconds "$WRK_SECONDS" || true
+# ... and on f32 vectors, the component's exact scan beside numpy's on the same matrix.
+step host-f32 "${HOST_BENCH[@]}" --sizes "${HOST_SIZES%%,*}" --quantization f32 --wrk-seconds 0 || true
 
 # ---------------------------------------------------------------- edge: stock wasmtime, no wasi:nn
 # The self-contained component (tract provider plugged in) under `wasmtime

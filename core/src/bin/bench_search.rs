@@ -45,33 +45,21 @@ fn random_file(n: usize, dim: usize, rng: &mut SplitMix64) -> UsearchFile {
     }
 }
 
-/// numpy's `X @ q` on `matrix` for each query: (mean, p95, threads) per run,
-/// the default thread count first, then `OPENBLAS_NUM_THREADS=1` & co.
+/// numpy's `X @ q` on `matrix` for each query (`bench/numpy_scan.py`): the
+/// times of each run, the default thread count first, then
+/// `OPENBLAS_NUM_THREADS=1` & co.
 fn numpy_rows(python: &str, matrix: &[f32], dim: usize, queries: &[Vec<f32>]) -> anyhow_free::Result<Vec<(String, Vec<f64>)>> {
     let dir = std::env::temp_dir().join(format!("bench_search-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     std::fs::write(dir.join("x.f32"), bytes(matrix))?;
     std::fs::write(dir.join("q.f32"), bytes(&queries.concat()))?;
-    const SCRIPT: &str = r#"
-import sys, time, numpy as np
-d, dim = sys.argv[1], int(sys.argv[2])
-x = np.fromfile(d + "/x.f32", dtype="<f4").reshape(-1, dim)
-qs = np.fromfile(d + "/q.f32", dtype="<f4").reshape(-1, dim)
-for q in qs[:20]:
-    s = x @ q
-times = []
-for q in qs:
-    t = time.perf_counter()
-    s = x @ q
-    top = np.argpartition(-s, 10)[:10]
-    times.append((time.perf_counter() - t) * 1e3)
-print(" ".join(f"{t:.5f}" for t in times))
-"#;
+    // The same script busca-host-bench runs against the component's scan.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/numpy_scan.py");
     let mut out = Vec::new();
     for (label, single) in [("numpy X @ q", false), ("numpy 1 thread", true)] {
         let mut cmd = std::process::Command::new(python);
-        cmd.arg("-c").arg(SCRIPT).arg(&dir).arg(dim.to_string());
+        cmd.arg(script).arg(&dir).arg(dim.to_string()).arg(K.to_string());
         if single {
             for var in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
                 cmd.env(var, "1");

@@ -148,6 +148,9 @@ struct SizeReport {
     /// row (component `took_ms`, native), and the method the component named.
     exact_in_component: Stats,
     exact_native: Stats,
+    /// With f32 vectors: numpy's `X @ q` + top k on the same matrix and the
+    /// same queries (default threads, one thread), the floor of a scan.
+    exact_numpy: Option<(Stats, Stats)>,
 }
 
 /// An image query (a 1280×720 JPEG) timed in the component (its own
@@ -273,8 +276,10 @@ async fn measure_size(
     let image = measure_image(server, &collection, args).await?;
     // A filter admitting every shot makes both sides scan every row.
     let (mut exact_in_component, mut exact_native) = (Vec::new(), Vec::new());
+    let mut exact_queries = Vec::new();
     for _ in 0..args.searches.min(50) {
         let like = rng.gen_range(0..shots) as u64;
+        exact_queries.push(collection.shot_vector(like).context("a synthetic shot's vector")?);
         let body = format!(r#"{{"like_shot":{like},"k":20,"filter":{{"start_ms":0}}}}"#);
         let response = post_search(server, &body).await?;
         if response["method"] != "exact" {
@@ -303,7 +308,42 @@ async fn measure_size(
         image,
         exact_in_component: stats(exact_in_component),
         exact_native: stats(exact_native),
+        exact_numpy: match args.quantization {
+            ScalarKind::F32 => Some(numpy_scan(&args.python, &args.work, &collection, &exact_queries, 20)?),
+            _ => None,
+        },
     })
+}
+
+/// numpy's exact scan (`bench/numpy_scan.py`, as core's `bench_search
+/// --numpy`) of `collection`'s vectors for `queries`: default threads, then one.
+fn numpy_scan(python: &Path, work: &Path, collection: &Collection, queries: &[Vec<f32>], k: usize) -> Result<(Stats, Stats)> {
+    let index = &collection.index;
+    let dir = work.join("numpy-scan");
+    std::fs::create_dir_all(&dir)?;
+    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    std::fs::write(dir.join("x.f32"), bytes(&(0..index.len()).flat_map(|r| index.vector(r)).collect::<Vec<_>>()))?;
+    std::fs::write(dir.join("q.f32"), bytes(&queries.concat()))?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/numpy_scan.py");
+    let run = |one_thread: bool| -> Result<Stats> {
+        let mut cmd = Command::new(python);
+        cmd.arg(&script).arg(&dir).arg(index.dim().to_string()).arg(k.to_string());
+        if one_thread {
+            cmd.envs(["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"].map(|v| (v, "1")));
+        }
+        let out = cmd.output().with_context(|| format!("running {}", script.display()))?;
+        if !out.status.success() {
+            bail!("{} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr));
+        }
+        let times: Vec<f64> = String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|t| t.parse().ok()).collect();
+        if times.len() != queries.len() {
+            bail!("{} timed {} of {} queries", script.display(), times.len(), queries.len());
+        }
+        Ok(stats(times))
+    };
+    let both = (run(false)?, run(true)?);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(both)
 }
 
 /// The image query: the component's `took_ms` (decode, resample, tensor,
@@ -505,6 +545,20 @@ fn print_tables(reports: &[SizeReport], throughput: &[Throughput]) {
             r.exact_native.p50,
             r.exact_in_component.p50 / r.exact_native.p50
         );
+    }
+    for r in reports {
+        if let Some((numpy, numpy_one)) = &r.exact_numpy {
+            println!("\n| exact f32 scan, {} × 768, k = 20 | in component p50 | numpy X @ q p50 | numpy one thread p50 | component ÷ numpy (goal ≤ 1.2) | component ÷ numpy one thread |", r.shots);
+            println!("|---|---:|---:|---:|---:|---:|");
+            println!(
+                "| f32 rows | {:.3} ms | {:.3} ms | {:.3} ms | {:.2}× | {:.2}× |",
+                r.exact_in_component.p50,
+                numpy.p50,
+                numpy_one.p50,
+                r.exact_in_component.p50 / numpy.p50,
+                r.exact_in_component.p50 / numpy_one.p50
+            );
+        }
     }
     println!("\n| image query, 1280×720 JPEG | bytes | in component p50 / p99 | native p50 / p99 | component ÷ native (goal ≤ 1.5) |");
     println!("|---|---:|---:|---:|---:|");
