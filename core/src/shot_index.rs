@@ -15,7 +15,7 @@ use std::collections::{BinaryHeap, HashMap};
 use half::f16;
 
 use crate::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile, FREE_KEY};
-use crate::vector::{self, dot_f16, dot_i8, Scored, TopK};
+use crate::vector::{self, dot_f16_query, dot_i8, F16Query, Scored, TopK};
 
 /// Collections with at most this many shots are searched by exact scan when no
 /// method is forced. Chosen from `bench_search` (numbers in the query
@@ -64,6 +64,14 @@ pub enum VectorStore {
         /// `1 / ‖row‖` of each row (0 for an all-zero row).
         inv_norms: Vec<f32>,
     },
+}
+
+/// A query as the kernel of an index's element type reads it.
+enum Query<'q> {
+    /// f32 and i8 rows: the query as given.
+    Plain(&'q [f32]),
+    /// f16 rows: laid out for the f16 kernel ([`F16Query`]).
+    F16(F16Query),
 }
 
 /// The vectors and graph of a bundle's shots, rows in usearch slot order.
@@ -195,14 +203,23 @@ impl ShotIndex {
         }
     }
 
+    /// `query` as this index's kernel reads it, made once per search.
+    fn prepare<'q>(&self, query: &'q [f32]) -> Query<'q> {
+        match self.store {
+            VectorStore::F16(_) => Query::F16(F16Query::new(query)),
+            _ => Query::Plain(query),
+        }
+    }
+
     /// Dot product of `query` with `row`.
     #[inline]
-    pub fn score(&self, query: &[f32], row: usize) -> f32 {
+    fn score(&self, query: &Query<'_>, row: usize) -> f32 {
         let range = row * self.dim..(row + 1) * self.dim;
-        match &self.store {
-            VectorStore::F32(v) => vector::dot(query, &v[range]),
-            VectorStore::F16(v) => dot_f16(query, &v[range]),
-            VectorStore::I8 { rows, inv_norms } => dot_i8(query, &rows[range]) * inv_norms[row],
+        match (&self.store, query) {
+            (VectorStore::F16(v), Query::F16(q)) => dot_f16_query(q, &v[range]),
+            (VectorStore::F32(v), Query::Plain(q)) => vector::dot(q, &v[range]),
+            (VectorStore::I8 { rows, inv_norms }, Query::Plain(q)) => dot_i8(q, &rows[range]) * inv_norms[row],
+            _ => unreachable!("a query is prepared by the index it scores against"),
         }
     }
 
@@ -231,15 +248,16 @@ impl ShotIndex {
         assert_eq!(query.len(), self.dim, "query dimension");
         let use_graph = self.method_for(method, admit.is_some()) == Method::Hnsw;
         let live = |row: usize| self.keys[row] != FREE_KEY && admit.is_none_or(|f| f(row));
+        let prepared = self.prepare(query);
         if use_graph {
-            return self.hnsw(query, k, min_score, &live);
+            return self.hnsw(&prepared, k, min_score, &live);
         }
         match &self.store {
             VectorStore::F32(v) => vector::top_k(query, v, self.dim, k, min_score, live),
             VectorStore::F16(_) | VectorStore::I8 { .. } => {
                 let mut best = TopK::new(k, min_score);
                 for row in (0..self.len()).filter(|&row| live(row)) {
-                    best.push(Scored { row, score: self.score(query, row) });
+                    best.push(Scored { row, score: self.score(&prepared, row) });
                 }
                 best.into_sorted_vec()
             }
@@ -249,7 +267,7 @@ impl ShotIndex {
     /// HNSW search as usearch does it: greedy descent through the upper
     /// levels from the entry point, then a best-first beam of width
     /// `max(expansion_search, k)` on level 0.
-    fn hnsw(&self, query: &[f32], k: usize, min_score: Option<f32>, live: &dyn Fn(usize) -> bool) -> Vec<Scored> {
+    fn hnsw(&self, query: &Query<'_>, k: usize, min_score: Option<f32>, live: &dyn Fn(usize) -> bool) -> Vec<Scored> {
         let g = &self.graph;
         if g.is_empty() || k == 0 {
             return Vec::new();

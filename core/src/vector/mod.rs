@@ -103,24 +103,74 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     portable::dot(a, b)
 }
 
-/// Dot product of an f32 query with an f16 row. The conversion is the
-/// branch-free exponent-rebias trick (exact for normal and subnormal halves;
-/// embeddings hold no infinities), so the loop vectorises like [`dot`].
+/// An f32 query made ready, once per search, for the f16 kernel of this
+/// build: in the component (`simd128`) each block of 16 reordered and scaled
+/// by 2^112 (see `simd128.rs`: the kernel then needs no shuffle and no rebias
+/// multiply per row); elsewhere the query as given.
+#[derive(Debug, Clone)]
+pub struct F16Query {
+    values: Vec<f32>,
+}
+
+impl F16Query {
+    /// `query` in the layout [`dot_f16_query`] reads.
+    pub fn new(query: &[f32]) -> Self {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return F16Query { values: simd128::prepare_f16_query(query) };
+        #[allow(unreachable_code)]
+        F16Query { values: query.to_vec() }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether it has none.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// Dot product of a prepared query with an f16 row: the kernel an f16
+/// index's searches run.
 #[inline]
-pub fn dot_f16(query: &[f32], row: &[half::f16]) -> f32 {
+pub fn dot_f16_query(query: &F16Query, row: &[half::f16]) -> f32 {
+    let q = &query.values;
     #[cfg(target_arch = "x86_64")]
     if avx2_available() {
-        assert_eq!(query.len(), row.len(), "distance between vectors of different lengths");
+        assert_eq!(q.len(), row.len(), "distance between vectors of different lengths");
         // SAFETY: as in `dot`.
-        return unsafe { avx2::dot_f16(query, row) };
+        return unsafe { avx2::dot_f16(q, row) };
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        assert_eq!(query.len(), row.len(), "distance between vectors of different lengths");
-        return simd128::dot_f16(query, row);
+        assert_eq!(q.len(), row.len(), "distance between vectors of different lengths");
+        return simd128::dot_f16(q, row);
     }
     #[allow(unreachable_code)]
-    portable::dot_f16(query, row)
+    portable::dot_f16(q, row)
+}
+
+/// Dot product of an f32 query with an f16 row. The conversion is the
+/// branch-free exponent-rebias trick (exact for normal and subnormal halves;
+/// embeddings hold no infinities), so the loop vectorises like [`dot`]. A
+/// search scoring many rows prepares the query once instead
+/// ([`F16Query`], [`dot_f16_query`]).
+#[inline]
+pub fn dot_f16(query: &[f32], row: &[half::f16]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return dot_f16_query(&F16Query::new(query), row);
+    #[allow(unreachable_code)]
+    {
+        #[cfg(target_arch = "x86_64")]
+        if avx2_available() {
+            assert_eq!(query.len(), row.len(), "distance between vectors of different lengths");
+            // SAFETY: as in `dot`.
+            return unsafe { avx2::dot_f16(query, row) };
+        }
+        portable::dot_f16(query, row)
+    }
 }
 
 /// Dot product of an f32 query with an i8 row (not rescaled).
@@ -414,10 +464,18 @@ mod tests {
             let close = |x: f32, y: f32, what: &str| assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what} n={n}: {x} vs {y}");
             close(dot(&a, &b), reduce(&a, &b, |x, y| x * y), "f32");
             close(dot_f16(&a, &h), reduce(&a, &h, |x, y| x * y.to_f32()), "f16");
+            close(dot_f16_query(&F16Query::new(&a), &h), reduce(&a, &h, |x, y| x * y.to_f32()), "f16 prepared");
             close(dot_i8(&a, &q), reduce(&a, &q, |x, y| x * f32::from(y)), "i8");
             close(squared_l2(&a, &b), reduce(&a, &b, |x, y| (x - y) * (x - y)), "l2");
         }
-        assert_eq!(kernels(), if avx2_available() { "avx2" } else { "portable" });
+        let expected = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+            "simd128"
+        } else if avx2_available() {
+            "avx2"
+        } else {
+            "portable"
+        };
+        assert_eq!(kernels(), expected);
     }
 
     #[test]
