@@ -357,6 +357,11 @@ fn the_encoder_endpoint_refuses_bad_calls_by_name() {
 
     assert_eq!(post(&path, None, &body).0, 401);
     assert_eq!(post(&path, Some("Bearer wrong-wrong-wrong-wrong"), &body).0, 401);
+    // Refused on its headers, a call still has its body read (up to the
+    // limit): a client sending a large one gets the 401, not a closed
+    // connection halfway through.
+    let large = vec![b' '; busca_core::remote_nn::MAX_REQUEST_BYTES];
+    assert_eq!(post(&path, Some("Bearer wrong-wrong-wrong-wrong"), &large).0, 401);
     let (status, missing) = post(&busca_core::remote_nn::compute_path("no-such-graph"), Some(&bearer), &body);
     assert!(status == 404 && missing.contains("no-such-graph"), "{status} {missing}");
     let short = body.clone();

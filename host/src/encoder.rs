@@ -21,7 +21,8 @@ use wasmtime_wasi_nn::Tensor;
 
 use crate::error::HostError;
 use crate::models::PreloadedGraphs;
-use crate::server::error_response;
+use crate::onnx::OrtGraph;
+use crate::server::{drain_some, error_response};
 
 /// Shortest token accepted: a guessable token on a public endpoint is no lock.
 pub const MIN_TOKEN_CHARS: usize = 16;
@@ -62,13 +63,24 @@ impl EncoderEndpoint {
 
     /// Answers one compute call for `graph`.
     pub async fn handle(&self, graph: &str, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
-        match self.compute(graph, req).await {
+        let result = match self.admit(graph, &req) {
+            Ok(ort) => self.compute(graph, ort, req.into_body()).await,
+            Err(err) => {
+                // Refused before its body was read: read it anyway (bounded),
+                // or a client still sending it sees the connection closed
+                // instead of this answer (the wrong-token test did, under load).
+                drain_some(req.into_body(), remote_nn::MAX_REQUEST_BYTES).await;
+                Err(err)
+            }
+        };
+        match result {
             Ok(response) => json(StatusCode::OK, &response),
             Err(err) => error_response(&err),
         }
     }
 
-    async fn compute(&self, graph: &str, req: Request<Incoming>) -> Result<ComputeResponse, QueryError> {
+    /// The graph a call may run, from its method, token and path alone.
+    fn admit(&self, graph: &str, req: &Request<Incoming>) -> Result<OrtGraph, QueryError> {
         if req.method() != Method::POST {
             return Err(QueryError::new(405, "method_not_allowed", "the encoder endpoint takes POST"));
         }
@@ -80,12 +92,14 @@ impl EncoderEndpoint {
             ));
         }
         remote_nn::check_graph_name(graph).map_err(|e| QueryError::invalid(e.to_string()))?;
-        let ort = self
-            .graphs
+        self.graphs
             .get(graph)
-            .ok_or_else(|| QueryError::not_found(format!("no graph {graph:?} here; preloaded: {}", self.graphs.names().join(", "))))?
-            .clone();
-        let body = Limited::new(req.into_body(), remote_nn::MAX_REQUEST_BYTES)
+            .cloned()
+            .ok_or_else(|| QueryError::not_found(format!("no graph {graph:?} here; preloaded: {}", self.graphs.names().join(", "))))
+    }
+
+    async fn compute(&self, graph: &str, ort: OrtGraph, body: Incoming) -> Result<ComputeResponse, QueryError> {
+        let body = Limited::new(body, remote_nn::MAX_REQUEST_BYTES)
             .collect()
             .await
             .map_err(|_| QueryError::body_too_large(remote_nn::MAX_REQUEST_BYTES))?

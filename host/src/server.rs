@@ -407,7 +407,7 @@ impl Server {
 /// Reads and drops up to `limit` bytes of a refused body (for at most 5 s):
 /// a client that does not wait for `100 Continue` is still writing, and
 /// closing on it would make it see a broken pipe instead of our 413.
-async fn drain_some(mut body: Incoming, limit: usize) {
+pub(crate) async fn drain_some(mut body: Incoming, limit: usize) {
     let drain = async {
         let mut seen = 0usize;
         while let Some(Ok(frame)) = body.frame().await {
