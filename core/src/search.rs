@@ -13,7 +13,7 @@ use crate::bundle::{self, BundleError, MapPoint, OpenBundle, Verify};
 use crate::fusion;
 use crate::query::{QueryError, SearchFilter, SearchHit};
 use crate::shot::{SceneRecord, ShotId, ShotRecord, VideoRecord};
-use crate::shot_index::{Method, ShotIndex, ShotIndexError, EXACT_SCAN_MAX_ROWS};
+use crate::shot_index::{Method, ShotIndex, ShotIndexError};
 use crate::usearch_file::{Metric, ScalarKind, UsearchFile, UsearchFileError};
 
 /// Why a collection could not be loaded.
@@ -147,9 +147,6 @@ impl Collection {
             }));
         }
         let index = ShotIndex::from_usearch(file, m.index.expansion_search).map_err(|e| inconsistent(e.into()))?;
-        // Collections that are scanned keep f32 rows: the f16 scan pays ~1.7x
-        // for the conversion (bench_search) and the extra memory is small here.
-        let index = if index.len() <= EXACT_SCAN_MAX_ROWS { index.with_f16(false) } else { index };
         let mut shot_at = HashMap::with_capacity(shots.len());
         let mut row_shot = vec![u32::MAX; index.len()];
         for (pos, shot) in shots.iter().enumerate() {

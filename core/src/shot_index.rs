@@ -2,7 +2,8 @@
 //! exact scan or a graph walk over rows read from the bundle's usearch file
 //! by [`crate::usearch_file`].
 //!
-//! [`ShotIndex`] holds the shot vectors (f32, f16 or i8) and the graph. It
+//! [`ShotIndex`] holds the shot vectors (f32, i8, or the 16-bit fixed point
+//! an f16 index is held as: [`vector::fixed16`]) and the graph. It
 //! scans exactly while the collection is small (a scan of a few thousand rows
 //! costs less than walking a graph, and is exact) and walks the graph above
 //! [`EXACT_SCAN_MAX_ROWS`]; filtered queries always scan, because a graph walk
@@ -12,10 +13,9 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
-use half::f16;
-
 use crate::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile, FREE_KEY};
-use crate::vector::{self, dot_f16_query, dot_i8, F16Query, Scored, TopK};
+use crate::vector::fixed16::{Fixed16Query, Fixed16Rows, NotFinite};
+use crate::vector::{self, dot_i8, Scored, TopK};
 
 /// Collections with at most this many shots are searched by exact scan when no
 /// method is forced. Chosen from `bench_search` (numbers in the query
@@ -33,6 +33,9 @@ pub enum ShotIndexError {
     /// Two slots hold the same key.
     #[error("key {0} appears twice")]
     DuplicateKey(u64),
+    /// A row cannot be held as 16-bit fixed point.
+    #[error("slot {}: its vector holds a non-finite component", .0.row)]
+    NotFinite(#[from] NotFinite),
 }
 
 /// How to search; in a [`crate::search::Found`], how the search was done (never `Auto`).
@@ -52,8 +55,10 @@ pub enum Method {
 pub enum VectorStore {
     /// Row-major f32.
     F32(Vec<f32>),
-    /// Row-major f16: half the memory, scores within ~1e-3.
-    F16(Vec<f16>),
+    /// The rows of an f16 index as 16-bit fixed point ([`Fixed16Rows`]):
+    /// half the memory of f32, scores within ~1e-4 of the f16 rows', the
+    /// same in the component and natively.
+    Fixed16(Fixed16Rows),
     /// Row-major i8 ([`crate::vector::quantize_i8`]): a quarter of the memory. Scored
     /// asymmetrically, the f32 query against each dequantized row divided by
     /// that row's norm, so a score is the cosine with the stored direction
@@ -70,8 +75,8 @@ pub enum VectorStore {
 enum Query<'q> {
     /// f32 and i8 rows: the query as given.
     Plain(&'q [f32]),
-    /// f16 rows: laid out for the f16 kernel ([`F16Query`]).
-    F16(F16Query),
+    /// 16-bit rows: the query quantized for them.
+    Fixed16(Fixed16Query),
 }
 
 /// The vectors and graph of a bundle's shots, rows in usearch slot order.
@@ -116,7 +121,7 @@ impl ShotIndex {
                 });
                 VectorStore::F32(v)
             }
-            StoredVectors::F16(v) => VectorStore::F16(v),
+            StoredVectors::F16(v) => VectorStore::Fixed16(Fixed16Rows::from_f16(v, dim)?),
             StoredVectors::I8(rows) => {
                 let inv_norms = rows
                     .chunks_exact(dim)
@@ -144,14 +149,16 @@ impl ShotIndex {
         })
     }
 
-    /// The same index with its vectors stored as f16 (`true`) or f32.
-    pub fn with_f16(mut self, f16_storage: bool) -> Self {
-        self.store = match (self.store, f16_storage) {
-            (VectorStore::F32(v), true) => VectorStore::F16(v.iter().map(|x| f16::from_f32(*x)).collect()),
-            (VectorStore::F16(v), false) => VectorStore::F32(v.iter().map(|x| x.to_f32()).collect()),
+    /// The same index with its vectors held as 16-bit fixed point (`true`)
+    /// or f32 (what an f16 index's rows are, to within a level); i8 rows
+    /// stay as they are. For benches comparing the kernels on one index.
+    pub fn with_fixed16(mut self, fixed16: bool) -> Result<Self, ShotIndexError> {
+        self.store = match (self.store, fixed16) {
+            (VectorStore::F32(v), true) => VectorStore::Fixed16(Fixed16Rows::from_f32(&v, self.dim)?),
+            (VectorStore::Fixed16(rows), false) => VectorStore::F32(rows.into_f32()),
             (store, _) => store,
         };
-        self
+        Ok(self)
     }
 
     /// Vector dimension.
@@ -174,11 +181,11 @@ impl ShotIndex {
         self.keys.is_empty()
     }
 
-    /// `f32` or `f16`.
+    /// `f32`, `fixed16` or `i8`.
     pub fn storage_name(&self) -> &'static str {
         match self.store {
             VectorStore::F32(_) => "f32",
-            VectorStore::F16(_) => "f16",
+            VectorStore::Fixed16(_) => "fixed16",
             VectorStore::I8 { .. } => "i8",
         }
     }
@@ -198,15 +205,15 @@ impl ShotIndex {
         let range = row * self.dim..(row + 1) * self.dim;
         match &self.store {
             VectorStore::F32(v) => v[range].to_vec(),
-            VectorStore::F16(v) => v[range].iter().map(|x| x.to_f32()).collect(),
+            VectorStore::Fixed16(rows) => rows.to_f32(row),
             VectorStore::I8 { rows, inv_norms } => rows[range].iter().map(|&x| f32::from(x) * inv_norms[row]).collect(),
         }
     }
 
     /// `query` as this index's kernel reads it, made once per search.
     fn prepare<'q>(&self, query: &'q [f32]) -> Query<'q> {
-        match self.store {
-            VectorStore::F16(_) => Query::F16(F16Query::new(query)),
+        match &self.store {
+            VectorStore::Fixed16(rows) => Query::Fixed16(rows.query(query)),
             _ => Query::Plain(query),
         }
     }
@@ -216,7 +223,7 @@ impl ShotIndex {
     fn score(&self, query: &Query<'_>, row: usize) -> f32 {
         let range = row * self.dim..(row + 1) * self.dim;
         match (&self.store, query) {
-            (VectorStore::F16(v), Query::F16(q)) => dot_f16_query(q, &v[range]),
+            (VectorStore::Fixed16(rows), Query::Fixed16(q)) => rows.score(q, row),
             (VectorStore::F32(v), Query::Plain(q)) => vector::dot(q, &v[range]),
             (VectorStore::I8 { rows, inv_norms }, Query::Plain(q)) => dot_i8(q, &rows[range]) * inv_norms[row],
             _ => unreachable!("a query is prepared by the index it scores against"),
@@ -254,7 +261,7 @@ impl ShotIndex {
         }
         match &self.store {
             VectorStore::F32(v) => vector::top_k(query, v, self.dim, k, min_score, live),
-            VectorStore::F16(_) | VectorStore::I8 { .. } => {
+            VectorStore::Fixed16(_) | VectorStore::I8 { .. } => {
                 let mut best = TopK::new(k, min_score);
                 for row in (0..self.len()).filter(|&row| live(row)) {
                     best.push(Scored { row, score: self.score(&prepared, row) });

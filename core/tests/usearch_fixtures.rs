@@ -77,6 +77,9 @@ fn search_returns_usearchs_top_k() {
             continue; // scored differently from usearch on purpose: see i8_search_keeps_the_f32_answer
         }
         let index = ShotIndex::from_usearch(UsearchFile::read(&dir().join(&x.file)).unwrap(), 32).unwrap();
+        // f16 rows are scored as 16-bit fixed point (vector::fixed16), and
+        // must still give usearch's own f16 answer.
+        assert_eq!(index.storage_name(), if dtype == "f16" { "fixed16" } else { "f32" });
         for (qi, query) in e.queries.iter().enumerate() {
             let keys = |method| -> Vec<u64> {
                 index.search(query, e.k, None, method, None).iter().map(|s| index.key(s.row)).collect()

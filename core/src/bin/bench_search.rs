@@ -1,5 +1,6 @@
 //! Native latency and quality of shot search, to compare with the same search
-//! inside the component (its `took_ms`): exact scan over f32 and f16 storage,
+//! inside the component (its `took_ms`): exact scan over f32 rows and over
+//! the 16-bit fixed-point rows an f16 index is held as (rows labelled `f16`),
 //! and the HNSW graph walk when the index has a graph.
 //!
 //! ```text
@@ -23,6 +24,7 @@ use std::time::Instant;
 
 use busca_core::shot_index::{Method, ShotIndex};
 use busca_core::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile};
+use busca_core::vector::fixed16::Fixed16Rows;
 use busca_core::vector::{self, SplitMix64};
 
 const K: usize = 10;
@@ -97,7 +99,7 @@ fn main() {
         None => (random_file(20_000, 768, &mut rng), false, "random 20000 x 768".into()),
     };
     let dim = file.dimensions;
-    let index = ShotIndex::from_usearch(file, 64).expect("cos index").with_f16(false);
+    let index = ShotIndex::from_usearch(file, 64).and_then(|i| i.with_fixed16(false)).expect("cos index");
     let n = index.len();
     // Queries near stored vectors (as a "more like this" or a good text query is).
     let queries: Vec<Vec<f32>> = (0..QUERIES)
@@ -108,7 +110,8 @@ fn main() {
             q
         })
         .collect();
-    let f16_index = index.clone().with_f16(true);
+    // What loading an f16 bundle makes (ShotIndex::from_usearch).
+    let f16_index = index.clone().with_fixed16(true).expect("finite rows");
 
     // Results as keys, not rows: a file built by usearch with parallel adds
     // (i8.usearch) puts the same key in another slot than the f32 file.
@@ -157,14 +160,16 @@ fn main() {
         // The same scans with the portable loops (what the x86-64 baseline
         // compiles to), to show what the run-time kernels buy.
         let matrix: Vec<f32> = (0..n).flat_map(|r| index.vector(r)).collect();
-        let halves: Vec<half::f16> = matrix.iter().map(|x| half::f16::from_f32(*x)).collect();
-        let scan = |score: &dyn Fn(&[f32], usize) -> f32| -> (Vec<Vec<u64>>, Vec<f64>) {
+        let fixed = Fixed16Rows::from_f32(&matrix, dim).expect("finite rows");
+        let fixed_queries: Vec<_> = queries.iter().map(|q| fixed.query(q)).collect();
+        // `score(query number, row)`.
+        let scan = |score: &dyn Fn(usize, usize) -> f32| -> (Vec<Vec<u64>>, Vec<f64>) {
             let (mut keys, mut times) = (Vec::new(), Vec::new());
-            for q in &queries {
+            for qi in 0..queries.len() {
                 let t = Instant::now();
                 let mut best = vector::TopK::new(K, None);
                 for r in 0..n {
-                    best.push(vector::Scored { row: r, score: score(q, r) });
+                    best.push(vector::Scored { row: r, score: score(qi, r) });
                 }
                 let hits = best.into_sorted_vec();
                 times.push(t.elapsed().as_secs_f64() * 1e3);
@@ -172,9 +177,12 @@ fn main() {
             }
             (keys, times)
         };
-        let (rows, times) = scan(&|q, r| vector::portable::dot(q, &matrix[r * dim..(r + 1) * dim]));
+        let (rows, times) = scan(&|qi, r| vector::portable::dot(&queries[qi], &matrix[r * dim..(r + 1) * dim]));
         row("portable scan", "f32", &times, &rows);
-        let (rows, times) = scan(&|q, r| vector::portable::dot_f16(q, &halves[r * dim..(r + 1) * dim]));
+        let (rows, times) = scan(&|qi, r| {
+            let q = &fixed_queries[qi];
+            vector::portable::dot_i16(q.values(), fixed.row(r)) as f32 * q.unit()
+        });
         row("portable scan", "f16", &times, &rows);
     }
     if let Some(python) = &numpy {

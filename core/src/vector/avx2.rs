@@ -1,12 +1,13 @@
-//! The distance kernels with AVX2, FMA and F16C, chosen at run time on x86-64
+//! The distance kernels with AVX2 and FMA, chosen at run time on x86-64
 //! CPUs that have them (`super::avx2_available`): the portable loops compile
 //! to SSE2 for the x86-64 baseline, a quarter of what these CPUs can do.
 //!
 //! Each kernel reads its row once with four independent 8-lane accumulators
 //! (32 elements per iteration, enough to keep the loads in flight), so an
-//! exact scan runs at the speed memory delivers the rows: f16 rows are
-//! widened by the CPU's own converter (`vcvtph2ps`) and i8 rows by a sign
-//! extension, so they cost half and a quarter of f32's bytes.
+//! exact scan runs at the speed memory delivers the rows: i8 rows are
+//! widened by a sign extension, and the 16-bit fixed-point rows of an f16
+//! index ([`super::fixed16`]) are multiplied and added in pairs by
+//! `vpmaddwd`, so they cost a quarter and half of f32's bytes.
 //!
 //! Safety: every function here must only be called after
 //! `super::avx2_available()` returned true, and with slices of equal length
@@ -52,25 +53,19 @@ unsafe fn fused<T>(q: &[f32], row: &[T], load: impl Fn(*const T) -> __m256, scal
 }
 
 /// f32 · f32.
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = "avx2,fma")]
 pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
     fused(a, b, |p| _mm256_loadu_ps(p), |x| *x)
 }
 
-/// f32 query · f16 row.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_f16(q: &[f32], row: &[half::f16]) -> f32 {
-    fused(q, row, |p| _mm256_cvtph_ps(_mm_loadu_si128(p.cast())), |h| h.to_f32())
-}
-
 /// f32 query · i8 row (not rescaled).
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = "avx2,fma")]
 pub unsafe fn dot_i8(q: &[f32], row: &[i8]) -> f32 {
     fused(q, row, |p| _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p.cast()))), |r| f32::from(*r))
 }
 
 /// `‖a − b‖²`.
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = "avx2,fma")]
 pub unsafe fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len();
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
@@ -86,6 +81,38 @@ pub unsafe fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
     let mut sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
     for k in i..n {
         sum += (a[k] - b[k]) * (a[k] - b[k]);
+    }
+    sum
+}
+
+/// i16 · i16, summed with wrapping in i32 (the 16-bit fixed-point rows).
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
+    const LANES: usize = 16;
+    let n = a.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_si256(); 4];
+    let mut i = 0;
+    while i + 4 * LANES <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            let o = i + j * LANES;
+            let prod = _mm256_madd_epi16(_mm256_loadu_si256(pa.add(o).cast()), _mm256_loadu_si256(pb.add(o).cast()));
+            *s = _mm256_add_epi32(*s, prod);
+        }
+        i += 4 * LANES;
+    }
+    while i + LANES <= n {
+        let prod = _mm256_madd_epi16(_mm256_loadu_si256(pa.add(i).cast()), _mm256_loadu_si256(pb.add(i).cast()));
+        acc[0] = _mm256_add_epi32(acc[0], prod);
+        i += LANES;
+    }
+    let s = _mm256_add_epi32(_mm256_add_epi32(acc[0], acc[1]), _mm256_add_epi32(acc[2], acc[3]));
+    let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    let mut sum = _mm_cvtsi128_si32(s);
+    for k in i..n {
+        sum = sum.wrapping_add(i32::from(a[k]) * i32::from(b[k]));
     }
     sum
 }

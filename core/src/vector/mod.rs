@@ -1,15 +1,16 @@
 //! Vector arithmetic for embeddings: normalisation, dot products and an exact
 //! top-k scan.
 //!
-//! One kernel per element type (f32, f16, i8 rows against an f32 query, and
-//! the squared L2 distance of the segmentation), used by the index, the exact
-//! scan and the segmentation alike. On x86-64 CPUs with AVX2, FMA and F16C
-//! (checked once at run time) they are the hand-written [`avx2`] loops;
-//! elsewhere, portable loops written so that the compiler vectorises them
-//! (eight independent accumulators, no bounds checks in the hot loop): SSE2
-//! for the x86-64 baseline, and `simd128` in the component, which is built
-//! with `-C target-feature=+simd128` (f16 rows there have their own
-//! kernel in `simd128.rs`: WebAssembly has no half-precision converter).
+//! One kernel per element type (f32 and i8 rows against an f32 query, the
+//! 16-bit fixed-point rows an f16 index is held as ([`fixed16`]) against a
+//! query quantized alike, and the squared L2 distance of the segmentation),
+//! used by the index, the exact scan and the segmentation alike. On x86-64
+//! CPUs with AVX2 and FMA (checked once at run time) they are the
+//! hand-written [`avx2`] loops; elsewhere, portable loops written so that the
+//! compiler vectorises them (eight independent accumulators, no bounds checks
+//! in the hot loop): SSE2 for the x86-64 baseline, and `simd128` in the
+//! component, which is built with `-C target-feature=+simd128` (the 16-bit
+//! kernel there is written by hand in `simd128.rs`).
 //! The exact scan is what the component runs for collections small enough
 //! that a scan beats walking a graph.
 
@@ -18,6 +19,7 @@ use std::collections::BinaryHeap;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+pub mod fixed16;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
 
@@ -26,9 +28,7 @@ mod simd128;
 fn avx2_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("f16c")
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -36,7 +36,7 @@ fn avx2_available() -> bool {
     }
 }
 
-/// The kernel set a search runs with: `avx2`, `simd128` (f16 rows in the
+/// The kernel set a search runs with: `avx2`, `simd128` (16-bit rows in the
 /// component; the rest portable) or `portable`.
 pub fn kernels() -> &'static str {
     if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
@@ -73,21 +73,36 @@ fn reduce<A: Copy, B: Copy>(a: &[A], b: &[B], term: impl Fn(A, B) -> f32) -> f32
 /// The portable loops alone, whatever the CPU: the fallback of every kernel,
 /// and what benches compare the [`avx2`] kernels with in the same run.
 pub mod portable {
-    use super::{f16_to_f32, reduce};
+    use super::reduce;
 
     /// Dot product.
     pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         reduce(a, b, |x, y| x * y)
     }
 
-    /// f32 query · f16 row.
-    pub fn dot_f16(query: &[f32], row: &[half::f16]) -> f32 {
-        reduce(query, row, |q, h| q * f16_to_f32(h.to_bits()))
-    }
 
     /// f32 query · i8 row (not rescaled).
     pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
         reduce(query, row, |q, r| q * f32::from(r))
+    }
+
+    /// i16 · i16, summed with wrapping in i32 (16 independent lanes, which
+    /// SSE2 turns into `pmaddwd`).
+    pub fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
+        assert_eq!(a.len(), b.len(), "distance between vectors of different lengths");
+        const LANES: usize = 16;
+        let mut acc = [0i32; LANES];
+        let split = a.len() - a.len() % LANES;
+        for (x, y) in a[..split].chunks_exact(LANES).zip(b[..split].chunks_exact(LANES)) {
+            for i in 0..LANES {
+                acc[i] = acc[i].wrapping_add(i32::from(x[i]) * i32::from(y[i]));
+            }
+        }
+        let mut sum = acc.iter().fold(0i32, |s, x| s.wrapping_add(*x));
+        for (x, y) in a[split..].iter().zip(&b[split..]) {
+            sum = sum.wrapping_add(i32::from(*x) * i32::from(*y));
+        }
+        sum
     }
 }
 
@@ -103,76 +118,6 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     portable::dot(a, b)
 }
 
-/// An f32 query made ready, once per search, for the f16 kernel of this
-/// build: in the component (`simd128`) each block of 16 reordered and scaled
-/// by 2^112 (see `simd128.rs`: the kernel then needs no shuffle and no rebias
-/// multiply per row); elsewhere the query as given.
-#[derive(Debug, Clone)]
-pub struct F16Query {
-    values: Vec<f32>,
-}
-
-impl F16Query {
-    /// `query` in the layout [`dot_f16_query`] reads.
-    pub fn new(query: &[f32]) -> Self {
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        return F16Query { values: simd128::prepare_f16_query(query) };
-        #[allow(unreachable_code)]
-        F16Query { values: query.to_vec() }
-    }
-
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    /// Whether it has none.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-}
-
-/// Dot product of a prepared query with an f16 row: the kernel an f16
-/// index's searches run.
-#[inline]
-pub fn dot_f16_query(query: &F16Query, row: &[half::f16]) -> f32 {
-    let q = &query.values;
-    #[cfg(target_arch = "x86_64")]
-    if avx2_available() {
-        assert_eq!(q.len(), row.len(), "distance between vectors of different lengths");
-        // SAFETY: as in `dot`.
-        return unsafe { avx2::dot_f16(q, row) };
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        assert_eq!(q.len(), row.len(), "distance between vectors of different lengths");
-        return simd128::dot_f16(q, row);
-    }
-    #[allow(unreachable_code)]
-    portable::dot_f16(q, row)
-}
-
-/// Dot product of an f32 query with an f16 row. The conversion is the
-/// branch-free exponent-rebias trick (exact for normal and subnormal halves;
-/// embeddings hold no infinities), so the loop vectorises like [`dot`]. A
-/// search scoring many rows prepares the query once instead
-/// ([`F16Query`], [`dot_f16_query`]).
-#[inline]
-pub fn dot_f16(query: &[f32], row: &[half::f16]) -> f32 {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return dot_f16_query(&F16Query::new(query), row);
-    #[allow(unreachable_code)]
-    {
-        #[cfg(target_arch = "x86_64")]
-        if avx2_available() {
-            assert_eq!(query.len(), row.len(), "distance between vectors of different lengths");
-            // SAFETY: as in `dot`.
-            return unsafe { avx2::dot_f16(query, row) };
-        }
-        portable::dot_f16(query, row)
-    }
-}
-
 /// Dot product of an f32 query with an i8 row (not rescaled).
 #[inline]
 pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
@@ -185,6 +130,22 @@ pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
     portable::dot_i8(query, row)
 }
 
+/// i16 · i16 summed in i32 with wrapping: the kernel of the 16-bit
+/// fixed-point rows ([`fixed16`]), whose scales keep the whole sum in range.
+#[inline]
+pub fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
+    assert_eq!(a.len(), b.len(), "distance between vectors of different lengths");
+    #[cfg(target_arch = "x86_64")]
+    if avx2_available() {
+        // SAFETY: as in `dot`.
+        return unsafe { avx2::dot_i16(a, b) };
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::dot_i16(a, b);
+    #[allow(unreachable_code)]
+    portable::dot_i16(a, b)
+}
+
 /// `‖a − b‖²`.
 #[inline]
 pub fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
@@ -195,15 +156,6 @@ pub fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
         return unsafe { avx2::squared_l2(a, b) };
     }
     reduce(a, b, |x, y| (x - y) * (x - y))
-}
-
-/// f16 bits to f32 without branches: shift exponent and mantissa into f32
-/// position, then multiply by 2^112 to move the exponent bias from 15 to 127
-/// (this also normalises subnormals).
-#[inline(always)]
-pub fn f16_to_f32(h: u16) -> f32 {
-    let magnitude = f32::from_bits((u32::from(h) & 0x7fff) << 13) * f32::from_bits(0x7780_0000);
-    f32::from_bits(magnitude.to_bits() | ((u32::from(h) & 0x8000) << 16))
 }
 
 /// Scales `v` to unit length in place; returns the original norm. A zero (or
@@ -400,27 +352,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn f16_conversion_matches_half_for_every_finite_value() {
-        for bits in 0..=u16::MAX {
-            let h = half::f16::from_bits(bits);
-            if h.is_finite() {
-                assert_eq!(f16_to_f32(bits).to_bits(), h.to_f32().to_bits(), "{bits:#06x}");
-            }
-        }
-    }
-
-    #[test]
-    fn f16_dot_is_close_to_f32_dot() {
-        let mut rng = SplitMix64(7);
-        let a: Vec<f32> = (0..771).map(|_| rng.next_f32()).collect();
-        let b: Vec<f32> = (0..771).map(|_| rng.next_f32()).collect();
-        let b16: Vec<half::f16> = b.iter().map(|x| half::f16::from_f32(*x)).collect();
-        let (exact, approx) = (dot(&a, &b), dot_f16(&a, &b16));
-        assert!((exact - approx).abs() < 0.05, "{exact} vs {approx}");
-        assert_ne!(exact, 0.0);
-    }
-
-    #[test]
     fn quantize_i8_uses_the_whole_range_and_keeps_the_direction() {
         let mut rng = SplitMix64(7);
         let row = rng.unit(768);
@@ -459,12 +390,13 @@ mod tests {
         for n in 0..100 {
             let a: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
             let b: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
-            let h: Vec<half::f16> = b.iter().map(|x| half::f16::from_f32(*x)).collect();
+            let (ai, bi): (Vec<i16>, Vec<i16>) = a.iter().zip(&b).map(|(x, y)| ((x * 32767.0) as i16, (y * 32767.0) as i16)).unzip();
             let q: Vec<i8> = b.iter().map(|x| (x * 127.0).round() as i8).collect();
             let close = |x: f32, y: f32, what: &str| assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what} n={n}: {x} vs {y}");
             close(dot(&a, &b), reduce(&a, &b, |x, y| x * y), "f32");
-            close(dot_f16(&a, &h), reduce(&a, &h, |x, y| x * y.to_f32()), "f16");
-            close(dot_f16_query(&F16Query::new(&a), &h), reduce(&a, &h, |x, y| x * y.to_f32()), "f16 prepared");
+            let naive = ai.iter().zip(&bi).fold(0i32, |s, (x, y)| s.wrapping_add(i32::from(*x) * i32::from(*y)));
+            assert_eq!(dot_i16(&ai, &bi), naive, "i16 n={n}");
+            assert_eq!(portable::dot_i16(&ai, &bi), naive, "portable i16 n={n}");
             close(dot_i8(&a, &q), reduce(&a, &q, |x, y| x * f32::from(y)), "i8");
             close(squared_l2(&a, &b), reduce(&a, &b, |x, y| (x - y) * (x - y)), "l2");
         }
