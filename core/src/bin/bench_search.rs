@@ -110,7 +110,8 @@ fn main() {
             q
         })
         .collect();
-    // What loading an f16 bundle makes (ShotIndex::from_usearch).
+    // The 16-bit fixed-point rows loading an f16 bundle makes
+    // (ShotIndex::from_usearch), quantized here from the f32 rows.
     let f16_index = index.clone().with_fixed16(true).expect("finite rows");
 
     // Results as keys, not rows: a file built by usearch with parallel adds

@@ -80,7 +80,6 @@ pub mod portable {
         reduce(a, b, |x, y| x * y)
     }
 
-
     /// f32 query · i8 row (not rescaled).
     pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
         reduce(query, row, |q, r| q * f32::from(r))
