@@ -168,8 +168,15 @@ impl ClipPreprocess {
         if (rw, rh) == (width, height) {
             return self.crop_normalize_into(width, height, rgb, out);
         }
-        let resized = resample(width, height, rgb, rw, rh, self.fit.filter());
-        self.crop_normalize_into(rw, rh, &resized, out)
+        // Only the pixels the crop keeps are resampled: each output pixel
+        // depends on its own taps alone, so the window is the same bytes as
+        // the same part of a full resize (a 16:9 frame's crop is 56% of it).
+        let (left, top) = self.crop_origin(rw, rh);
+        let (cw, ch) = (rw.min(self.size), rh.min(self.size));
+        let window = Window { x: left, y: top, width: cw, height: ch };
+        let cropped = resample_window(width, height, rgb, rw, rh, self.fit.filter(), window);
+        self.normalize_into(cw, ch, &cropped, (0, 0), out);
+        Ok(())
     }
 
     /// Center crop and normalisation of a frame already resized by the fit
@@ -194,8 +201,14 @@ impl ClipPreprocess {
                 size: self.size,
             });
         }
+        self.normalize_into(width, height, rgb, self.crop_origin(width, height), out);
+        Ok(())
+    }
+
+    /// Normalises the `size × size` square at `(left, top)` of a `width`-wide
+    /// RGB8 image into CHW floats.
+    fn normalize_into(&self, width: u32, _height: u32, rgb: &[u8], (left, top): (u32, u32), out: &mut [f32]) {
         assert_eq!(out.len(), self.tensor_len(), "output tensor length");
-        let (left, top) = self.crop_origin(width, height);
         let size = self.size as usize;
         let plane = size * size;
         // Per channel: (v/255 − mean)/std = v·scale + offset.
@@ -213,7 +226,6 @@ impl ClipPreprocess {
                 out_b[o + x] = f32::from(px[2]) * scale[2] + offset[2];
             }
         }
-        Ok(())
     }
 }
 
@@ -307,25 +319,74 @@ pub fn resample_bicubic(width: u32, height: u32, rgb: &[u8], out_w: u32, out_h: 
     resample(width, height, rgb, out_w, out_h, Filter::Bicubic)
 }
 
+/// A rectangle of a resize's output: columns `x..x + width`, rows
+/// `y..y + height`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// First column.
+    pub x: u32,
+    /// First row.
+    pub y: u32,
+    /// Columns.
+    pub width: u32,
+    /// Rows.
+    pub height: u32,
+}
+
 /// Resizes RGB8 exactly as Pillow's `Image.resize(size, filter)`: a
 /// horizontal pass, rounded to 8 bits, then a vertical pass.
 pub fn resample(width: u32, height: u32, rgb: &[u8], out_w: u32, out_h: u32, filter: Filter) -> Vec<u8> {
-    let (w, h) = (width as usize, height as usize);
-    let (ow, oh) = (out_w as usize, out_h as usize);
+    let all = Window { x: 0, y: 0, width: out_w, height: out_h };
+    resample_window(width, height, rgb, out_w, out_h, filter, all)
+}
+
+/// The `window` of [`resample`]'s `out_w × out_h` output, byte for byte,
+/// computing only the output pixels inside it and reading only the source
+/// rows they need. Panics if the window is not inside the output.
+pub fn resample_window(
+    width: u32,
+    height: u32,
+    rgb: &[u8],
+    out_w: u32,
+    out_h: u32,
+    filter: Filter,
+    window: Window,
+) -> Vec<u8> {
+    assert!(
+        window.x + window.width <= out_w && window.y + window.height <= out_h,
+        "window {window:?} outside a {out_w}x{out_h} resize"
+    );
+    let w = width as usize;
+    let (x0, cw) = (window.x as usize, window.width as usize);
+    let (y0, ch) = (window.y as usize, window.height as usize);
+    let vertical = (out_h != height).then(|| taps(height, out_h, filter).split_off(y0)).map(|mut t| {
+        t.truncate(ch);
+        t
+    });
+    // The source rows the window's rows read: their taps' span, or the
+    // window's own rows when there is no vertical pass.
+    let rows = match &vertical {
+        Some(taps) if !taps.is_empty() => {
+            taps[0].start..taps.iter().map(|t| t.start + t.weights.len()).max().unwrap_or(0)
+        }
+        _ => y0..y0 + ch,
+    };
+    let source = &rgb[rows.start * w * 3..rows.end * w * 3];
     // i32 sums, as Pillow's 8-bit resampler: |weights| sum to under 1.3 ×
     // 2^22, so 255 × that stays far from 2^31, and i32 lanes vectorise
     // twice as wide as i64 (simd128 has no 64-bit multiply-add).
     let round = 1i32 << (PRECISION_BITS - 1);
-    let horizontal = if ow != w {
-        let taps = taps(width, out_w, filter);
-        let mut tmp = vec![0u8; ow * h * 3];
+    let horizontal = if out_w != width {
+        let mut taps = taps(width, out_w, filter).split_off(x0);
+        taps.truncate(cw);
+        let mut tmp = vec![0u8; cw * rows.len() * 3];
         // Each output pixel's taps read as overlapping 4-byte windows (R, G,
         // B and the next pixel's R, weighted and then ignored) zipped with
         // the weights: one 4-lane multiply-add per tap, which the compiler
         // turns into one SIMD operation, and no bounds check per tap. The
         // component's image queries spent most of their time in the
         // one-channel-at-a-time loop this replaces.
-        for (row, out) in rgb.chunks_exact(w * 3).zip(tmp.chunks_exact_mut(ow * 3)) {
+        for (row, out) in source.chunks_exact(w * 3).zip(tmp.chunks_exact_mut(cw * 3)) {
             for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
                 let pixels = &row[tap.start * 3..(tap.start + tap.weights.len()) * 3];
                 let Some((&last, weights)) = tap.weights.split_last() else { continue };
@@ -343,27 +404,25 @@ pub fn resample(width: u32, height: u32, rgb: &[u8], out_w: u32, out_h: u32, fil
         }
         tmp
     } else {
-        rgb.to_vec()
+        source.chunks_exact(w * 3).flat_map(|row| &row[x0 * 3..(x0 + cw) * 3]).copied().collect()
     };
-    if oh == h {
-        return horizontal;
-    }
-    let taps = taps(height, out_h, filter);
-    let mut out = vec![0u8; ow * oh * 3];
+    let Some(taps) = vertical else { return horizontal };
+    let mut out = vec![0u8; cw * ch * 3];
     // Row by row: each source row the output row's taps cover is added,
     // weighted, to a whole row of sums. Contiguous, so it vectorises, and
     // integer sums do not depend on their order: the same bytes as Pillow's
     // column-by-column loop.
-    let mut acc = vec![0i32; ow * 3];
-    for (y, tap) in taps.iter().enumerate() {
+    let stride = cw * 3;
+    let mut acc = vec![0i32; stride];
+    for (tap, out) in taps.iter().zip(out.chunks_exact_mut(stride)) {
         acc.fill(round);
         for (i, weight) in tap.weights.iter().enumerate() {
-            let src = &horizontal[(tap.start + i) * ow * 3..(tap.start + i + 1) * ow * 3];
-            for (a, v) in acc.iter_mut().zip(src) {
+            let r = tap.start + i - rows.start;
+            for (a, v) in acc.iter_mut().zip(&horizontal[r * stride..(r + 1) * stride]) {
                 *a += i32::from(*v) * *weight;
             }
         }
-        for (o, a) in out[y * ow * 3..(y + 1) * ow * 3].iter_mut().zip(&acc) {
+        for (o, a) in out.iter_mut().zip(&acc) {
             *o = clip8(*a);
         }
     }
@@ -443,6 +502,36 @@ mod tests {
         assert_eq!(Fit::from_rules("shortest-side-bicubic", "center"), Some(Fit::ShortestSideCrop));
         assert_eq!(Fit::from_rules("squash-bilinear", "none"), Some(Fit::Squash));
         assert_eq!(Fit::from_rules("squash-bilinear", "center"), None);
+    }
+
+    #[test]
+    fn a_window_is_the_same_part_of_the_full_resize() {
+        // Deterministic noise, so every tap's weight shows in the bytes.
+        let noise = |n: usize| -> Vec<u8> {
+            let mut x = 0x9e37_79b9u32;
+            (0..n).map(|_| { x ^= x << 13; x ^= x >> 17; x ^= x << 5; (x >> 24) as u8 }).collect()
+        };
+        // Shrinks, an enlargement, and sizes with one pass only.
+        for (w, h, ow, oh) in [(97, 61, 40, 23), (61, 97, 23, 40), (20, 15, 33, 29), (50, 40, 50, 17), (50, 40, 19, 40)] {
+            let rgb = noise((w * h * 3) as usize);
+            for filter in [Filter::Bicubic, Filter::Bilinear] {
+                let full = resample(w, h, &rgb, ow, oh, filter);
+                for window in [
+                    Window { x: 0, y: 0, width: ow, height: oh },
+                    Window { x: 3, y: 2, width: ow - 7, height: oh - 5 },
+                    Window { x: ow - 1, y: oh - 1, width: 1, height: 1 },
+                ] {
+                    let got = resample_window(w, h, &rgb, ow, oh, filter, window);
+                    let want: Vec<u8> = (window.y..window.y + window.height)
+                        .flat_map(|y| {
+                            let start = ((y * ow + window.x) * 3) as usize;
+                            full[start..start + window.width as usize * 3].to_vec()
+                        })
+                        .collect();
+                    assert_eq!(got, want, "{w}x{h} -> {ow}x{oh} {filter:?} {window:?}");
+                }
+            }
+        }
     }
 
     #[test]
