@@ -1,0 +1,196 @@
+//! The resampler's horizontal pass, one source row at a time: each output
+//! pixel is the weighted sum of its taps' pixels. It is most of the work of
+//! an image query (a 1280×720 photo has 13 taps for each of 224 × 720
+//! output pixels), so it has SIMD kernels for the component (`simd128`) and
+//! for x86-64 with AVX2, and a portable loop elsewhere.
+//!
+//! Pillow's weights have 22 fractional bits, too wide for 16-bit lanes, so
+//! the kernels split each as `w = 256·hi + lo` (`hi` fits an i16, `lo` is
+//! 0..=255) and add two taps at a time with the 16-bit multiply-add
+//! (`i32x4.dot_i16x8_s`, `pmaddwd`): `Σ v·w = 256·Σ v·hi + Σ v·lo` exactly,
+//! so every kernel gives the bytes of the plain i32 loop, which the tests
+//! compare them with.
+
+use super::{clip8, PRECISION_BITS};
+
+/// Bytes after a row's last pixel that the SIMD kernels read: the last pair
+/// of taps loads 8 bytes from its first pixel (two pixels and 2 bytes more),
+/// and that pixel may be the row's last. What is read there is weighted 0 or
+/// dropped.
+pub(super) const SLACK: usize = 5;
+
+/// One output pixel's taps.
+struct Taps {
+    /// First source pixel.
+    start: usize,
+    /// Fixed-point weights, one per source pixel from `start`.
+    weights: Vec<i32>,
+    /// Per pair of taps, `(hi₀, hi₁)` as two i16 in one i32 (the first in
+    /// the low half), the odd one out paired with 0.
+    hi: Vec<i32>,
+    /// Per pair of taps, `(lo₀, lo₁)` likewise.
+    lo: Vec<i32>,
+}
+
+/// The horizontal pass of one resize, checked once against the source width
+/// so that the kernels need no bounds checks of their own.
+pub(super) struct Horizontal {
+    width: usize,
+    taps: Vec<Taps>,
+}
+
+impl Horizontal {
+    /// Output pixels' taps as `(start, weights)`; panics if one reads past
+    /// `width` (the tap builder clamps them to the image).
+    pub(super) fn new(width: usize, taps: impl IntoIterator<Item = (usize, Vec<i32>)>) -> Self {
+        let pack = |a: i32, b: i32| (a as u16 as u32 | (b as u16 as u32) << 16) as i32;
+        let taps = taps
+            .into_iter()
+            .map(|(start, weights)| {
+                assert!(start + weights.len() <= width, "taps {start}+{} past a {width}-pixel row", weights.len());
+                let (mut hi, mut lo) = (Vec::new(), Vec::new());
+                for pair in weights.chunks(2) {
+                    let (a, b) = (pair[0], pair.get(1).copied().unwrap_or(0));
+                    hi.push(pack(a >> 8, b >> 8));
+                    lo.push(pack(a & 0xff, b & 0xff));
+                }
+                Taps { start, weights, hi, lo }
+            })
+            .collect();
+        Horizontal { width, taps }
+    }
+
+    /// Output pixels per row.
+    pub(super) fn len(&self) -> usize {
+        self.taps.len()
+    }
+
+    /// Resamples the source row at the start of `row` into `out` (3 bytes
+    /// per output pixel). `row` must hold the row and [`SLACK`] bytes more
+    /// (the next row, or padding).
+    pub(super) fn row(&self, row: &[u8], out: &mut [u8]) {
+        assert!(row.len() >= self.width * 3 + SLACK, "a row of {} pixels without its slack", self.width);
+        assert_eq!(out.len(), self.taps.len() * 3, "output row length");
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return simd128(&self.taps, row, out);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 (and the SSSE3/SSE4.1 it implies) was detected.
+            return unsafe { avx2(&self.taps, row, out) };
+        }
+        #[allow(unreachable_code)]
+        portable(&self.taps, row, out)
+    }
+
+    /// [`Self::row`] with the plain i32 loop, whatever the machine.
+    #[cfg(test)]
+    fn row_portable(&self, row: &[u8], out: &mut [u8]) {
+        portable(&self.taps, row, out)
+    }
+}
+
+/// Half of the fixed-point unit, added before the shift to round.
+const ROUND: i32 = 1 << (PRECISION_BITS - 1);
+
+/// i32 sums of u8 × weight, as Pillow's 8-bit resampler.
+fn portable(taps: &[Taps], row: &[u8], out: &mut [u8]) {
+    for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
+        let mut acc = [ROUND; 3];
+        for (px, &weight) in row[tap.start * 3..].chunks_exact(3).zip(&tap.weights) {
+            for c in 0..3 {
+                acc[c] += i32::from(px[c]) * weight;
+            }
+        }
+        for c in 0..3 {
+            o[c] = clip8(acc[c]);
+        }
+    }
+}
+
+/// The 8 bytes from `offset`: two RGB pixels and 2 bytes more.
+#[inline(always)]
+fn two_pixels(row: &[u8], offset: usize) -> u64 {
+    let bytes: [u8; 8] = row[offset..offset + 8].try_into().expect("8 bytes");
+    u64::from_le_bytes(bytes)
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn simd128(taps: &[Taps], row: &[u8], out: &mut [u8]) {
+    use std::arch::wasm32::*;
+    // R₀ R₁ G₀ G₁ B₀ B₁ from R₀ G₀ B₀ R₁ G₁ B₁; indices over 15 give 0.
+    let interleave = u8x16(0, 3, 1, 4, 2, 5, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16);
+    let zero = i32x4_splat(0);
+    for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
+        let (mut hi, mut lo) = (zero, zero);
+        for (j, (&h, &l)) in tap.hi.iter().zip(&tap.lo).enumerate() {
+            let px = u64x2_replace_lane::<0>(zero, two_pixels(row, (tap.start + 2 * j) * 3));
+            let px = u16x8_extend_low_u8x16(i8x16_swizzle(px, interleave));
+            hi = i32x4_add(hi, i32x4_dot_i16x8(px, i32x4_splat(h)));
+            lo = i32x4_add(lo, i32x4_dot_i16x8(px, i32x4_splat(l)));
+        }
+        let sum = i32x4_add(i32x4_add(i32x4_shl(hi, 8), lo), i32x4_splat(ROUND));
+        let v = i32x4_shr(sum, PRECISION_BITS);
+        // Saturating narrows: the clamp to 0..=255 of `clip8`.
+        let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(v, v), zero);
+        o[0] = u8x16_extract_lane::<0>(bytes);
+        o[1] = u8x16_extract_lane::<1>(bytes);
+        o[2] = u8x16_extract_lane::<2>(bytes);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn avx2(taps: &[Taps], row: &[u8], out: &mut [u8]) {
+    use std::arch::x86_64::*;
+    // R₀ R₁ G₀ G₁ B₀ B₁ from R₀ G₀ B₀ R₁ G₁ B₁; indices with the top bit set give 0.
+    let interleave = _mm_setr_epi8(0, 3, 1, 4, 2, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
+        let (mut hi, mut lo) = (_mm_setzero_si128(), _mm_setzero_si128());
+        for (j, (&h, &l)) in tap.hi.iter().zip(&tap.lo).enumerate() {
+            let px = _mm_cvtsi64_si128(two_pixels(row, (tap.start + 2 * j) * 3) as i64);
+            let px = _mm_cvtepu8_epi16(_mm_shuffle_epi8(px, interleave));
+            hi = _mm_add_epi32(hi, _mm_madd_epi16(px, _mm_set1_epi32(h)));
+            lo = _mm_add_epi32(lo, _mm_madd_epi16(px, _mm_set1_epi32(l)));
+        }
+        let sum = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32::<8>(hi), lo), _mm_set1_epi32(ROUND));
+        let v = _mm_srai_epi32::<{ PRECISION_BITS as i32 }>(sum);
+        // Saturating packs: the clamp to 0..=255 of `clip8`.
+        let bytes = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(v, v), _mm_setzero_si128())) as u32;
+        o.copy_from_slice(&bytes.to_le_bytes()[..3]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preprocess::tests::noise;
+    use crate::preprocess::{taps, Filter};
+
+    #[test]
+    fn the_kernel_here_gives_the_bytes_of_the_plain_loop() {
+        // Shrinks with even and odd tap counts, a strong shrink (long taps),
+        // an enlargement (negative weights that overshoot 0..=255), and a
+        // tap window that ends on the row's last pixel.
+        for (w, ow) in [(1280u32, 398u32), (97, 40), (1000, 13), (23, 61), (5, 4), (2, 1)] {
+            for filter in [Filter::Bicubic, Filter::Bilinear] {
+                let pass = Horizontal::new(w as usize, taps(w, ow, filter).into_iter().map(|t| (t.start, t.weights)));
+                let mut row = noise(w as usize * 3, w * 7 + ow);
+                // Extremes, where rounding and saturation show.
+                row[..6].copy_from_slice(&[0, 255, 0, 255, 0, 255]);
+                row.extend_from_slice(&[0xAB; SLACK]);
+                let (mut got, mut want) = (vec![0; ow as usize * 3], vec![0; ow as usize * 3]);
+                pass.row(&row, &mut got);
+                pass.row_portable(&row, &mut want);
+                assert_eq!(got, want, "{w} -> {ow} {filter:?}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "without its slack")]
+    #[cfg_attr(target_family = "wasm", ignore = "a panic aborts the test run under wasm32-wasip2")]
+    fn a_row_without_its_slack_is_refused() {
+        let pass = Horizontal::new(4, [(0, vec![1 << PRECISION_BITS])]);
+        pass.row(&[0; 12], &mut [0; 3]);
+    }
+}
