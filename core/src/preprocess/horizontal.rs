@@ -37,6 +37,9 @@ struct Taps {
 pub(super) struct Horizontal {
     width: usize,
     taps: Vec<Taps>,
+    /// Whether every weight's `hi` fits an i16, as Pillow's do (normalised
+    /// weights stay under 2 × 2^22); the SIMD kernels run only then.
+    split: bool,
 }
 
 impl Horizontal {
@@ -44,7 +47,7 @@ impl Horizontal {
     /// `width` (the tap builder clamps them to the image).
     pub(super) fn new(width: usize, taps: impl IntoIterator<Item = (usize, Vec<i32>)>) -> Self {
         let pack = |a: i32, b: i32| (a as u16 as u32 | (b as u16 as u32) << 16) as i32;
-        let taps = taps
+        let taps: Vec<Taps> = taps
             .into_iter()
             .map(|(start, weights)| {
                 assert!(start + weights.len() <= width, "taps {start}+{} past a {width}-pixel row", weights.len());
@@ -57,7 +60,8 @@ impl Horizontal {
                 Taps { start, weights, hi, lo }
             })
             .collect();
-        Horizontal { width, taps }
+        let split = taps.iter().flat_map(|t| &t.weights).all(|w| i16::try_from(w >> 8).is_ok());
+        Horizontal { width, taps, split }
     }
 
     /// Output pixels per row.
@@ -72,9 +76,11 @@ impl Horizontal {
         assert!(row.len() >= self.width * 3 + SLACK, "a row of {} pixels without its slack", self.width);
         assert_eq!(out.len(), self.taps.len() * 3, "output row length");
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        return simd128(&self.taps, row, out);
+        if self.split {
+            return simd128(&self.taps, row, out);
+        }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if self.split && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 (and the SSSE3/SSE4.1 it implies) was detected.
             return unsafe { avx2(&self.taps, row, out) };
         }
@@ -184,6 +190,22 @@ mod tests {
                 assert_eq!(got, want, "{w} -> {ow} {filter:?}");
             }
         }
+    }
+
+    #[test]
+    fn weights_too_wide_to_split_take_the_plain_loop() {
+        // 2^23 + 3 has a `hi` of 32768, one past i16: the kernels would be wrong.
+        let pass = Horizontal::new(3, [(0, vec![(1 << 23) + 3, -(1 << 22)]), (1, vec![5, 1 << 22])]);
+        assert!(!pass.split);
+        let mut row = vec![7, 200, 31, 90, 0, 255, 1, 2, 3];
+        row.extend_from_slice(&[0; SLACK]);
+        let (mut got, mut want) = ([0; 6], [0; 6]);
+        pass.row(&row, &mut got);
+        pass.row_portable(&row, &mut want);
+        assert_eq!(got, want);
+        // Pillow's own weights always split.
+        let pillow = Horizontal::new(1280, taps(1280, 9, Filter::Bicubic).into_iter().map(|t| (t.start, t.weights)));
+        assert!(pillow.split);
     }
 
     #[test]
