@@ -180,7 +180,7 @@ impl ClipPreprocess {
         let (cw, ch) = (rw.min(self.size), rh.min(self.size));
         let window = Window { x: left, y: top, width: cw, height: ch };
         let cropped = resample_window(width, height, rgb, rw, rh, self.fit.filter(), window);
-        self.normalize_into(cw, ch, &cropped, (0, 0), out);
+        self.normalize_into(cw, &cropped, (0, 0), out);
         Ok(())
     }
 
@@ -206,13 +206,13 @@ impl ClipPreprocess {
                 size: self.size,
             });
         }
-        self.normalize_into(width, height, rgb, self.crop_origin(width, height), out);
+        self.normalize_into(width, rgb, self.crop_origin(width, height), out);
         Ok(())
     }
 
     /// Normalises the `size × size` square at `(left, top)` of a `width`-wide
     /// RGB8 image into CHW floats.
-    fn normalize_into(&self, width: u32, _height: u32, rgb: &[u8], (left, top): (u32, u32), out: &mut [f32]) {
+    fn normalize_into(&self, width: u32, rgb: &[u8], (left, top): (u32, u32), out: &mut [f32]) {
         assert_eq!(out.len(), self.tensor_len(), "output tensor length");
         let size = self.size as usize;
         let plane = size * size;
