@@ -1,8 +1,10 @@
 //! The resampler's horizontal pass, one source row at a time: each output
-//! pixel is the weighted sum of its taps' pixels. It is most of the work of
-//! an image query (a 1280×720 photo has 13 taps for each of 224 × 720
-//! output pixels), so it has SIMD kernels for the component (`simd128`) and
-//! for x86-64 with AVX2, and a portable loop elsewhere.
+//! pixel is the weighted sum of its taps' pixels (a 1280×720 photo has 13
+//! taps for each of 224 × 720 output pixels). Before these kernels the
+//! resampler took over half of the samples of a `perf record` of the image
+//! steps in the wasmtime CLI (`bench_preprocess`), so it has SIMD kernels for
+//! the component (`simd128`) and for x86-64 with AVX2, and a portable loop
+//! elsewhere.
 //!
 //! Pillow's weights have 22 fractional bits, too wide for 16-bit lanes, so
 //! the kernels split each as `w = 256·hi + lo` (`hi` fits an i16, `lo` is
@@ -11,7 +13,7 @@
 //! so every kernel gives the bytes of the plain i32 loop, which the tests
 //! compare them with.
 
-use super::{clip8, PRECISION_BITS};
+use super::{clip8, Taps, PRECISION_BITS};
 
 /// Bytes after a row's last pixel that the SIMD kernels read: the last pair
 /// of taps loads 8 bytes from its first pixel (two pixels and 2 bytes more),
@@ -19,12 +21,9 @@ use super::{clip8, PRECISION_BITS};
 /// dropped.
 pub(super) const SLACK: usize = 5;
 
-/// One output pixel's taps.
-struct Taps {
-    /// First source pixel.
-    start: usize,
-    /// Fixed-point weights, one per source pixel from `start`.
-    weights: Vec<i32>,
+/// One output pixel's taps, with their weights also split for the kernels.
+struct SplitTaps {
+    taps: Taps,
     /// Per pair of taps, `(hi₀, hi₁)` as two i16 in one i32 (the first in
     /// the low half), the odd one out paired with 0.
     hi: Vec<i32>,
@@ -36,31 +35,32 @@ struct Taps {
 /// so that the kernels need no bounds checks of their own.
 pub(super) struct Horizontal {
     width: usize,
-    taps: Vec<Taps>,
+    taps: Vec<SplitTaps>,
     /// Whether every weight's `hi` fits an i16, as Pillow's do (normalised
     /// weights stay under 2 × 2^22); the SIMD kernels run only then.
     split: bool,
 }
 
 impl Horizontal {
-    /// Output pixels' taps as `(start, weights)`; panics if one reads past
-    /// `width` (the tap builder clamps them to the image).
-    pub(super) fn new(width: usize, taps: impl IntoIterator<Item = (usize, Vec<i32>)>) -> Self {
+    /// The output pixels' taps; panics if one reads past `width` (the tap
+    /// builder clamps them to the image).
+    pub(super) fn new(width: usize, taps: impl IntoIterator<Item = Taps>) -> Self {
         let pack = |a: i32, b: i32| (a as u16 as u32 | (b as u16 as u32) << 16) as i32;
-        let taps: Vec<Taps> = taps
+        let taps: Vec<SplitTaps> = taps
             .into_iter()
-            .map(|(start, weights)| {
-                assert!(start + weights.len() <= width, "taps {start}+{} past a {width}-pixel row", weights.len());
+            .map(|taps| {
+                let (start, n) = (taps.start, taps.weights.len());
+                assert!(start + n <= width, "taps {start}+{n} past a {width}-pixel row");
                 let (mut hi, mut lo) = (Vec::new(), Vec::new());
-                for pair in weights.chunks(2) {
+                for pair in taps.weights.chunks(2) {
                     let (a, b) = (pair[0], pair.get(1).copied().unwrap_or(0));
                     hi.push(pack(a >> 8, b >> 8));
                     lo.push(pack(a & 0xff, b & 0xff));
                 }
-                Taps { start, weights, hi, lo }
+                SplitTaps { taps, hi, lo }
             })
             .collect();
-        let split = taps.iter().flat_map(|t| &t.weights).all(|w| i16::try_from(w >> 8).is_ok());
+        let split = taps.iter().flat_map(|t| &t.taps.weights).all(|w| i16::try_from(w >> 8).is_ok());
         Horizontal { width, taps, split }
     }
 
@@ -99,8 +99,8 @@ impl Horizontal {
 const ROUND: i32 = 1 << (PRECISION_BITS - 1);
 
 /// i32 sums of u8 × weight, as Pillow's 8-bit resampler.
-fn portable(taps: &[Taps], row: &[u8], out: &mut [u8]) {
-    for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
+fn portable(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
+    for (SplitTaps { taps: tap, .. }, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
         let mut acc = [ROUND; 3];
         for (px, &weight) in row[tap.start * 3..].chunks_exact(3).zip(&tap.weights) {
             for c in 0..3 {
@@ -121,7 +121,7 @@ fn two_pixels(row: &[u8], offset: usize) -> u64 {
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn simd128(taps: &[Taps], row: &[u8], out: &mut [u8]) {
+fn simd128(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
     use std::arch::wasm32::*;
     // R₀ R₁ G₀ G₁ B₀ B₁ from R₀ G₀ B₀ R₁ G₁ B₁; indices over 15 give 0.
     let interleave = u8x16(0, 3, 1, 4, 2, 5, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16);
@@ -129,7 +129,7 @@ fn simd128(taps: &[Taps], row: &[u8], out: &mut [u8]) {
     for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
         let (mut hi, mut lo) = (zero, zero);
         for (j, (&h, &l)) in tap.hi.iter().zip(&tap.lo).enumerate() {
-            let px = u64x2_replace_lane::<0>(zero, two_pixels(row, (tap.start + 2 * j) * 3));
+            let px = u64x2_replace_lane::<0>(zero, two_pixels(row, (tap.taps.start + 2 * j) * 3));
             let px = u16x8_extend_low_u8x16(i8x16_swizzle(px, interleave));
             hi = i32x4_add(hi, i32x4_dot_i16x8(px, i32x4_splat(h)));
             lo = i32x4_add(lo, i32x4_dot_i16x8(px, i32x4_splat(l)));
@@ -146,14 +146,14 @@ fn simd128(taps: &[Taps], row: &[u8], out: &mut [u8]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn avx2(taps: &[Taps], row: &[u8], out: &mut [u8]) {
+fn avx2(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
     use std::arch::x86_64::*;
     // R₀ R₁ G₀ G₁ B₀ B₁ from R₀ G₀ B₀ R₁ G₁ B₁; indices with the top bit set give 0.
     let interleave = _mm_setr_epi8(0, 3, 1, 4, 2, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
     for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
         let (mut hi, mut lo) = (_mm_setzero_si128(), _mm_setzero_si128());
         for (j, (&h, &l)) in tap.hi.iter().zip(&tap.lo).enumerate() {
-            let px = _mm_cvtsi64_si128(two_pixels(row, (tap.start + 2 * j) * 3) as i64);
+            let px = _mm_cvtsi64_si128(two_pixels(row, (tap.taps.start + 2 * j) * 3) as i64);
             let px = _mm_cvtepu8_epi16(_mm_shuffle_epi8(px, interleave));
             hi = _mm_add_epi32(hi, _mm_madd_epi16(px, _mm_set1_epi32(h)));
             lo = _mm_add_epi32(lo, _mm_madd_epi16(px, _mm_set1_epi32(l)));
@@ -170,7 +170,7 @@ fn avx2(taps: &[Taps], row: &[u8], out: &mut [u8]) {
 mod tests {
     use super::*;
     use crate::preprocess::tests::noise;
-    use crate::preprocess::{taps, Filter};
+    use crate::preprocess::{taps, Filter, Taps};
 
     #[test]
     fn the_kernel_here_gives_the_bytes_of_the_plain_loop() {
@@ -179,7 +179,7 @@ mod tests {
         // tap window that ends on the row's last pixel.
         for (w, ow) in [(1280u32, 398u32), (97, 40), (1000, 13), (23, 61), (5, 4), (2, 1)] {
             for filter in [Filter::Bicubic, Filter::Bilinear] {
-                let pass = Horizontal::new(w as usize, taps(w, ow, filter).into_iter().map(|t| (t.start, t.weights)));
+                let pass = Horizontal::new(w as usize, taps(w, ow, filter));
                 let mut row = noise(w as usize * 3, w * 7 + ow);
                 // Extremes, where rounding and saturation show.
                 row[..6].copy_from_slice(&[0, 255, 0, 255, 0, 255]);
@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn weights_too_wide_to_split_take_the_plain_loop() {
         // 2^23 + 3 has a `hi` of 32768, one past i16: the kernels would be wrong.
-        let pass = Horizontal::new(3, [(0, vec![(1 << 23) + 3, -(1 << 22)]), (1, vec![5, 1 << 22])]);
+        let pass = Horizontal::new(3, [Taps { start: 0, weights: vec![(1 << 23) + 3, -(1 << 22)] }, Taps { start: 1, weights: vec![5, 1 << 22] }]);
         assert!(!pass.split);
         let mut row = vec![7, 200, 31, 90, 0, 255, 1, 2, 3];
         row.extend_from_slice(&[0; SLACK]);
@@ -204,7 +204,7 @@ mod tests {
         pass.row_portable(&row, &mut want);
         assert_eq!(got, want);
         // Pillow's own weights always split.
-        let pillow = Horizontal::new(1280, taps(1280, 9, Filter::Bicubic).into_iter().map(|t| (t.start, t.weights)));
+        let pillow = Horizontal::new(1280, taps(1280, 9, Filter::Bicubic));
         assert!(pillow.split);
     }
 
@@ -212,7 +212,7 @@ mod tests {
     #[should_panic(expected = "without its slack")]
     #[cfg_attr(target_family = "wasm", ignore = "a panic aborts the test run under wasm32-wasip2")]
     fn a_row_without_its_slack_is_refused() {
-        let pass = Horizontal::new(4, [(0, vec![1 << PRECISION_BITS])]);
+        let pass = Horizontal::new(4, [Taps { start: 0, weights: vec![1 << PRECISION_BITS] }]);
         pass.row(&[0; 12], &mut [0; 3]);
     }
 }

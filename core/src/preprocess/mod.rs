@@ -364,10 +364,8 @@ pub fn resample_window(
     let w = width as usize;
     let (x0, cw) = (window.x as usize, window.width as usize);
     let (y0, ch) = (window.y as usize, window.height as usize);
-    let vertical = (out_h != height).then(|| taps(height, out_h, filter).split_off(y0)).map(|mut t| {
-        t.truncate(ch);
-        t
-    });
+    let vertical: Option<Vec<Taps>> =
+        (out_h != height).then(|| taps(height, out_h, filter).into_iter().skip(y0).take(ch).collect());
     // The source rows the window's rows read: their taps' span, or the
     // window's own rows when there is no vertical pass.
     let rows = match &vertical {
@@ -378,7 +376,7 @@ pub fn resample_window(
     };
     let horizontal = if out_w != width {
         let columns = taps(width, out_w, filter).into_iter().skip(x0).take(cw);
-        let pass = Horizontal::new(w, columns.map(|t| (t.start, t.weights)));
+        let pass = Horizontal::new(w, columns);
         let mut tmp = vec![0u8; pass.len() * rows.len() * 3];
         // The kernels read a few bytes past each row: the next row's, or
         // zeros after the image's last row.
