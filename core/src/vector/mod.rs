@@ -6,11 +6,12 @@
 //! query quantized alike, and the squared L2 distance of the segmentation),
 //! used by the index, the exact scan and the segmentation alike. On x86-64
 //! CPUs with AVX2 and FMA (checked once at run time) they are the
-//! hand-written [`avx2`] loops; elsewhere, portable loops written so that the
-//! compiler vectorises them (eight independent accumulators, no bounds checks
-//! in the hot loop): SSE2 for the x86-64 baseline, and `simd128` in the
-//! component, which is built with `-C target-feature=+simd128` (the 16-bit
-//! kernel there is written by hand in `simd128.rs`).
+//! hand-written [`avx2`] loops; in the component, which is built with
+//! `-C target-feature=+simd128`, the hand-written `simd128` loops (the
+//! compiler did not make good loops of the portable ones there); elsewhere,
+//! portable loops written so that the compiler vectorises them (eight
+//! independent accumulators, no bounds checks in the hot loop): SSE2 for the
+//! x86-64 baseline.
 //! The exact scan is what the component runs for collections small enough
 //! that a scan beats walking a graph.
 
@@ -36,8 +37,8 @@ fn avx2_available() -> bool {
     }
 }
 
-/// The kernel set a search runs with: `avx2`, `simd128` (16-bit rows in the
-/// component; the rest portable) or `portable`.
+/// The kernel set a search runs with: `avx2`, `simd128` (the component) or
+/// `portable`.
 pub fn kernels() -> &'static str {
     if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
         "simd128"
@@ -50,8 +51,9 @@ pub fn kernels() -> &'static str {
 
 /// The one vectorised reduction every distance here is made of:
 /// `Σ term(a[i], b[i])` with eight independent accumulators and no bounds
-/// checks in the loop, so that it compiles to AVX natively and to simd128 in
-/// the component, whatever the element types.
+/// checks in the loop, so that it compiles to packed SSE2 on the x86-64
+/// baseline whatever the element types (the `avx2` and `simd128` kernels
+/// are written by hand).
 #[inline(always)]
 fn reduce<A: Copy, B: Copy>(a: &[A], b: &[B], term: impl Fn(A, B) -> f32) -> f32 {
     assert_eq!(a.len(), b.len(), "distance between vectors of different lengths");
@@ -114,6 +116,12 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: the CPU has the features (checked), the lengths are equal.
         return unsafe { avx2::dot(a, b) };
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        assert_eq!(a.len(), b.len(), "distance between vectors of different lengths");
+        return simd128::dot(a, b);
+    }
+    #[allow(unreachable_code)]
     portable::dot(a, b)
 }
 
@@ -126,6 +134,12 @@ pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
         // SAFETY: as in `dot`.
         return unsafe { avx2::dot_i8(query, row) };
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        assert_eq!(query.len(), row.len(), "distance between vectors of different lengths");
+        return simd128::dot_i8(query, row);
+    }
+    #[allow(unreachable_code)]
     portable::dot_i8(query, row)
 }
 
