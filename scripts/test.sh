@@ -18,14 +18,15 @@ echo "== edge components (wasm32-wasip2): query component, wasi:nn provider, sel
 BUSCA_COMPONENT="$(scripts/build-component.sh --edge | tail -n1)"
 export BUSCA_COMPONENT BUSCA_NN_PROVIDER="$PWD/query-component/dist/nn_provider.wasm"
 
-echo "== core's SIMD kernels under wasm32-wasip2 with simd128, in the stock wasmtime CLI"
+echo "== core's SIMD kernels and guest allocator under wasm32-wasip2 with simd128, in the stock wasmtime CLI"
 # The component's kernels (core/src/vector/simd128.rs, the resampler's
 # horizontal pass in core/src/preprocess/horizontal.rs) against the portable
-# loops; natively these tests take the AVX2 path instead. Core alone, no
-# default features: a minute cold, in a target dir of its own.
+# loops (natively these tests take the AVX2 path instead), and the guest's
+# allocator (core/src/snapshot.rs) over the dlmalloc it wraps there. Core
+# alone, no default features: a minute cold, in a target dir of its own.
 CARGO_TARGET_DIR="$BUSCA_HOME/target-core-wasm-test" RUSTFLAGS="-C target-feature=+simd128" \
     CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run" \
-    cargo test --target wasm32-wasip2 --manifest-path core/Cargo.toml --no-default-features --lib -- vector preprocess
+    cargo test --target wasm32-wasip2 --manifest-path core/Cargo.toml --no-default-features --lib -- vector preprocess snapshot
 
 echo "== Spin manifests against Spin's manifest schema"
 python scripts/check_spin_manifest.py spin.toml spin-remote.toml

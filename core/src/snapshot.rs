@@ -22,25 +22,96 @@
 //! that limit, and the host then dropped the whole rest of the memory, the
 //! index's pages with it, to fault them in again on the next request (a
 //! `perf record` of busca-serve under `wrk`: nearly half the CPU time in the
-//! kernel, page faults and TLB shootdowns).
+//! kernel, page faults and TLB shootdowns). Blocks larger than
+//! [`ARENA_BLOCK_MAX`] are bump-allocated too, from a second arena taken only
+//! when a request first asks for one (an image query's buffers).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Blocks larger than this always come from the inner allocator (request
-/// bodies, decoded images), which frees them for real.
+/// Blocks up to this size are bump-allocated from the request arena;
+/// larger ones (request bodies, decoded images) from the large-block arena.
 pub const ARENA_BLOCK_MAX: usize = 64 << 10;
 
+/// What the large-block arena takes from the inner allocator at a time (more
+/// when one block needs more): enough for an image query's buffers (a
+/// 1280×720 photo: about 10 MiB of decoded planes, resampled rows and
+/// tensor) in one contiguous range, and taken only by a request that needs it.
+pub const LARGE_CHUNK_BYTES: usize = 16 << 20;
+
+/// A bump region `[start, end)` and its first free byte (all 0: none).
+struct Bump {
+    start: AtomicUsize,
+    next: AtomicUsize,
+    end: AtomicUsize,
+}
+
+impl Bump {
+    const fn new() -> Self {
+        Bump { start: AtomicUsize::new(0), next: AtomicUsize::new(0), end: AtomicUsize::new(0) }
+    }
+
+    fn set(&self, start: usize, len: usize) {
+        self.start.store(start, Ordering::Relaxed);
+        self.end.store(start + len, Ordering::Relaxed);
+        self.next.store(start, Ordering::Relaxed);
+    }
+
+    fn is_set(&self) -> bool {
+        self.next.load(Ordering::Relaxed) != 0
+    }
+
+    fn contains(&self, ptr: *mut u8) -> bool {
+        let p = ptr as usize;
+        p >= self.start.load(Ordering::Relaxed) && p < self.end.load(Ordering::Relaxed)
+    }
+
+    /// A block of `layout` from the region, or null when it does not fit.
+    fn take(&self, layout: Layout) -> *mut u8 {
+        let next = self.next.load(Ordering::Relaxed);
+        if next == 0 {
+            return std::ptr::null_mut();
+        }
+        let at = next.next_multiple_of(layout.align());
+        match at.checked_add(layout.size()) {
+            Some(end) if end <= self.end.load(Ordering::Relaxed) => {
+                self.next.store(end, Ordering::Relaxed);
+                at as *mut u8
+            }
+            _ => std::ptr::null_mut(),
+        }
+    }
+
+    /// Gives a block back: only the last one returns to the free space.
+    fn give_back(&self, ptr: *mut u8, size: usize) {
+        if ptr as usize + size == self.next.load(Ordering::Relaxed) {
+            self.next.store(ptr as usize, Ordering::Relaxed);
+        }
+    }
+
+    /// Resizes the last block in place; false for any other block, or when
+    /// the new size does not fit.
+    fn resize_last(&self, ptr: *mut u8, old: usize, new: usize) -> bool {
+        let end = ptr as usize + new;
+        if ptr as usize + old == self.next.load(Ordering::Relaxed) && end <= self.end.load(Ordering::Relaxed) {
+            self.next.store(end, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
 /// An allocator (`System` unless said otherwise) that zeroes freed blocks
-/// while [`ScrubFreed::scrubbing`] runs, and bump-allocates small blocks from
-/// an arena after [`ScrubFreed::request_arena`].
+/// while [`ScrubFreed::scrubbing`] runs, and bump-allocates a request's
+/// blocks after [`ScrubFreed::request_arena`].
 pub struct ScrubFreed<A = System> {
     inner: A,
     on: AtomicBool,
-    /// The arena `[start, end)` and its first free byte (all 0: none).
-    arena_start: AtomicUsize,
-    arena_next: AtomicUsize,
-    arena_end: AtomicUsize,
+    /// Blocks up to [`ARENA_BLOCK_MAX`]: taken at the end of the initializer.
+    small: Bump,
+    /// Larger blocks: [`LARGE_CHUNK_BYTES`] taken from the inner allocator
+    /// when the first one is asked for, and again when one is used up.
+    large: Bump,
 }
 
 impl ScrubFreed<System> {
@@ -53,13 +124,7 @@ impl ScrubFreed<System> {
 impl<A> ScrubFreed<A> {
     /// Wraps `inner`, off until [`ScrubFreed::scrubbing`].
     pub const fn new(inner: A) -> Self {
-        ScrubFreed {
-            inner,
-            on: AtomicBool::new(false),
-            arena_start: AtomicUsize::new(0),
-            arena_next: AtomicUsize::new(0),
-            arena_end: AtomicUsize::new(0),
-        }
+        ScrubFreed { inner, on: AtomicBool::new(false), small: Bump::new(), large: Bump::new() }
     }
 
     /// Runs `f` with freed memory zeroed.
@@ -75,24 +140,7 @@ impl<A> ScrubFreed<A> {
     }
 
     fn in_arena(&self, ptr: *mut u8) -> bool {
-        let p = ptr as usize;
-        p >= self.arena_start.load(Ordering::Relaxed) && p < self.arena_end.load(Ordering::Relaxed)
-    }
-
-    /// A block of `layout` from the arena, or null when it does not fit.
-    fn bump(&self, layout: Layout) -> *mut u8 {
-        let next = self.arena_next.load(Ordering::Relaxed);
-        if next == 0 || layout.size() > ARENA_BLOCK_MAX {
-            return std::ptr::null_mut();
-        }
-        let at = next.next_multiple_of(layout.align());
-        match at.checked_add(layout.size()) {
-            Some(end) if end <= self.arena_end.load(Ordering::Relaxed) => {
-                self.arena_next.store(end, Ordering::Relaxed);
-                at as *mut u8
-            }
-            _ => std::ptr::null_mut(),
-        }
+        self.small.contains(ptr) || self.large.contains(ptr)
     }
 }
 
@@ -100,35 +148,68 @@ impl<A: GlobalAlloc> ScrubFreed<A> {
     /// From now on, blocks up to [`ARENA_BLOCK_MAX`] bytes come from an arena
     /// of `bytes` taken from the inner allocator now (still zero, so a
     /// snapshot taken next does not store it); past its end, from the inner
-    /// allocator. Call it last in the initializer; calling it again does
-    /// nothing.
+    /// allocator. Larger blocks come from the large-block arena, taken when
+    /// a request first needs it. Call it last in the initializer; calling it
+    /// again does nothing.
     ///
-    /// For single-threaded guests only: the bump pointer is read and moved
+    /// For single-threaded guests only: the bump pointers are read and moved
     /// without a compare-and-swap (WebAssembly components without threads,
     /// where the atomics are plain loads and stores).
     pub fn request_arena(&self, bytes: usize) {
-        if self.arena_next.load(Ordering::Relaxed) != 0 {
+        if self.small.is_set() {
             return;
         }
         let Ok(layout) = Layout::from_size_align(bytes.max(1), 4096) else { return };
         // SAFETY: a non-zero-sized layout; the block is never freed.
         let start = unsafe { self.inner.alloc_zeroed(layout) } as usize;
-        if start == 0 {
-            return;
+        if start != 0 {
+            self.small.set(start, layout.size());
         }
-        self.arena_start.store(start, Ordering::Relaxed);
-        self.arena_end.store(start + layout.size(), Ordering::Relaxed);
-        self.arena_next.store(start, Ordering::Relaxed);
+    }
+
+    /// A block of `layout` from the arenas, or null (then the inner
+    /// allocator serves it).
+    ///
+    /// Large blocks are why there are two: the inner allocator put them in
+    /// the snapshot's free holes, splitting a hole and writing the headers
+    /// of what was left, several separate dirty ranges per block; an image
+    /// query wrote more than 32 ranges, and the host then dropped the rest of
+    /// the memory (a 66 MB `madvise` after every image request, `strace`)
+    /// and the next requests faulted it in again. From one contiguous chunk
+    /// they are one range. The chunk is taken lazily rather than reserved in
+    /// the initializer, so a request that needs none pays nothing and the
+    /// instance's initial memory stays as small as the bundle allows.
+    fn arena_alloc(&self, layout: Layout) -> *mut u8 {
+        if !self.small.is_set() {
+            return std::ptr::null_mut();
+        }
+        if layout.size() <= ARENA_BLOCK_MAX {
+            return self.small.take(layout);
+        }
+        let p = self.large.take(layout);
+        if !p.is_null() {
+            return p;
+        }
+        let bytes = LARGE_CHUNK_BYTES.max(layout.size().next_multiple_of(4096) + layout.align());
+        let Ok(chunk) = Layout::from_size_align(bytes, 4096) else { return std::ptr::null_mut() };
+        // SAFETY: a non-zero-sized layout; the chunk is never freed (the
+        // instance ends with the request).
+        let start = unsafe { self.inner.alloc(chunk) } as usize;
+        if start == 0 {
+            return std::ptr::null_mut();
+        }
+        self.large.set(start, bytes);
+        self.large.take(layout)
     }
 }
 
-// SAFETY: every block outside the arena comes from `inner` and goes back to
-// it with the layout it was allocated with; arena blocks never overlap (the
+// SAFETY: every block outside the arenas comes from `inner` and goes back to
+// it with the layout it was allocated with; arena blocks never overlap (a
 // bump pointer only moves back over the last block, when it is freed);
 // zeroing writes only within a block still owned.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for ScrubFreed<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = self.bump(layout);
+        let p = self.arena_alloc(layout);
         if !p.is_null() {
             return p;
         }
@@ -136,9 +217,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ScrubFreed<A> {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = self.bump(layout);
+        let p = self.arena_alloc(layout);
         if !p.is_null() {
-            // A block freed last and handed out again keeps its bytes.
+            // A block freed last and handed out again keeps its bytes, and a
+            // large chunk comes from the inner allocator as it is.
             unsafe { p.write_bytes(0, layout.size()) };
             return p;
         }
@@ -146,12 +228,12 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ScrubFreed<A> {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if self.in_arena(ptr) {
+        if self.small.contains(ptr) {
             // Only the last block goes back; the rest wait for the instance's end.
-            if ptr as usize + layout.size() == self.arena_next.load(Ordering::Relaxed) {
-                self.arena_next.store(ptr as usize, Ordering::Relaxed);
-            }
-            return;
+            return self.small.give_back(ptr, layout.size());
+        }
+        if self.large.contains(ptr) {
+            return self.large.give_back(ptr, layout.size());
         }
         if self.on() {
             unsafe { ptr.write_bytes(0, layout.size()) };
@@ -164,14 +246,13 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ScrubFreed<A> {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if self.in_arena(ptr) {
+        if self.small.contains(ptr) {
             // The last block grows or shrinks in place while it fits.
-            let end = ptr as usize + new_size;
-            if ptr as usize + layout.size() == self.arena_next.load(Ordering::Relaxed)
-                && new_size <= ARENA_BLOCK_MAX
-                && end <= self.arena_end.load(Ordering::Relaxed)
-            {
-                self.arena_next.store(end, Ordering::Relaxed);
+            if new_size <= ARENA_BLOCK_MAX && self.small.resize_last(ptr, layout.size(), new_size) {
+                return ptr;
+            }
+        } else if self.large.contains(ptr) {
+            if self.large.resize_last(ptr, layout.size(), new_size) {
                 return ptr;
             }
         } else if !self.on() {
@@ -181,7 +262,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ScrubFreed<A> {
         let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
             return std::ptr::null_mut();
         };
-        let new = unsafe { self.inner.alloc(new_layout) };
+        let new = unsafe { self.alloc(new_layout) };
         if !new.is_null() {
             unsafe {
                 std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
@@ -268,11 +349,12 @@ mod tests {
             let moved = a.realloc(first, small(100), 200);
             assert_ne!(moved, first);
             assert!(std::slice::from_raw_parts(grown, 24).iter().all(|&b| b == 7));
-            // Large blocks come from the inner allocator, and go back to it.
-            let big = a.alloc(small(ARENA_BLOCK_MAX + 1));
-            assert!(!a.in_arena(big));
-            a.dealloc(big, small(ARENA_BLOCK_MAX + 1));
-            assert_eq!(a.inner.dirty.load(Ordering::Relaxed) + a.inner.zeroed.load(Ordering::Relaxed), 2);
+            // A block grown past the small blocks' limit moves to the large arena.
+            let promoted = a.realloc(grown, small(4000), ARENA_BLOCK_MAX + 1);
+            assert!(a.large.contains(promoted) && !a.small.contains(promoted));
+            assert!(std::slice::from_raw_parts(promoted, 24).iter().all(|&b| b == 7), "moved with its contents");
+            a.dealloc(promoted, small(ARENA_BLOCK_MAX + 1));
+            assert_eq!(a.inner.dirty.load(Ordering::Relaxed) + a.inner.zeroed.load(Ordering::Relaxed), 1, "never freed to the inner allocator");
             // Past the arena's end, blocks come from the inner allocator.
             let mut outside = 0;
             for _ in 0..40 {
@@ -281,6 +363,39 @@ mod tests {
                 }
             }
             assert!(outside >= 40 - 16, "{outside} of 40 blocks of 64 KiB outside a 1 MiB arena");
+        }
+    }
+
+    #[test]
+    fn large_blocks_of_a_request_sit_together_in_a_chunk_taken_when_needed() {
+        let a = ScrubFreed::new(Witness::default());
+        let layout = |n: usize| Layout::from_size_align(n, 8).unwrap();
+        let big = layout(3 << 20);
+        unsafe {
+            // Before the initializer's end, large blocks are the inner allocator's.
+            let early = a.alloc(big);
+            assert!(!a.in_arena(early));
+            a.dealloc(early, big);
+            assert_eq!(a.inner.dirty.load(Ordering::Relaxed) + a.inner.zeroed.load(Ordering::Relaxed), 1);
+            a.request_arena(1 << 20);
+            assert!(!a.large.is_set(), "no chunk until a request asks for a large block");
+            let first = a.alloc(big);
+            let second = a.alloc_zeroed(big);
+            assert!(a.large.contains(first) && a.large.contains(second));
+            assert_eq!(second as usize, first as usize + big.size(), "one contiguous range");
+            assert!(std::slice::from_raw_parts(second, big.size()).iter().all(|&b| b == 0));
+            // The last block grows in place, and its room is reused once freed.
+            let grown = a.realloc(second, big, 4 << 20);
+            assert_eq!(grown, second);
+            a.dealloc(grown, layout(4 << 20));
+            assert_eq!(a.alloc(big), second, "the last block's room is reused");
+            // A block larger than a chunk takes a chunk of its own size.
+            let huge = layout(LARGE_CHUNK_BYTES + 1);
+            let h = a.alloc(huge);
+            assert!(a.large.contains(h));
+            h.write_bytes(1, huge.size());
+            // Nothing went back to the inner allocator.
+            assert_eq!(a.inner.dirty.load(Ordering::Relaxed) + a.inner.zeroed.load(Ordering::Relaxed), 1);
         }
     }
 }
