@@ -139,6 +139,7 @@ impl<A> ScrubFreed<A> {
         self.on.load(Ordering::Relaxed)
     }
 
+    #[cfg(test)]
     fn in_arena(&self, ptr: *mut u8) -> bool {
         self.small.contains(ptr) || self.large.contains(ptr)
     }
