@@ -39,6 +39,13 @@ pub const ARENA_BLOCK_MAX: usize = 64 << 10;
 /// tensor) in one contiguous range, and taken only by a request that needs it.
 pub const LARGE_CHUNK_BYTES: usize = 16 << 20;
 
+/// Every arena block starts on a multiple of this, as the system allocator's
+/// do. Packed to their own alignment, an exact scan's quantized query sat 4
+/// bytes past a 16-byte boundary and every 16-byte SIMD load of it straddled
+/// one: busca-serve, 20k rows, two servers A/B on alternating requests,
+/// exact scan p50 6.44 / 6.12 ms → 5.94 / 5.80 ms, a graph walk 1.38 → 1.24 ms.
+const MIN_ALIGN: usize = 16;
+
 /// A bump region `[start, end)` and its first free byte (all 0: none).
 struct Bump {
     start: AtomicUsize,
@@ -72,7 +79,7 @@ impl Bump {
         if next == 0 {
             return std::ptr::null_mut();
         }
-        let at = next.next_multiple_of(layout.align());
+        let at = next.next_multiple_of(layout.align().max(MIN_ALIGN));
         match at.checked_add(layout.size()) {
             Some(end) if end <= self.end.load(Ordering::Relaxed) => {
                 self.next.store(end, Ordering::Relaxed);
@@ -334,7 +341,8 @@ mod tests {
             a.request_arena(1 << 20);
             let first = a.alloc(small(100));
             let second = a.alloc(small(24));
-            assert_eq!(second as usize, (first as usize + 100).next_multiple_of(8), "bump allocated, in order");
+            assert_eq!(second as usize, (first as usize + 100).next_multiple_of(MIN_ALIGN), "bump allocated, in order");
+            assert_eq!(first as usize % MIN_ALIGN, 0, "on 16-byte boundaries, as malloc's");
             // Freeing an inner block still reaches the inner allocator.
             a.dealloc(before, small(100));
             assert_eq!(a.inner.dirty.load(Ordering::Relaxed) + a.inner.zeroed.load(Ordering::Relaxed), 1);
