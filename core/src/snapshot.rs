@@ -33,10 +33,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// larger ones (request bodies, decoded images) from the large-block arena.
 pub const ARENA_BLOCK_MAX: usize = 64 << 10;
 
-/// What the large-block arena takes from the inner allocator at a time (more
-/// when one block needs more): enough for an image query's buffers (a
-/// 1280×720 photo: about 10 MiB of decoded planes, resampled rows and
-/// tensor) in one contiguous range, and taken only by a request that needs it.
+/// What the large-block arena takes from the inner allocator, once, for the
+/// request's first large block (more if that block needs more): enough for
+/// an image query's buffers (a 1280×720 photo: about 10 MiB of decoded
+/// planes, resampled rows and tensor) in one contiguous range. Blocks past
+/// it come from the inner allocator, as they all did before.
 pub const LARGE_CHUNK_BYTES: usize = 16 << 20;
 
 /// Every arena block starts on a multiple of this, as the system allocator's
@@ -117,7 +118,7 @@ pub struct ScrubFreed<A = System> {
     /// Blocks up to [`ARENA_BLOCK_MAX`]: taken at the end of the initializer.
     small: Bump,
     /// Larger blocks: [`LARGE_CHUNK_BYTES`] taken from the inner allocator
-    /// when the first one is asked for, and again when one is used up.
+    /// when the first one is asked for.
     large: Bump,
 }
 
@@ -194,9 +195,12 @@ impl<A: GlobalAlloc> ScrubFreed<A> {
         if layout.size() <= ARENA_BLOCK_MAX {
             return self.small.take(layout);
         }
-        let p = self.large.take(layout);
-        if !p.is_null() {
-            return p;
+        if self.large.is_set() {
+            // One chunk per instance: a block that does not fit goes to the
+            // inner allocator. Taking a second chunk would forget the
+            // first's range, and a block freed from it would then be handed
+            // to the inner allocator, which never allocated it.
+            return self.large.take(layout);
         }
         let bytes = LARGE_CHUNK_BYTES.max(layout.size().next_multiple_of(4096) + layout.align());
         let Ok(chunk) = Layout::from_size_align(bytes, 4096) else { return std::ptr::null_mut() };
@@ -398,13 +402,26 @@ mod tests {
             assert_eq!(grown, second);
             a.dealloc(grown, layout(4 << 20));
             assert_eq!(a.alloc(big), second, "the last block's room is reused");
-            // A block larger than a chunk takes a chunk of its own size.
-            let huge = layout(LARGE_CHUNK_BYTES + 1);
-            let h = a.alloc(huge);
-            assert!(a.large.contains(h));
-            h.write_bytes(1, huge.size());
             // Nothing went back to the inner allocator.
             assert_eq!(a.inner.dirty.load(Ordering::Relaxed) + a.inner.zeroed.load(Ordering::Relaxed), 1);
+            // Past the chunk, blocks are the inner allocator's, and go back to it.
+            let huge = layout(LARGE_CHUNK_BYTES);
+            let h = a.alloc(huge);
+            assert!(!a.in_arena(h), "no second chunk");
+            a.dealloc(h, huge);
+            assert_eq!(a.inner.dirty.load(Ordering::Relaxed) + a.inner.zeroed.load(Ordering::Relaxed), 2);
+            // A block freed from the chunk after that still stays out of it.
+            a.dealloc(first, big);
+            assert_eq!(a.inner.dirty.load(Ordering::Relaxed) + a.inner.zeroed.load(Ordering::Relaxed), 2);
+        }
+        // A first large block bigger than a chunk gets a chunk of its size.
+        let b = ScrubFreed::new(Witness::default());
+        unsafe {
+            b.request_arena(1 << 20);
+            let huge = layout(LARGE_CHUNK_BYTES + 1);
+            let h = b.alloc(huge);
+            assert!(b.large.contains(h) && b.large.contains(h.add(huge.size() - 1)));
+            h.write_bytes(1, huge.size());
         }
     }
 }
