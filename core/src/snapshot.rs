@@ -43,8 +43,9 @@ pub const LARGE_CHUNK_BYTES: usize = 16 << 20;
 /// Every arena block starts on a multiple of this, as the system allocator's
 /// do. Packed to their own alignment, an exact scan's quantized query sat 4
 /// bytes past a 16-byte boundary and every 16-byte SIMD load of it straddled
-/// one: busca-serve, 20k rows, two servers A/B on alternating requests,
-/// exact scan p50 6.44 / 6.12 ms → 5.94 / 5.80 ms, a graph walk 1.38 → 1.24 ms.
+/// one: busca-serve, 20k rows, two servers A/B on alternating requests
+/// (`bench/ab_serve.py`), exact scan p50 6.44 / 6.12 ms → 5.94 / 5.80 ms, a
+/// graph walk 1.38 → 1.24 ms.
 const MIN_ALIGN: usize = 16;
 
 /// A bump region `[start, end)` and its first free byte (all 0: none).

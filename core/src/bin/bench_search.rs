@@ -7,6 +7,10 @@
 //! cargo run --release -p busca-core --bin bench_search                      # 20k × 768 random, exact only
 //! python core/tests/fixtures/usearch/gen_bench_index.py /tmp/bench-index  # usearch-built graph
 //! cargo run --release -p busca-core --bin bench_search -- /tmp/bench-index/f32.usearch
+//! # the component's kernels (simd128) in the stock wasmtime CLI:
+//! RUSTFLAGS="-C target-feature=+simd128" cargo build --release -p busca-core \
+//!     --no-default-features --bin bench_search --target wasm32-wasip2
+//! wasmtime run --dir /tmp/bench-index::/d $CARGO_TARGET_DIR/wasm32-wasip2/release/bench_search.wasm /d/f32.usearch
 //! ```
 //!
 //! Prints a table: mean and p95 latency per query, speed ratio against the f32

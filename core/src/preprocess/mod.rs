@@ -514,7 +514,6 @@ mod tests {
 
     #[test]
     fn a_window_is_the_same_part_of_the_full_resize() {
-        // Deterministic noise, so every tap's weight shows in the bytes.
         // Shrinks, an enlargement, sizes with one pass only, and a 1-pixel-wide
         // image (every row shorter than the kernels' slack).
         for (w, h, ow, oh) in [(97, 61, 40, 23), (61, 97, 23, 40), (20, 15, 33, 29), (50, 40, 50, 17), (50, 40, 19, 40), (1, 9, 8, 9)] {
