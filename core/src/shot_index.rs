@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::usearch_file::{HnswGraph, Metric, StoredVectors, UsearchFile, FREE_KEY};
-use crate::vector::fixed16::{Fixed16Query, Fixed16Rows, NotFinite};
+use crate::vector::fixed16::{self, Fixed16Query, Fixed16Rows, NotFinite};
 use crate::vector::{self, dot_i8, Scored, TopK};
 
 /// Collections with at most this many shots are searched by exact scan when no
@@ -60,22 +60,26 @@ pub enum VectorStore {
     /// same in the component and natively.
     Fixed16(Fixed16Rows),
     /// Row-major i8 ([`crate::vector::quantize_i8`]): a quarter of the memory. Scored
-    /// asymmetrically, the f32 query against each dequantized row divided by
-    /// that row's norm, so a score is the cosine with the stored direction
-    /// rather than usearch's i8·i8 product of two quantized vectors.
+    /// asymmetrically, the query (as i16, [`fixed16::quantize_query`], far
+    /// finer than the rows) against each row divided by that row's norm, so
+    /// a score is the cosine with the stored direction rather than
+    /// usearch's i8·i8 product of two quantized vectors.
     I8 {
         /// The rows.
         rows: Vec<i8>,
         /// `1 / ‖row‖` of each row (0 for an all-zero row).
         inv_norms: Vec<f32>,
+        /// The largest row norm, in levels (the query's scale keeps every
+        /// score's integer sum in i32 under it).
+        max_norm: f64,
     },
 }
 
 /// A query as the kernel of an index's element type reads it.
 enum Query<'q> {
-    /// f32 and i8 rows: the query as given.
+    /// f32 rows: the query as given.
     Plain(&'q [f32]),
-    /// 16-bit rows: the query quantized for them.
+    /// Integer rows (16-bit fixed point, i8): the query quantized for them.
     Fixed16(Fixed16Query),
 }
 
@@ -123,14 +127,13 @@ impl ShotIndex {
             }
             StoredVectors::F16(v) => VectorStore::Fixed16(Fixed16Rows::from_f16(v, dim)?),
             StoredVectors::I8(rows) => {
-                let inv_norms = rows
+                let norms: Vec<f32> = rows
                     .chunks_exact(dim)
-                    .map(|row| {
-                        let norm = row.iter().map(|&x| f32::from(x) * f32::from(x)).sum::<f32>().sqrt();
-                        if norm > 0.0 { 1.0 / norm } else { 0.0 }
-                    })
+                    .map(|row| row.iter().map(|&x| f32::from(x) * f32::from(x)).sum::<f32>().sqrt())
                     .collect();
-                VectorStore::I8 { rows, inv_norms }
+                let max_norm = f64::from(norms.iter().fold(0.0f32, |m, &n| m.max(n)));
+                let inv_norms = norms.iter().map(|&n| if n > 0.0 { 1.0 / n } else { 0.0 }).collect();
+                VectorStore::I8 { rows, inv_norms, max_norm }
             }
         };
         let mut row_of_key = HashMap::with_capacity(file.keys.len());
@@ -206,7 +209,7 @@ impl ShotIndex {
         match &self.store {
             VectorStore::F32(v) => v[range].to_vec(),
             VectorStore::Fixed16(rows) => rows.to_f32(row),
-            VectorStore::I8 { rows, inv_norms } => rows[range].iter().map(|&x| f32::from(x) * inv_norms[row]).collect(),
+            VectorStore::I8 { rows, inv_norms, .. } => rows[range].iter().map(|&x| f32::from(x) * inv_norms[row]).collect(),
         }
     }
 
@@ -214,7 +217,8 @@ impl ShotIndex {
     fn prepare<'q>(&self, query: &'q [f32]) -> Query<'q> {
         match &self.store {
             VectorStore::Fixed16(rows) => Query::Fixed16(rows.query(query)),
-            _ => Query::Plain(query),
+            VectorStore::I8 { max_norm, .. } => Query::Fixed16(fixed16::quantize_query(query, *max_norm, 1.0)),
+            VectorStore::F32(_) => Query::Plain(query),
         }
     }
 
@@ -225,7 +229,9 @@ impl ShotIndex {
         match (&self.store, query) {
             (VectorStore::Fixed16(rows), Query::Fixed16(q)) => rows.score(q, row),
             (VectorStore::F32(v), Query::Plain(q)) => vector::dot(q, &v[range]),
-            (VectorStore::I8 { rows, inv_norms }, Query::Plain(q)) => dot_i8(q, &rows[range]) * inv_norms[row],
+            (VectorStore::I8 { rows, inv_norms, .. }, Query::Fixed16(q)) => {
+                dot_i8(q.values(), &rows[range]) as f32 * q.unit() * inv_norms[row]
+            }
             _ => unreachable!("a query is prepared by the index it scores against"),
         }
     }

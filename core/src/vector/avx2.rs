@@ -2,12 +2,13 @@
 //! CPUs that have them (`super::avx2_available`): the portable loops compile
 //! to SSE2 for the x86-64 baseline, a quarter of what these CPUs can do.
 //!
-//! Each kernel reads its row once with four independent 8-lane accumulators
-//! (32 elements per iteration, enough to keep the loads in flight), so an
-//! exact scan runs at the speed memory delivers the rows: i8 rows are
-//! widened by a sign extension, and the 16-bit fixed-point rows of an f16
-//! index ([`super::fixed16`]) are multiplied and added in pairs by
-//! `vpmaddwd`, so they cost a quarter and half of f32's bytes.
+//! Each kernel reads its row once with four independent accumulators (32
+//! f32 or 64 integer elements per iteration, enough to keep the loads in
+//! flight), so an exact scan runs at the speed memory delivers the rows.
+//! The integer rows are multiplied and added in pairs with an i16 query by
+//! `vpmaddwd`: the 16-bit fixed-point rows of an f16 index
+//! ([`super::fixed16`]) as they are, i8 rows after a sign extension to
+//! i16, so they cost half and a quarter of f32's bytes.
 //!
 //! Safety: every function here must only be called after
 //! `super::avx2_available()` returned true, and with slices of equal length
@@ -26,10 +27,9 @@ unsafe fn hsum(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
 }
 
-/// `Σ q[i] · load(row, i)` where `load` widens 8 elements of the row at `i`
-/// to f32: the one loop every kernel is.
-#[inline(always)]
-unsafe fn fused<T>(q: &[f32], row: &[T], load: impl Fn(*const T) -> __m256, scalar: impl Fn(&T) -> f32) -> f32 {
+/// f32 · f32.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot(q: &[f32], row: &[f32]) -> f32 {
     let n = q.len();
     let (pq, pr) = (q.as_ptr(), row.as_ptr());
     let mut acc = [_mm256_setzero_ps(); 4];
@@ -37,31 +37,59 @@ unsafe fn fused<T>(q: &[f32], row: &[T], load: impl Fn(*const T) -> __m256, scal
     while i + STEP <= n {
         for (j, a) in acc.iter_mut().enumerate() {
             let o = i + j * W;
-            *a = _mm256_fmadd_ps(_mm256_loadu_ps(pq.add(o)), load(pr.add(o)), *a);
+            *a = _mm256_fmadd_ps(_mm256_loadu_ps(pq.add(o)), _mm256_loadu_ps(pr.add(o)), *a);
         }
         i += STEP;
     }
     while i + W <= n {
-        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pq.add(i)), load(pr.add(i)), acc[0]);
+        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pq.add(i)), _mm256_loadu_ps(pr.add(i)), acc[0]);
         i += W;
     }
     let mut sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
     for k in i..n {
-        sum += q[k] * scalar(&row[k]);
+        sum += q[k] * row[k];
     }
     sum
 }
 
-/// f32 · f32.
+/// i16 query · i8 row, summed with wrapping in i32: sixteen bytes of the
+/// row sign-extended to i16 (`vpmovsxbw`), then multiplied and added in
+/// pairs with the query (`vpmaddwd`), as the fixed-point rows are.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
-    fused(a, b, |p| _mm256_loadu_ps(p), |x| *x)
+pub unsafe fn dot_i8(q: &[i16], row: &[i8]) -> i32 {
+    const LANES: usize = 16;
+    let n = q.len();
+    let (pq, pr) = (q.as_ptr(), row.as_ptr());
+    let mut acc = [_mm256_setzero_si256(); 4];
+    let mut i = 0;
+    while i + 4 * LANES <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            let o = i + j * LANES;
+            let wide = _mm256_cvtepi8_epi16(_mm_loadu_si128(pr.add(o).cast()));
+            *s = _mm256_add_epi32(*s, _mm256_madd_epi16(_mm256_loadu_si256(pq.add(o).cast()), wide));
+        }
+        i += 4 * LANES;
+    }
+    while i + LANES <= n {
+        let wide = _mm256_cvtepi8_epi16(_mm_loadu_si128(pr.add(i).cast()));
+        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(_mm256_loadu_si256(pq.add(i).cast()), wide));
+        i += LANES;
+    }
+    let mut sum = hsum_epi32(acc);
+    for k in i..n {
+        sum = sum.wrapping_add(i32::from(q[k]) * i32::from(row[k]));
+    }
+    sum
 }
 
-/// f32 query · i8 row (not rescaled).
-#[target_feature(enable = "avx2,fma")]
-pub unsafe fn dot_i8(q: &[f32], row: &[i8]) -> f32 {
-    fused(q, row, |p| _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p.cast()))), |r| f32::from(*r))
+/// The wrapping sum of four accumulators' 32 lanes.
+#[inline(always)]
+unsafe fn hsum_epi32(acc: [__m256i; 4]) -> i32 {
+    let s = _mm256_add_epi32(_mm256_add_epi32(acc[0], acc[1]), _mm256_add_epi32(acc[2], acc[3]));
+    let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm_cvtsi128_si32(s)
 }
 
 /// `‖a − b‖²`.
@@ -106,11 +134,7 @@ pub unsafe fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
         acc[0] = _mm256_add_epi32(acc[0], prod);
         i += LANES;
     }
-    let s = _mm256_add_epi32(_mm256_add_epi32(acc[0], acc[1]), _mm256_add_epi32(acc[2], acc[3]));
-    let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-    let mut sum = _mm_cvtsi128_si32(s);
+    let mut sum = hsum_epi32(acc);
     for k in i..n {
         sum = sum.wrapping_add(i32::from(a[k]) * i32::from(b[k]));
     }

@@ -54,7 +54,8 @@ pub struct Fixed16Rows {
     max_norm: f64,
 }
 
-/// A query quantized for one [`Fixed16Rows`] ([`Fixed16Rows::query`]).
+/// A query quantized for one [`Fixed16Rows`] ([`Fixed16Rows::query`]) or
+/// for an i8 index's rows ([`quantize_query`]).
 #[derive(Debug, Clone)]
 pub struct Fixed16Query {
     values: Vec<i16>,
@@ -128,6 +129,30 @@ fn widen(row: &[f16], out: &mut [f32]) {
 fn level(x: f32, scale: f32) -> i16 {
     let scaled = x * scale;
     (scaled + 0.5f32.copysign(scaled)).clamp(-MAX_LEVEL, MAX_LEVEL) as i32 as i16
+}
+
+/// `query` (finite) quantized to i16 for integer rows whose largest
+/// Euclidean norm is `row_max_norm` levels, a level being `1 / row_scale`:
+/// the 16-bit fixed-point rows here, and an i8 index's rows (each scaled on
+/// its own, so their level is 1 and the score is rescaled per row). The
+/// query's scale is the finest that keeps every component within ±32767 and
+/// every score's integer sum within i32 (‖row‖ ≤ `row_max_norm`, by
+/// Cauchy–Schwarz), so the kernels' wrapping sums are exact.
+pub fn quantize_query(query: &[f32], row_max_norm: f64, row_scale: f32) -> Fixed16Query {
+    let max_abs = query.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let norm = query.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    if !(max_abs > 0.0 && max_abs.is_finite()) {
+        return Fixed16Query { values: vec![0; query.len()], unit: 0.0 };
+    }
+    // ‖q̂‖ ≤ s·‖q‖ + ½√dim (rounding), and |Σ r̂ q̂| ≤ row_max_norm · ‖q̂‖.
+    let rounding = 0.5 * (query.len() as f64).sqrt();
+    let mut s = f64::from(MAX_LEVEL / max_abs);
+    if row_max_norm > 0.0 {
+        s = s.min((SUM_LIMIT / row_max_norm - rounding) / norm);
+    }
+    let s = s as f32;
+    let values = query.iter().map(|&x| level(x, s)).collect();
+    Fixed16Query { values, unit: (1.0 / (f64::from(row_scale) * f64::from(s))) as f32 }
 }
 
 impl Fixed16Query {
@@ -208,24 +233,9 @@ impl Fixed16Rows {
     }
 
     /// `query` (`dim` long, finite) quantized for these rows, once per search.
-    /// Its scale is the finest that keeps every component within ±32767 and
-    /// every score's integer sum within i32 (‖row‖ ≤ the largest row norm).
     pub fn query(&self, query: &[f32]) -> Fixed16Query {
         assert_eq!(query.len(), self.dim, "query dimension");
-        let max_abs = query.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        let norm = query.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
-        if !(max_abs > 0.0 && max_abs.is_finite()) {
-            return Fixed16Query { values: vec![0; self.dim], unit: 0.0 };
-        }
-        // ‖q̂‖ ≤ s·‖q‖ + ½√dim (rounding), and |Σ r̂ q̂| ≤ max_norm · ‖q̂‖.
-        let rounding = 0.5 * (self.dim as f64).sqrt();
-        let mut s = f64::from(MAX_LEVEL / max_abs);
-        if self.max_norm > 0.0 {
-            s = s.min((SUM_LIMIT / self.max_norm - rounding) / norm);
-        }
-        let s = s as f32;
-        let values = query.iter().map(|&x| level(x, s)).collect();
-        Fixed16Query { values, unit: (1.0 / (f64::from(self.scale) * f64::from(s))) as f32 }
+        quantize_query(query, self.max_norm, self.scale)
     }
 
     /// The score of `row` for `query`: its dot product with the row, as f32.
@@ -259,6 +269,42 @@ mod tests {
         }
         assert!(worst < 1e-4, "largest score error {worst}");
         assert!(worst > 0.0, "a quantization that loses nothing is not being tested");
+    }
+
+    #[test]
+    fn i8_rows_score_within_1e4_of_the_f32_query_and_never_overflow() {
+        use crate::vector::{dot_i8, quantize_i8};
+        let mut rng = SplitMix64(12);
+        let dim = 768;
+        let mut rows = vec![0i8; 200 * dim];
+        for row in rows.chunks_exact_mut(dim) {
+            quantize_i8(&rng.unit(dim), row);
+        }
+        let norm = |r: &[i8]| r.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        let max_norm = rows.chunks_exact(dim).map(norm).fold(0.0, f64::max);
+        let mut worst = 0.0f32;
+        for _ in 0..20 {
+            let q = rng.unit(dim);
+            let prepared = quantize_query(&q, max_norm, 1.0);
+            for row in rows.chunks_exact(dim) {
+                let wide: Vec<f32> = row.iter().map(|&x| f32::from(x)).collect();
+                let inv = (1.0 / norm(row)) as f32;
+                let score = dot_i8(prepared.values(), row) as f32 * prepared.unit() * inv;
+                worst = worst.max((score - dot(&q, &wide) * inv).abs());
+            }
+        }
+        assert!(worst < 1e-4, "largest score error {worst}");
+        assert!(worst > 0.0, "a quantization that loses nothing is not being tested");
+        // The largest row an i8 index can hold, and a query along it.
+        let full = vec![127i8; 1024];
+        let q = vec![1.0 / 32.0f32; 1024];
+        let prepared = quantize_query(&q, norm(&full), 1.0);
+        let score = dot_i8(prepared.values(), &full) as f32 * prepared.unit() * (1.0 / norm(&full)) as f32;
+        assert!((score - 1.0).abs() < 1e-4, "{score}");
+        let negative: Vec<f32> = q.iter().map(|x| -x).collect();
+        let prepared = quantize_query(&negative, norm(&full), 1.0);
+        let score = dot_i8(prepared.values(), &full) as f32 * prepared.unit() * (1.0 / norm(&full)) as f32;
+        assert!((score + 1.0).abs() < 1e-4, "{score}");
     }
 
     #[test]

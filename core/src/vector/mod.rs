@@ -82,26 +82,33 @@ pub mod portable {
         reduce(a, b, |x, y| x * y)
     }
 
-    /// f32 query · i8 row (not rescaled).
-    pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
-        reduce(query, row, |q, r| q * f32::from(r))
+    /// i16 query · i8 row, summed with wrapping in i32 (the i8 rows of an
+    /// index, against a query quantized for them).
+    pub fn dot_i8(query: &[i16], row: &[i8]) -> i32 {
+        reduce_i32(query, row)
     }
 
-    /// i16 · i16, summed with wrapping in i32 (16 independent lanes, which
-    /// SSE2 turns into `pmaddwd`).
+    /// i16 · i16, summed with wrapping in i32.
     pub fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
+        reduce_i32(a, b)
+    }
+
+    /// `Σ a[i]·b[i]` in i32 with wrapping, in 16 independent lanes, which
+    /// SSE2 turns into `pmaddwd`: the integer rows' reduction.
+    #[inline(always)]
+    fn reduce_i32<A: Copy + Into<i32>, B: Copy + Into<i32>>(a: &[A], b: &[B]) -> i32 {
         assert_eq!(a.len(), b.len(), "distance between vectors of different lengths");
         const LANES: usize = 16;
         let mut acc = [0i32; LANES];
         let split = a.len() - a.len() % LANES;
         for (x, y) in a[..split].chunks_exact(LANES).zip(b[..split].chunks_exact(LANES)) {
             for i in 0..LANES {
-                acc[i] = acc[i].wrapping_add(i32::from(x[i]) * i32::from(y[i]));
+                acc[i] = acc[i].wrapping_add(x[i].into() * y[i].into());
             }
         }
         let mut sum = acc.iter().fold(0i32, |s, x| s.wrapping_add(*x));
         for (x, y) in a[split..].iter().zip(&b[split..]) {
-            sum = sum.wrapping_add(i32::from(*x) * i32::from(*y));
+            sum = sum.wrapping_add((*x).into() * (*y).into());
         }
         sum
     }
@@ -125,9 +132,14 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     portable::dot(a, b)
 }
 
-/// Dot product of an f32 query with an i8 row (not rescaled).
+/// Dot product of an i16 query with an i8 row, summed in i32 with wrapping:
+/// the kernel of an i8 index's rows, scored against the query quantized
+/// for them ([`fixed16::quantize_query`], whose scale keeps the whole sum in
+/// range). Integer arithmetic, so the same bit for bit in every kernel set;
+/// with an f32 query each element cost the component a widening, a
+/// conversion and a multiply (the `simd128` module says what this saved).
 #[inline]
-pub fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
+pub fn dot_i8(query: &[i16], row: &[i8]) -> i32 {
     #[cfg(target_arch = "x86_64")]
     if avx2_available() {
         assert_eq!(query.len(), row.len(), "distance between vectors of different lengths");
@@ -410,7 +422,9 @@ mod tests {
             let naive = ai.iter().zip(&bi).fold(0i32, |s, (x, y)| s.wrapping_add(i32::from(*x) * i32::from(*y)));
             assert_eq!(dot_i16(&ai, &bi), naive, "i16 n={n}");
             assert_eq!(portable::dot_i16(&ai, &bi), naive, "portable i16 n={n}");
-            close(dot_i8(&a, &q), reduce(&a, &q, |x, y| x * f32::from(y)), "i8");
+            let naive_i8 = ai.iter().zip(&q).fold(0i32, |s, (x, y)| s.wrapping_add(i32::from(*x) * i32::from(*y)));
+            assert_eq!(dot_i8(&ai, &q), naive_i8, "i8 n={n}");
+            assert_eq!(portable::dot_i8(&ai, &q), naive_i8, "portable i8 n={n}");
             close(squared_l2(&a, &b), reduce(&a, &b, |x, y| (x - y) * (x - y)), "l2");
         }
         let expected = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {

@@ -2,23 +2,34 @@
 //! the query component (built with `-C target-feature=+simd128`).
 //!
 //! Written by hand because the compiler did not make good loops of the
-//! portable ones here. The i8 one most of all: an exact i8 scan of the bench
-//! index (20k × 768) took 13.3–17.5 ms in the wasmtime CLI with the portable
-//! loop and takes 3.1–4.2 ms with this one (`bench_search` built for
-//! wasm32-wasip2, old and new builds alternated, four runs each). The f32
-//! one changed nothing measurable there (8–9.5 ms either way: that scan
-//! reads 61 MB, more than this machine's share of cache, so memory bounds
-//! it); it is here so that every element type has the same kind of kernel.
-//! The rows of an f16 index are held as 16-bit fixed point
-//! ([`super::fixed16`]); their dot product is `i32x4.dot_i16x8_s`, eight
-//! i16 products summed in pairs into four i32 lanes (`pmaddwd` once
-//! compiled).
+//! portable ones here: an exact i8 scan of the bench index (20k × 768)
+//! took 13.3–17.5 ms in the wasmtime CLI with the portable loop, 3.1–4.2 ms
+//! with a hand-written f32-query kernel (`bench_search` built for
+//! wasm32-wasip2, builds alternated). The rows of an f16 index are held as
+//! 16-bit fixed point ([`super::fixed16`]) and i8 rows are scored against
+//! the query quantized to i16, so both integer kernels are
+//! `i32x4.dot_i16x8_s`, eight i16 products summed in pairs into four i32
+//! lanes (`pmaddwd` once compiled); i8 rows are sign-extended to i16 first.
+//! That took the i8 scan from 3.0 to 1.2–1.3 ms (three alternated runs:
+//! 3.05 / 3.01 / 2.99 → 1.31 / 1.18 / 1.24 ms; f16's, 1.5–1.9 ms, did not
+//! change), where the f32-query kernel spent a widening, a conversion, a
+//! multiply and an add per element.
+//!
+//! What keeps the f32 scan short of native is the vector width and the
+//! compiler, not memory (the 61 MB of the bench matrix fit this machine's
+//! 260 MB L3): in alternated runs of a scratch program (not kept) the same
+//! loop took 2.3–2.5 ms natively with AVX2, 2.6–3.9 ms natively in SSE
+//! (128-bit, as here) and 3.5–8.5 ms here. Cranelift emits about 28
+//! instructions per 64 bytes of row (an address computation for each load)
+//! where the native SSE loop has 16; unrolling further only made it keep
+//! the loaded values on the stack, and touching rows ahead (WebAssembly has
+//! no prefetch) changed nothing.
 //!
 //! Every function takes slices of equal length (the callers assert it).
 
 use std::arch::wasm32::*;
 
-/// i16 elements per iteration: four independent accumulators of eight.
+/// i16 (or i8) elements per iteration: four independent accumulators of eight.
 const STEP: usize = 32;
 
 /// f32 elements per iteration: four independent accumulators of four. More
@@ -64,35 +75,42 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// f32 query · i8 row (not rescaled): sixteen bytes of the row per step,
-/// widened to four f32x4 (sign extension to i16, to i32, then converted).
-pub fn dot_i8(q: &[f32], row: &[i8]) -> f32 {
+/// i16 query · i8 row, summed with wrapping in i32: sixteen bytes of the
+/// row per step, sign-extended to two i16x8 and multiplied and added in
+/// pairs with the query by `i32x4.dot_i16x8_s`, as the fixed-point rows are.
+pub fn dot_i8(q: &[i16], row: &[i8]) -> i32 {
     let n = q.len().min(row.len());
     let (pq, pr) = (q.as_ptr(), row.as_ptr());
-    let mut acc = [f32x4_splat(0.0); 4];
+    let mut acc = [i32x4_splat(0); 4];
     let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 ≤ n for both slices.
-        let bytes = unsafe { v128_load(pr.add(i).cast()) };
-        let (lo, hi) = (i16x8_extend_low_i8x16(bytes), i16x8_extend_high_i8x16(bytes));
-        let rows = [
-            i32x4_extend_low_i16x8(lo),
-            i32x4_extend_high_i16x8(lo),
-            i32x4_extend_low_i16x8(hi),
-            i32x4_extend_high_i16x8(hi),
-        ];
-        for (j, (s, r)) in acc.iter_mut().zip(rows).enumerate() {
-            // SAFETY: as above.
-            let x = unsafe { v128_load(pq.add(i + 4 * j).cast()) };
-            *s = f32x4_add(*s, f32x4_mul(x, f32x4_convert_i32x4(r)));
+    while i + STEP <= n {
+        for half in 0..2 {
+            let o = i + 16 * half;
+            // SAFETY: o + 16 ≤ n for both slices.
+            let (bytes, q0, q1) = unsafe {
+                (v128_load(pr.add(o).cast()), v128_load(pq.add(o).cast()), v128_load(pq.add(o + 8).cast()))
+            };
+            let (lo, hi) = (i16x8_extend_low_i8x16(bytes), i16x8_extend_high_i8x16(bytes));
+            acc[2 * half] = i32x4_add(acc[2 * half], i32x4_dot_i16x8(q0, lo));
+            acc[2 * half + 1] = i32x4_add(acc[2 * half + 1], i32x4_dot_i16x8(q1, hi));
         }
-        i += 16;
+        i += STEP;
     }
-    let mut sum = hsum(sum4(acc));
+    let mut sum = hsum_i32(acc);
     for k in i..n {
-        sum += q[k] * f32::from(row[k]);
+        sum = sum.wrapping_add(i32::from(q[k]) * i32::from(row[k]));
     }
     sum
+}
+
+/// The wrapping sum of four accumulators' lanes.
+#[inline(always)]
+fn hsum_i32(acc: [v128; 4]) -> i32 {
+    let s = i32x4_add(i32x4_add(acc[0], acc[1]), i32x4_add(acc[2], acc[3]));
+    i32x4_extract_lane::<0>(s)
+        .wrapping_add(i32x4_extract_lane::<1>(s))
+        .wrapping_add(i32x4_extract_lane::<2>(s))
+        .wrapping_add(i32x4_extract_lane::<3>(s))
 }
 
 /// i16 · i16, summed with wrapping in i32; equal lengths (the caller asserts it).
@@ -109,11 +127,7 @@ pub fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
         }
         i += STEP;
     }
-    let s = i32x4_add(i32x4_add(acc[0], acc[1]), i32x4_add(acc[2], acc[3]));
-    let mut sum = i32x4_extract_lane::<0>(s)
-        .wrapping_add(i32x4_extract_lane::<1>(s))
-        .wrapping_add(i32x4_extract_lane::<2>(s))
-        .wrapping_add(i32x4_extract_lane::<3>(s));
+    let mut sum = hsum_i32(acc);
     for k in i..n {
         sum = sum.wrapping_add(i32::from(a[k]) * i32::from(b[k]));
     }
