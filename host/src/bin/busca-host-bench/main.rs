@@ -59,6 +59,14 @@ struct Args {
     /// wrk connections.
     #[arg(long, default_value_t = 32)]
     wrk_connections: u32,
+    /// Idle milliseconds before each timed exact scan, on every side (the
+    /// component's request, core's scan natively, numpy's): on this
+    /// machine a scan of a matrix that fits the L3 runs up to 2.5× slower
+    /// after even a few ms idle than back to back, and a request always
+    /// follows some idle time, so the sides are compared from the same
+    /// state. Core's back-to-back scan is printed too.
+    #[arg(long, default_value_t = 10)]
+    pace_ms: u64,
     /// Python with numpy and usearch (scripts/requirements.txt).
     #[arg(
         long,
@@ -135,6 +143,7 @@ fn ms(d: Duration) -> f64 {
 
 struct SizeReport {
     shots: usize,
+    pace_ms: u64,
     startup_ms: f64,
     snapshot: SnapshotSource,
     instantiate: Stats,
@@ -148,6 +157,8 @@ struct SizeReport {
     /// row (component `took_ms`, native), and the method the component named.
     exact_in_component: Stats,
     exact_native: Stats,
+    /// Core's exact scans back to back (no pacing), for reference.
+    exact_native_hot: Stats,
     /// With f32 vectors: numpy's `X @ q` + top k on the same matrix and the
     /// same queries (default threads, one thread), the floor of a scan.
     exact_numpy: Option<(Stats, Stats)>,
@@ -278,11 +289,14 @@ async fn measure_size(
     // side scans in its own pass after one untimed scan, as numpy does
     // below: the component's rows and native core's are two copies of the
     // matrix (61 MB each at 20k f32), and alternating them would have each
-    // scan find its rows pushed out of the cache by the other's.
+    // scan find its rows pushed out of the cache by the other's. Every timed
+    // scan starts after the same idle time (`--pace-ms`).
+    let pace = Duration::from_millis(args.pace_ms);
     let likes: Vec<u64> = (0..args.searches.min(50)).map(|_| rng.gen_range(0..shots) as u64).collect();
     let body = |like: u64| format!(r#"{{"like_shot":{like},"k":20,"filter":{{"start_ms":0}}}}"#);
     let (mut exact_in_component, mut component_first) = (Vec::new(), Vec::new());
     for (i, &like) in likes.iter().enumerate() {
+        tokio::time::sleep(pace).await;
         let response = post_search(server, &body(like)).await?;
         if response["method"] != "exact" {
             bail!("a filtered search was not an exact scan: {}", response["method"]);
@@ -292,22 +306,34 @@ async fn measure_size(
         }
         component_first.push(response["results"][0]["shot_id"].as_u64());
     }
-    let (mut exact_native, mut exact_queries) = (Vec::new(), Vec::new());
-    for (i, (&like, first)) in likes.iter().zip(&component_first).enumerate() {
-        exact_queries.push(collection.shot_vector(like).context("a synthetic shot's vector")?);
-        let req: SearchRequest = serde_json::from_str(&body(like))?;
-        let t = Instant::now();
-        let query = collection.compose(&req.parts(None, None)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let hits = collection.search(&query, req.k, &req.filter, Method::Auto, &[]).hits;
-        if i > 0 {
-            exact_native.push(ms(t.elapsed()));
+    let exact_queries: Vec<Vec<f32>> = likes
+        .iter()
+        .map(|&like| collection.shot_vector(like).context("a synthetic shot's vector"))
+        .collect::<Result<_>>()?;
+    let native_pass = |paced: Option<Duration>| -> Result<Vec<f64>> {
+        let mut times = Vec::new();
+        for (i, (&like, first)) in likes.iter().zip(&component_first).enumerate() {
+            if let Some(pace) = paced {
+                std::thread::sleep(pace);
+            }
+            let req: SearchRequest = serde_json::from_str(&body(like))?;
+            let t = Instant::now();
+            let query = collection.compose(&req.parts(None, None)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hits = collection.search(&query, req.k, &req.filter, Method::Auto, &[]).hits;
+            if i > 0 {
+                times.push(ms(t.elapsed()));
+            }
+            if *first != Some(hits[0].shot.shot_id) {
+                bail!("component and native disagree on the exact scan for like_shot {like}");
+            }
         }
-        if *first != Some(hits[0].shot.shot_id) {
-            bail!("component and native disagree on the exact scan for like_shot {like}");
-        }
-    }
+        Ok(times)
+    };
+    let exact_native = native_pass(Some(pace))?;
+    let exact_native_hot = native_pass(None)?;
     Ok(SizeReport {
         shots,
+        pace_ms: args.pace_ms,
         startup_ms: ms(server.startup),
         snapshot: server.snapshot,
         instantiate: stats(inst),
@@ -319,16 +345,25 @@ async fn measure_size(
         image,
         exact_in_component: stats(exact_in_component),
         exact_native: stats(exact_native),
+        exact_native_hot: stats(exact_native_hot),
         exact_numpy: match args.quantization {
-            ScalarKind::F32 => Some(numpy_scan(&args.python, &args.work, &collection, &exact_queries, 20)?),
+            ScalarKind::F32 => Some(numpy_scan(&args.python, &args.work, &collection, &exact_queries, 20, args.pace_ms)?),
             _ => None,
         },
     })
 }
 
 /// numpy's exact scan (`bench/numpy_scan.py`, as core's `bench_search
-/// --numpy`) of `collection`'s vectors for `queries`: default threads, then one.
-fn numpy_scan(python: &Path, work: &Path, collection: &Collection, queries: &[Vec<f32>], k: usize) -> Result<(Stats, Stats)> {
+/// --numpy`) of `collection`'s vectors for `queries`: default threads, then
+/// one, each timed query after `pace_ms` idle.
+fn numpy_scan(
+    python: &Path,
+    work: &Path,
+    collection: &Collection,
+    queries: &[Vec<f32>],
+    k: usize,
+    pace_ms: u64,
+) -> Result<(Stats, Stats)> {
     let index = &collection.index;
     let dir = work.join("numpy-scan");
     std::fs::create_dir_all(&dir)?;
@@ -338,7 +373,7 @@ fn numpy_scan(python: &Path, work: &Path, collection: &Collection, queries: &[Ve
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/numpy_scan.py");
     let run = |one_thread: bool| -> Result<Stats> {
         let mut cmd = Command::new(python);
-        cmd.arg(&script).arg(&dir).arg(index.dim().to_string()).arg(k.to_string());
+        cmd.arg(&script).arg(&dir).arg(index.dim().to_string()).arg(k.to_string()).arg(pace_ms.to_string());
         if one_thread {
             cmd.envs(["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"].map(|v| (v, "1")));
         }
@@ -546,7 +581,8 @@ fn print_tables(reports: &[SizeReport], throughput: &[Throughput]) {
             r.shots, r.instantiate.mean, r.request.mean, r.in_component.mean, r.native_search.mean
         );
     }
-    println!("\n| exact scan (like_shot under a filter every shot passes, k = 20) | in component p50 | native p50 | component ÷ native |");
+    let pace = reports.first().map_or(0, |r| r.pace_ms);
+    println!("\n| exact scan (like_shot under a filter every shot passes, k = 20; each after {pace} ms idle) | in component p50 | native p50 | component ÷ native |");
     println!("|---|---:|---:|---:|");
     for r in reports {
         println!(
@@ -555,6 +591,14 @@ fn print_tables(reports: &[SizeReport], throughput: &[Throughput]) {
             r.exact_in_component.p50,
             r.exact_native.p50,
             r.exact_in_component.p50 / r.exact_native.p50
+        );
+    }
+    for r in reports {
+        println!(
+            "native exact scan back to back at {} shots: p50 {:.3} ms (after {pace} ms idle ÷ back to back: {:.2}×)",
+            r.shots,
+            r.exact_native_hot.p50,
+            r.exact_native.p50 / r.exact_native_hot.p50
         );
     }
     for r in reports {
