@@ -59,12 +59,12 @@ struct Args {
     /// wrk connections.
     #[arg(long, default_value_t = 32)]
     wrk_connections: u32,
-    /// Idle milliseconds before each timed exact scan, on every side (the
-    /// component's request, core's scan natively, numpy's): on this
-    /// machine a scan of a matrix that fits the L3 runs up to 2.5× slower
-    /// after even a few ms idle than back to back, and a request always
-    /// follows some idle time, so the sides are compared from the same
-    /// state. Core's back-to-back scan is printed too.
+    /// Idle milliseconds before each timed search and image query, on every
+    /// side (the component's request, the same steps natively, numpy's
+    /// scan): on this machine a scan of a matrix that fits the L3 runs up
+    /// to 2.8× slower after even a few ms idle than back to back, and a
+    /// request always follows some idle time, so the sides are compared
+    /// from the same state. Core's back-to-back exact scan is printed too.
     #[arg(long, default_value_t = 10)]
     pace_ms: u64,
     /// Python with numpy and usearch (scripts/requirements.txt).
@@ -255,15 +255,18 @@ async fn measure_size(
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let (mut request, mut in_component, mut native) = (Vec::new(), Vec::new(), Vec::new());
+    let pace = Duration::from_millis(args.pace_ms);
     for _ in 0..args.searches {
         let like = rng.gen_range(0..shots) as u64;
         let body = format!(r#"{{"like_shot":{like},"k":20}}"#);
+        tokio::time::sleep(pace).await;
         let t = Instant::now();
         let response = post_search(server, &body).await?;
         request.push(ms(t.elapsed()));
         in_component.push(response["took_ms"].as_f64().context("took_ms")?);
 
         let req: SearchRequest = serde_json::from_str(&body)?;
+        std::thread::sleep(pace);
         let t = Instant::now();
         let query = collection
             .compose(&req.parts(None, None))
@@ -291,7 +294,6 @@ async fn measure_size(
     // matrix (61 MB each at 20k f32), and alternating them would have each
     // scan find its rows pushed out of the cache by the other's. Every timed
     // scan starts after the same idle time (`--pace-ms`).
-    let pace = Duration::from_millis(args.pace_ms);
     let likes: Vec<u64> = (0..args.searches.min(50)).map(|_| rng.gen_range(0..shots) as u64).collect();
     let body = |like: u64| format!(r#"{{"like_shot":{like},"k":20,"filter":{{"start_ms":0}}}}"#);
     let (mut exact_in_component, mut component_first) = (Vec::new(), Vec::new());
@@ -424,10 +426,13 @@ async fn measure_image(server: &RunningServer, collection: &Collection, args: &A
     body.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n20\r\n--{boundary}--\r\n").as_bytes());
     let content_type = format!("multipart/form-data; boundary={boundary}");
     let (mut in_component, mut native) = (Vec::new(), Vec::new());
+    let pace = Duration::from_millis(args.pace_ms);
     for _ in 0..args.searches {
+        tokio::time::sleep(pace).await;
         let response = post(server, &content_type, body.clone()).await?;
         in_component.push(response["took_ms"].as_f64().context("took_ms")?);
 
+        std::thread::sleep(pace);
         let t = Instant::now();
         let image = busca_core::image_input::decode_rgb(&jpeg, u64::MAX).context("decoding the query image")?;
         let pixels = model.preprocess().pixel_values(image.width, image.height, &image.rgb)?;
