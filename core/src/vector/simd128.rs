@@ -25,50 +25,68 @@
 //! the loaded values on the stack, and touching rows ahead (WebAssembly has
 //! no prefetch) changed nothing.
 //!
+//! Each loop iteration multiplies eight vectors, sums them as a tree and
+//! adds the sum to one accumulator. The hosts run the component with epoch
+//! interruption, which checks a counter at every loop head and calls into
+//! the host when it has passed; WebAssembly vectors do not survive a call
+//! in a register, so Cranelift kept every accumulator live across the
+//! check on the stack, storing and reloading it each iteration. With four
+//! accumulators of one vector each that cost 20–45% (a scratch program in
+//! the wasmtime CLI with `-W timeout`: i16 rows 0.161–0.168 → 0.131–0.135
+//! ms for 2,000 × 768, f32 0.170 → 0.124–0.128 ms for 1,000; without epoch
+//! checks the two shapes ran alike). In busca-serve, under
+//! `busca-host-bench`, builds alternated twice: the graph walk at 20k
+//! shots 1.06 / 1.08 → 0.97 / 0.91 ms (f16 index) and 1.93 / 1.69 → 1.61 /
+//! 1.55 ms (f32); `bench_search` with `-W timeout`, three runs alternated:
+//! f16 exact 1.99 / 2.36 / 2.24 → 1.70 / 1.94 / 1.86 ms.
+//!
 //! Every function takes slices of equal length (the callers assert it).
 
 use std::arch::wasm32::*;
 
-/// i16 (or i8) elements per iteration: four independent accumulators of eight.
-const STEP: usize = 32;
+/// f32 elements per iteration: eight products of four lanes.
+const STEP_F32: usize = 32;
 
-/// f32 elements per iteration: four independent accumulators of four. More
-/// do not fit Cranelift's sixteen xmm registers beside the loaded values:
-/// with eight it kept them on the stack, storing and reloading each one every
-/// iteration (`wasmtime objdump`).
-const STEP_F32: usize = 16;
+/// i16 (or i8) elements per iteration: eight `i32x4.dot_i16x8_s` of eight.
+const STEP: usize = 64;
 
+/// The sum of eight vectors as a balanced tree (`add`: the lane type's).
 #[inline(always)]
-fn hsum(v: v128) -> f32 {
-    f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v)
+fn tree(v: [v128; 8], add: impl Fn(v128, v128) -> v128) -> v128 {
+    add(add(add(v[0], v[1]), add(v[2], v[3])), add(add(v[4], v[5]), add(v[6], v[7])))
 }
 
+/// The wrapping sum of an accumulator's four i32 lanes.
 #[inline(always)]
-fn sum4(acc: [v128; 4]) -> v128 {
-    f32x4_add(f32x4_add(acc[0], acc[1]), f32x4_add(acc[2], acc[3]))
+fn hsum_i32(s: v128) -> i32 {
+    i32x4_extract_lane::<0>(s)
+        .wrapping_add(i32x4_extract_lane::<1>(s))
+        .wrapping_add(i32x4_extract_lane::<2>(s))
+        .wrapping_add(i32x4_extract_lane::<3>(s))
 }
 
 /// f32 · f32.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut acc = [f32x4_splat(0.0); 4];
+    let mut acc = f32x4_splat(0.0);
     let mut i = 0;
     while i + STEP_F32 <= n {
-        for (j, s) in acc.iter_mut().enumerate() {
-            // SAFETY: i + 16 ≤ n for both slices; wasm loads need no alignment.
-            let (x, y) = unsafe { (v128_load(pa.add(i + 4 * j).cast()), v128_load(pb.add(i + 4 * j).cast())) };
-            *s = f32x4_add(*s, f32x4_mul(x, y));
-        }
+        // SAFETY: i + 32 ≤ n for both slices; wasm loads need no alignment.
+        let products = std::array::from_fn(|j| unsafe {
+            f32x4_mul(v128_load(pa.add(i + 4 * j).cast()), v128_load(pb.add(i + 4 * j).cast()))
+        });
+        acc = f32x4_add(acc, tree(products, |x, y| f32x4_add(x, y)));
         i += STEP_F32;
     }
     while i + 4 <= n {
         // SAFETY: i + 4 ≤ n.
         let (x, y) = unsafe { (v128_load(pa.add(i).cast()), v128_load(pb.add(i).cast())) };
-        acc[0] = f32x4_add(acc[0], f32x4_mul(x, y));
+        acc = f32x4_add(acc, f32x4_mul(x, y));
         i += 4;
     }
-    let mut sum = hsum(sum4(acc));
+    let mut sum = f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc) + f32x4_extract_lane::<2>(acc)
+        + f32x4_extract_lane::<3>(acc);
     for k in i..n {
         sum += a[k] * b[k];
     }
@@ -76,25 +94,32 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// i16 query · i8 row, summed with wrapping in i32: sixteen bytes of the
-/// row per step, sign-extended to two i16x8 and multiplied and added in
+/// row at a time, sign-extended to two i16x8 and multiplied and added in
 /// pairs with the query by `i32x4.dot_i16x8_s`, as the fixed-point rows are.
 pub fn dot_i8(q: &[i16], row: &[i8]) -> i32 {
     let n = q.len().min(row.len());
     let (pq, pr) = (q.as_ptr(), row.as_ptr());
-    let mut acc = [i32x4_splat(0); 4];
+    // SAFETY (both closures): callers pass o + 16 ≤ n.
+    let wide = |o: usize| {
+        let bytes = unsafe { v128_load(pr.add(o).cast()) };
+        (i16x8_extend_low_i8x16(bytes), i16x8_extend_high_i8x16(bytes))
+    };
+    let query = |o: usize| unsafe { (v128_load(pq.add(o).cast()), v128_load(pq.add(o + 8).cast())) };
+    let mut acc = i32x4_splat(0);
     let mut i = 0;
     while i + STEP <= n {
-        for half in 0..2 {
-            let o = i + 16 * half;
-            // SAFETY: o + 16 ≤ n for both slices.
-            let (bytes, q0, q1) = unsafe {
-                (v128_load(pr.add(o).cast()), v128_load(pq.add(o).cast()), v128_load(pq.add(o + 8).cast()))
-            };
-            let (lo, hi) = (i16x8_extend_low_i8x16(bytes), i16x8_extend_high_i8x16(bytes));
-            acc[2 * half] = i32x4_add(acc[2 * half], i32x4_dot_i16x8(q0, lo));
-            acc[2 * half + 1] = i32x4_add(acc[2 * half + 1], i32x4_dot_i16x8(q1, hi));
+        let mut sums = [i32x4_splat(0); 8];
+        for k in 0..4 {
+            let ((lo, hi), (q0, q1)) = (wide(i + 16 * k), query(i + 16 * k));
+            (sums[2 * k], sums[2 * k + 1]) = (i32x4_dot_i16x8(q0, lo), i32x4_dot_i16x8(q1, hi));
         }
+        acc = i32x4_add(acc, tree(sums, |x, y| i32x4_add(x, y)));
         i += STEP;
+    }
+    while i + 16 <= n {
+        let ((lo, hi), (q0, q1)) = (wide(i), query(i));
+        acc = i32x4_add(acc, i32x4_add(i32x4_dot_i16x8(q0, lo), i32x4_dot_i16x8(q1, hi)));
+        i += 16;
     }
     let mut sum = hsum_i32(acc);
     for k in i..n {
@@ -103,29 +128,21 @@ pub fn dot_i8(q: &[i16], row: &[i8]) -> i32 {
     sum
 }
 
-/// The wrapping sum of four accumulators' lanes.
-#[inline(always)]
-fn hsum_i32(acc: [v128; 4]) -> i32 {
-    let s = i32x4_add(i32x4_add(acc[0], acc[1]), i32x4_add(acc[2], acc[3]));
-    i32x4_extract_lane::<0>(s)
-        .wrapping_add(i32x4_extract_lane::<1>(s))
-        .wrapping_add(i32x4_extract_lane::<2>(s))
-        .wrapping_add(i32x4_extract_lane::<3>(s))
-}
-
 /// i16 · i16, summed with wrapping in i32; equal lengths (the caller asserts it).
 pub fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut acc = [i32x4_splat(0); 4];
+    // SAFETY: callers pass o + 8 ≤ n for both slices.
+    let dot8 = |o: usize| unsafe { i32x4_dot_i16x8(v128_load(pa.add(o).cast()), v128_load(pb.add(o).cast())) };
+    let mut acc = i32x4_splat(0);
     let mut i = 0;
     while i + STEP <= n {
-        for (j, s) in acc.iter_mut().enumerate() {
-            // SAFETY: i + 32 ≤ n for both slices; wasm loads need no alignment.
-            let (x, y) = unsafe { (v128_load(pa.add(i + 8 * j).cast()), v128_load(pb.add(i + 8 * j).cast())) };
-            *s = i32x4_add(*s, i32x4_dot_i16x8(x, y));
-        }
+        acc = i32x4_add(acc, tree(std::array::from_fn(|j| dot8(i + 8 * j)), |x, y| i32x4_add(x, y)));
         i += STEP;
+    }
+    while i + 8 <= n {
+        acc = i32x4_add(acc, dot8(i));
+        i += 8;
     }
     let mut sum = hsum_i32(acc);
     for k in i..n {
