@@ -125,19 +125,20 @@ fn simd128(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
     use std::arch::wasm32::*;
     // R₀ R₁ G₀ G₁ B₀ B₁ from R₀ G₀ B₀ R₁ G₁ B₁; indices over 15 give 0.
     let interleave = u8x16(0, 3, 1, 4, 2, 5, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16);
-    let zero = i32x4_splat(0);
     for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
-        let (mut hi, mut lo) = (zero, zero);
+        // One accumulator, `256·Σ v·hi + Σ v·lo` added pair by pair (the
+        // same i32 sum): a vector live across the loop's epoch check is
+        // stored and reloaded every iteration (see `vector::simd128`).
+        let mut acc = i32x4_splat(ROUND);
         for (j, (&h, &l)) in tap.hi.iter().zip(&tap.lo).enumerate() {
-            let px = u64x2_replace_lane::<0>(zero, two_pixels(row, (tap.taps.start + 2 * j) * 3));
+            let px = u64x2_splat(two_pixels(row, (tap.taps.start + 2 * j) * 3));
             let px = u16x8_extend_low_u8x16(i8x16_swizzle(px, interleave));
-            hi = i32x4_add(hi, i32x4_dot_i16x8(px, i32x4_splat(h)));
-            lo = i32x4_add(lo, i32x4_dot_i16x8(px, i32x4_splat(l)));
+            let hi = i32x4_shl(i32x4_dot_i16x8(px, i32x4_splat(h)), 8);
+            acc = i32x4_add(acc, i32x4_add(hi, i32x4_dot_i16x8(px, i32x4_splat(l))));
         }
-        let sum = i32x4_add(i32x4_add(i32x4_shl(hi, 8), lo), i32x4_splat(ROUND));
-        let v = i32x4_shr(sum, PRECISION_BITS);
+        let v = i32x4_shr(acc, PRECISION_BITS);
         // Saturating narrows: the clamp to 0..=255 of `clip8`.
-        let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(v, v), zero);
+        let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(v, v), v);
         o[0] = u8x16_extract_lane::<0>(bytes);
         o[1] = u8x16_extract_lane::<1>(bytes);
         o[2] = u8x16_extract_lane::<2>(bytes);
