@@ -57,39 +57,7 @@ pub unsafe fn dot(q: &[f32], row: &[f32]) -> f32 {
 /// pairs with the query (`vpmaddwd`), as the fixed-point rows are.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn dot_i8(q: &[i16], row: &[i8]) -> i32 {
-    const LANES: usize = 16;
-    let n = q.len();
-    let (pq, pr) = (q.as_ptr(), row.as_ptr());
-    let mut acc = [_mm256_setzero_si256(); 4];
-    let mut i = 0;
-    while i + 4 * LANES <= n {
-        for (j, s) in acc.iter_mut().enumerate() {
-            let o = i + j * LANES;
-            let wide = _mm256_cvtepi8_epi16(_mm_loadu_si128(pr.add(o).cast()));
-            *s = _mm256_add_epi32(*s, _mm256_madd_epi16(_mm256_loadu_si256(pq.add(o).cast()), wide));
-        }
-        i += 4 * LANES;
-    }
-    while i + LANES <= n {
-        let wide = _mm256_cvtepi8_epi16(_mm_loadu_si128(pr.add(i).cast()));
-        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(_mm256_loadu_si256(pq.add(i).cast()), wide));
-        i += LANES;
-    }
-    let mut sum = hsum_epi32(acc);
-    for k in i..n {
-        sum = sum.wrapping_add(i32::from(q[k]) * i32::from(row[k]));
-    }
-    sum
-}
-
-/// The wrapping sum of four accumulators' 32 lanes.
-#[inline(always)]
-unsafe fn hsum_epi32(acc: [__m256i; 4]) -> i32 {
-    let s = _mm256_add_epi32(_mm256_add_epi32(acc[0], acc[1]), _mm256_add_epi32(acc[2], acc[3]));
-    let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-    _mm_cvtsi128_si32(s)
+    madd(q, row, |p| _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast())))
 }
 
 /// `‖a − b‖²`.
@@ -116,27 +84,36 @@ pub unsafe fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
 /// i16 · i16, summed with wrapping in i32 (the 16-bit fixed-point rows).
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
+    madd(a, b, |p| _mm256_loadu_si256(p.cast()))
+}
+
+/// `Σ q[i] · row[i]` in i32 with wrapping, where `load` gives sixteen
+/// elements of the row as i16: the one loop of the integer kernels.
+#[inline(always)]
+unsafe fn madd<T: Copy + Into<i32>>(q: &[i16], row: &[T], load: impl Fn(*const T) -> __m256i) -> i32 {
     const LANES: usize = 16;
-    let n = a.len();
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let n = q.len();
+    let (pq, pr) = (q.as_ptr(), row.as_ptr());
     let mut acc = [_mm256_setzero_si256(); 4];
     let mut i = 0;
     while i + 4 * LANES <= n {
         for (j, s) in acc.iter_mut().enumerate() {
             let o = i + j * LANES;
-            let prod = _mm256_madd_epi16(_mm256_loadu_si256(pa.add(o).cast()), _mm256_loadu_si256(pb.add(o).cast()));
-            *s = _mm256_add_epi32(*s, prod);
+            *s = _mm256_add_epi32(*s, _mm256_madd_epi16(_mm256_loadu_si256(pq.add(o).cast()), load(pr.add(o))));
         }
         i += 4 * LANES;
     }
     while i + LANES <= n {
-        let prod = _mm256_madd_epi16(_mm256_loadu_si256(pa.add(i).cast()), _mm256_loadu_si256(pb.add(i).cast()));
-        acc[0] = _mm256_add_epi32(acc[0], prod);
+        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(_mm256_loadu_si256(pq.add(i).cast()), load(pr.add(i))));
         i += LANES;
     }
-    let mut sum = hsum_epi32(acc);
+    let s = _mm256_add_epi32(_mm256_add_epi32(acc[0], acc[1]), _mm256_add_epi32(acc[2], acc[3]));
+    let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    let mut sum = _mm_cvtsi128_si32(s);
     for k in i..n {
-        sum = sum.wrapping_add(i32::from(a[k]) * i32::from(b[k]));
+        sum = sum.wrapping_add(i32::from(q[k]) * row[k].into());
     }
     sum
 }
