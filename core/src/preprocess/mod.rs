@@ -410,18 +410,61 @@ pub fn resample_window(
     let stride = cw * 3;
     let mut acc = vec![0i32; stride];
     for (tap, out) in taps.iter().zip(out.chunks_exact_mut(stride)) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let out = {
+            let first = (tap.start - rows.start) * stride;
+            let done = vertical_simd128(&horizontal[first..first + tap.weights.len() * stride], stride, &tap.weights, out);
+            &mut out[done..]
+        };
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let (acc, tail) = (&mut acc[..out.len()], stride - out.len());
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        let tail = 0;
         acc.fill(round);
         for (i, weight) in tap.weights.iter().enumerate() {
             let r = tap.start + i - rows.start;
-            for (a, v) in acc.iter_mut().zip(&horizontal[r * stride..(r + 1) * stride]) {
+            for (a, v) in acc.iter_mut().zip(&horizontal[r * stride + tail..(r + 1) * stride]) {
                 *a += i32::from(*v) * *weight;
             }
         }
-        for (o, a) in out.iter_mut().zip(&acc) {
+        for (o, a) in out.iter_mut().zip(acc.iter()) {
             *o = clip8(*a);
         }
     }
     out
+}
+
+/// The vertical pass of one output row in `simd128`, sixteen values at a
+/// time with their four i32 sums in registers across every tap (the
+/// portable loop keeps a whole row of sums in memory, read and written
+/// once per tap): `src` holds the tap rows, `stride` bytes each. Returns how
+/// many values it wrote (a multiple of 16); the caller does the rest.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn vertical_simd128(src: &[u8], stride: usize, weights: &[i32], out: &mut [u8]) -> usize {
+    use std::arch::wasm32::*;
+    assert_eq!(src.len(), weights.len() * stride, "tap rows");
+    let blocks = out.len() / 16;
+    let round = i32x4_splat(1 << (PRECISION_BITS - 1));
+    for b in 0..blocks {
+        let mut acc = [round; 4];
+        for (t, &w) in weights.iter().enumerate() {
+            let o = t * stride + 16 * b;
+            // SAFETY: o + 16 ≤ (t + 1) · stride ≤ src.len(), as 16·(b + 1) ≤ out.len() = stride.
+            let v = unsafe { v128_load(src.as_ptr().add(o).cast()) };
+            let (lo, hi) = (u16x8_extend_low_u8x16(v), u16x8_extend_high_u8x16(v));
+            let w = i32x4_splat(w);
+            let parts = [u32x4_extend_low_u16x8(lo), u32x4_extend_high_u16x8(lo), u32x4_extend_low_u16x8(hi), u32x4_extend_high_u16x8(hi)];
+            for (a, p) in acc.iter_mut().zip(parts) {
+                *a = i32x4_add(*a, i32x4_mul(p, w));
+            }
+        }
+        let [a, b2, c, d] = acc.map(|a| i32x4_shr(a, PRECISION_BITS));
+        // Saturating narrows: the clamp to 0..=255 of `clip8`.
+        let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(a, b2), i16x8_narrow_i32x4(c, d));
+        // SAFETY: 16·(b + 1) ≤ out.len().
+        unsafe { v128_store(out.as_mut_ptr().add(16 * b).cast(), bytes) };
+    }
+    blocks * 16
 }
 
 fn check_buffer(width: u32, height: u32, rgb: &[u8]) -> Result<(), PreprocessError> {
@@ -533,6 +576,31 @@ mod tests {
                         })
                         .collect();
                     assert_eq!(got, want, "{w}x{h} -> {ow}x{oh} {filter:?} {window:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn the_vertical_kernel_gives_the_bytes_of_the_plain_loop() {
+        // Shrinks (long taps) and an enlargement (negative weights that
+        // overshoot 0..=255), rows of 16 values and a remainder.
+        for (h, oh, stride) in [(720u32, 224u32, 672usize), (97, 40, 35), (23, 61, 48), (9, 2, 16)] {
+            for filter in [Filter::Bicubic, Filter::Bilinear] {
+                let mut src = noise(h as usize * stride, h * 31 + oh);
+                src[..6].copy_from_slice(&[0, 255, 0, 255, 0, 255]);
+                for tap in taps(h, oh, filter) {
+                    let rows = &src[tap.start * stride..(tap.start + tap.weights.len()) * stride];
+                    let mut got = vec![0u8; stride];
+                    let done = vertical_simd128(rows, stride, &tap.weights, &mut got);
+                    assert_eq!(done, stride / 16 * 16);
+                    for x in 0..done {
+                        let sum = tap.weights.iter().enumerate().fold(1i32 << (PRECISION_BITS - 1), |acc, (i, w)| {
+                            acc + i32::from(rows[i * stride + x]) * w
+                        });
+                        assert_eq!(got[x], clip8(sum), "{h} -> {oh} {filter:?} tap at {} column {x}", tap.start);
+                    }
                 }
             }
         }
