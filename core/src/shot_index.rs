@@ -222,6 +222,23 @@ impl ShotIndex {
         }
     }
 
+    /// Reads one byte of every cache line of `row`, so that the rows a graph
+    /// step is about to score are fetched from memory together rather than
+    /// one after another as each is scored (WebAssembly has no prefetch).
+    #[inline]
+    fn touch(&self, row: usize) {
+        let range = row * self.dim..(row + 1) * self.dim;
+        let bytes: &[u8] = match &self.store {
+            VectorStore::F32(v) => bytemuck::cast_slice(&v[range]),
+            VectorStore::Fixed16(rows) => bytemuck::cast_slice(rows.row(row)),
+            VectorStore::I8 { rows, .. } => bytemuck::cast_slice(&rows[range]),
+        };
+        for i in (0..bytes.len()).step_by(64) {
+            // SAFETY: i < bytes.len(); a volatile read is not optimised away.
+            unsafe { std::ptr::read_volatile(bytes.as_ptr().add(i)) };
+        }
+    }
+
     /// Dot product of `query` with `row`.
     #[inline]
     fn score(&self, query: &Query<'_>, row: usize) -> f32 {
@@ -303,13 +320,13 @@ impl ShotIndex {
         }
         let ef = self.expansion_search.max(k);
         let mut visited = vec![0u64; g.len().div_ceil(64)];
-        let mut visit = |slot: u32| {
-            let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
-            let seen = visited[word] & bit != 0;
-            visited[word] |= bit;
-            !seen
+        let seen = |visited: &[u64], slot: u32| visited[slot as usize / 64] & (1u64 << (slot % 64)) != 0;
+        let visit = |visited: &mut [u64], slot: u32| {
+            let new = !seen(visited, slot);
+            visited[slot as usize / 64] |= 1u64 << (slot % 64);
+            new
         };
-        visit(current);
+        visit(&mut visited, current);
         let mut candidates = BinaryHeap::from([Best(current_score, current)]);
         // Min-heap by score (Scored's order): the worst of the ef best on top.
         let mut found: BinaryHeap<Scored> = BinaryHeap::from([Scored {
@@ -320,8 +337,14 @@ impl ShotIndex {
             if found.len() >= ef && found.peek().is_some_and(|worst| score < worst.score) {
                 break;
             }
-            for &n in g.neighbours(slot, 0) {
-                if !visit(n) {
+            let neighbours = g.neighbours(slot, 0);
+            for &n in neighbours {
+                if !seen(&visited, n) {
+                    self.touch(n as usize);
+                }
+            }
+            for &n in neighbours {
+                if !visit(&mut visited, n) {
                     continue;
                 }
                 let s = self.score(query, n as usize);
