@@ -16,11 +16,14 @@
 //! ```
 //!
 //! Prints the median and the best of each step; the best is the steadier
-//! figure on a shared machine.
+//! figure on a shared machine. The resize is also timed one pass at a time
+//! (`resample_window` with one side unchanged): the horizontal pass over
+//! the center crop's columns, then the vertical pass of its result.
 
 use std::time::Instant;
 
 use busca_core::image_input::decode_rgb;
+use busca_core::preprocess::{resample_window, Filter, Window};
 use busca_core::ClipPreprocess;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bytes = std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"))?;
     let preprocess = ClipPreprocess::OPENAI_224;
     let (mut decode, mut resample) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    let (mut horizontal, mut vertical) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for _ in 0..runs {
         let t = Instant::now();
         let image = decode_rgb(&bytes, u64::MAX).map_err(|e| format!("{path}: {e}"))?;
@@ -38,9 +42,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let tensor = preprocess.pixel_values(image.width, image.height, &image.rgb)?;
         resample.push(t.elapsed().as_secs_f64() * 1e3);
         std::hint::black_box(tensor);
+        let (w, h, size) = (image.width, image.height, preprocess.size);
+        let (rw, rh) = preprocess.resized_dims(w, h);
+        let crop = Window { x: (rw - size) / 2, y: 0, width: size.min(rw), height: h };
+        let t = Instant::now();
+        let rows = resample_window(w, h, &image.rgb, rw, h, Filter::Bicubic, crop);
+        horizontal.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let all = Window { x: 0, y: 0, width: crop.width, height: rh };
+        std::hint::black_box(resample_window(crop.width, h, &rows, crop.width, rh, Filter::Bicubic, all));
+        vertical.push(t.elapsed().as_secs_f64() * 1e3);
     }
     println!("{path} ({} bytes), {runs} runs", bytes.len());
-    for (step, times) in [("decode", &mut decode), ("preprocess", &mut resample)] {
+    for (step, times) in
+        [("decode", &mut decode), ("preprocess", &mut resample), ("horizontal", &mut horizontal), ("vertical", &mut vertical)]
+    {
         times.sort_by(f64::total_cmp);
         println!("{step:>10}: p50 {:.2} ms, best {:.2} ms", times[times.len() / 2], times[0]);
     }

@@ -410,20 +410,15 @@ pub fn resample_window(
     let stride = cw * 3;
     let mut acc = vec![0i32; stride];
     for (tap, out) in taps.iter().zip(out.chunks_exact_mut(stride)) {
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        let out = {
-            let first = (tap.start - rows.start) * stride;
-            let done = vertical_simd128(&horizontal[first..first + tap.weights.len() * stride], stride, &tap.weights, out);
-            &mut out[done..]
-        };
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        let (acc, tail) = (&mut acc[..out.len()], stride - out.len());
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        let tail = 0;
+        // A kernel takes the row's leading values where there is one; the
+        // loop below does the rest.
+        let first = (tap.start - rows.start) * stride;
+        let done = vertical_kernel(&horizontal[first..first + tap.weights.len() * stride], stride, &tap.weights, out);
+        let (out, acc) = (&mut out[done..], &mut acc[done..]);
         acc.fill(round);
         for (i, weight) in tap.weights.iter().enumerate() {
             let r = tap.start + i - rows.start;
-            for (a, v) in acc.iter_mut().zip(&horizontal[r * stride + tail..(r + 1) * stride]) {
+            for (a, v) in acc.iter_mut().zip(&horizontal[r * stride + done..(r + 1) * stride]) {
                 *a += i32::from(*v) * *weight;
             }
         }
@@ -432,6 +427,20 @@ pub fn resample_window(
         }
     }
     out
+}
+
+/// How many leading values of one output row of the vertical pass a SIMD
+/// kernel wrote: [`vertical_simd128`]'s in the component, none elsewhere
+/// (there the portable loop vectorises well enough).
+#[inline]
+fn vertical_kernel(src: &[u8], stride: usize, weights: &[i32], out: &mut [u8]) -> usize {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return vertical_simd128(src, stride, weights, out);
+    #[allow(unreachable_code)]
+    {
+        let _ = (src, stride, weights, out);
+        0
+    }
 }
 
 /// The vertical pass of one output row in `simd128`, sixteen values at a
