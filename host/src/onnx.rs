@@ -8,9 +8,9 @@
 //! `BackendGraph`/`BackendExecutionContext` traits itself; the wasi-nn WIT
 //! plumbing (resources, errors, `load-by-name`) stays wasmtime-wasi-nn's.
 //!
-//! Each graph keeps a few sessions with one intra-op thread each, so that
-//! concurrent requests run on separate cores instead of queueing on one
-//! session lock.
+//! Each graph keeps a few sessions, so that concurrent requests do not queue
+//! on one session lock; under busca-serve every session's operators run on
+//! one intra-op pool shared by the process (`models::init_onnx_runtime`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -53,7 +53,8 @@ pub struct OrtGraph(Arc<Shared>);
 
 impl OrtGraph {
     /// Loads the ONNX file at `path` into `sessions` sessions (at least one)
-    /// of one intra-op thread each, on the CPU.
+    /// on the CPU, each of one intra-op thread unless the runtime was started
+    /// with a shared pool.
     pub fn load(path: &Path, sessions: usize) -> Result<Self, OnnxError> {
         let mut loaded = Vec::new();
         for _ in 0..sessions.max(1) {

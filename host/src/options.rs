@@ -96,6 +96,12 @@ pub struct ServeOptions {
     /// The ONNX Runtime shared library (libonnxruntime.so).
     #[arg(long, env = "ORT_DYLIB_PATH")]
     pub ort_dylib: Option<PathBuf>,
+    /// Threads of the one ONNX Runtime pool every graph runs on (0: one per
+    /// core). The default gives a lone query every core; 1 runs each encoder
+    /// call on its request's own thread, which serves up to 15% more
+    /// queries per second with a large model once every core is busy.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
+    pub onnx_threads: u16,
 }
 
 impl ServeOptions {
@@ -124,6 +130,7 @@ impl ServeOptions {
             encoder_token_file: None,
             encoder_token: None,
             ort_dylib: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
+            onnx_threads: 0,
         }
     }
 

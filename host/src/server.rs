@@ -110,7 +110,7 @@ async fn wait_for_signal() {
 /// listening. Returns once the port is bound.
 pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
     let started = Instant::now();
-    init_onnx_runtime(opts.ort_dylib.as_deref())?;
+    init_onnx_runtime(opts.ort_dylib.as_deref(), opts.onnx_threads)?;
     let source = BundleSource::open(&opts.bundles, &opts.connect_options(), opts.mirror_dir.as_deref()).await?;
     let graphs = PreloadedGraphs::load(&opts.models)?;
     let encoder = match (&opts.encoder_token_file, &opts.encoder_token) {

@@ -19,6 +19,6 @@ pub mod session;
 pub mod towers;
 
 pub use error::{Interface, OnnxError};
-pub use runtime::init_runtime;
+pub use runtime::{init_runtime, init_runtime_shared_pool};
 pub use session::{Device, Provider, SessionOptions, SessionSource};
 pub use towers::{ImageEncoder, TextEncoder};

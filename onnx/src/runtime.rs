@@ -24,9 +24,27 @@ pub fn locate() -> Option<PathBuf> {
 }
 
 /// Initialises ONNX Runtime once per process from `explicit`, else from
-/// [`locate`]; `app` names the environment in ONNX Runtime's logs. A second
-/// call is harmless (ort keeps the first library and environment).
+/// [`locate`]; `app` names the environment in ONNX Runtime's logs. Each
+/// session keeps its own intra-op threads ([`crate::SessionOptions`]). A
+/// second call is harmless (ort keeps the first library and environment).
 pub fn init_runtime(explicit: Option<&Path>, app: &str) -> Result<(), OnnxError> {
+    init(explicit, app, None)
+}
+
+/// As [`init_runtime`], but every session of the process runs its operators
+/// on one shared pool of `threads` intra-op threads (0: one per core), which
+/// does not spin while idle: a server's sessions then use every core for a
+/// lone request and share the cores, not oversubscribe them, under load.
+/// Per-session thread counts are ignored under it.
+pub fn init_runtime_shared_pool(explicit: Option<&Path>, app: &str, threads: usize) -> Result<(), OnnxError> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    init(explicit, app, Some(threads))
+}
+
+fn init(explicit: Option<&Path>, app: &str, pool: Option<usize>) -> Result<(), OnnxError> {
     let path = match explicit.map(Path::to_path_buf).or_else(locate) {
         Some(p) => p,
         None => return Err(OnnxError::RuntimeMissing("(ORT_DYLIB_PATH unset, no venv under $BUSCA_HOME)".into())),
@@ -34,11 +52,20 @@ pub fn init_runtime(explicit: Option<&Path>, app: &str) -> Result<(), OnnxError>
     if !path.is_file() {
         return Err(OnnxError::RuntimeMissing(path.display().to_string()));
     }
-    ort::init_from(path.display().to_string())
-        .with_name(app)
-        .commit()
-        .map_err(|source| OnnxError::RuntimeInit { path, source })?;
-    Ok(())
+    let init = |path: &Path| -> Result<(), ort::Error> {
+        let mut builder = ort::init_from(path.display().to_string()).with_name(app);
+        if let Some(threads) = pool {
+            builder = builder.with_global_thread_pool(
+                ort::environment::GlobalThreadPoolOptions::default()
+                    .with_intra_threads(threads)?
+                    .with_inter_threads(1)?
+                    .with_spin_control(false)?,
+            );
+        }
+        builder.commit()?;
+        Ok(())
+    };
+    init(&path).map_err(|source| OnnxError::RuntimeInit { path, source })
 }
 
 #[cfg(test)]

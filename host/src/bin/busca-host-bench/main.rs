@@ -411,12 +411,11 @@ async fn measure_image(server: &RunningServer, collection: &Collection, args: &A
     }
     let jpeg = std::fs::read(&jpeg_path).with_context(|| format!("reading {}", jpeg_path.display()))?;
     let model = &collection.bundle.manifest.model;
-    busca_onnx::init_runtime(args.ort_dylib.as_deref(), "busca-host-bench")?;
-    let mut encoder = busca_onnx::ImageEncoder::load(
-        &args.model,
-        model,
-        busca_onnx::SessionOptions { device: busca_onnx::Device::Cpu, threads: 1 },
-    )?;
+    // The runtime as busca-serve starts it (one shared pool), whichever of
+    // the two starts it first.
+    busca_host::models::init_onnx_runtime(args.ort_dylib.as_deref(), 0)?;
+    let mut encoder =
+        busca_onnx::ImageEncoder::load(&args.model, model, busca_onnx::SessionOptions::cpu(0))?;
     let boundary = "busca-bench-boundary";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"q.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
