@@ -11,7 +11,13 @@ write for the same job, on the same videos and model, in one run:
   bundle).
 
 The two alternate (Python, ours, Python, ours, ...) for `--rounds` rounds;
-each side's frames per second is its median round. Prints one JSON object.
+each side's frames per second is its median round. Each round also times
+the floor both share: the ffmpeg CLI decoding every frame of the same files
+and throwing them away (`-f null`, its default threads). A pipeline that must
+decode every frame (ours does, to find shot boundaries on the frame; the
+Python one does, through ffmpeg's fps filter) cannot take less, so
+`ceiling` is the ratio ours would reach if the whole run cost no more than
+that decode. Prints one JSON object.
 
     python bench/python_pipeline.py --busca-index BIN --model DIR --work DIR [--fps 2] [--rounds 3] VIDEO...
 """
@@ -75,6 +81,15 @@ def python_pipeline(videos, manifest, model_dir, fps, batch):
     return frames, time.perf_counter() - t0
 
 
+def decode_floor(videos):
+    """Seconds for the ffmpeg CLI to decode every frame of `videos` (one after
+    the other, as both pipelines take them) and discard them."""
+    t0 = time.perf_counter()
+    for video in videos:
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-map", "0:v:0", "-f", "null", "-"], check=True)
+    return time.perf_counter() - t0
+
+
 def ours(busca_index, videos, model_dir, fps, work):
     """(frames embedded, seconds) of `busca-index` publishing a bundle of `videos`."""
     out = work / "bundles"
@@ -106,7 +121,10 @@ def main():
     a.work.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((a.model / "manifest.json").read_text())
     runs = {"python": [], "ours": []}
+    floor = []
     for r in range(a.rounds):
+        log(f"round {r + 1}/{a.rounds}: ffmpeg decoding every frame")
+        floor.append(decode_floor(a.videos))
         log(f"round {r + 1}/{a.rounds}: Python")
         frames, s = python_pipeline(a.videos, manifest, a.model, a.fps, a.batch)
         runs["python"].append({"frames": frames, "seconds": s, "fps": frames / s})
@@ -114,8 +132,13 @@ def main():
         frames, s = ours(a.busca_index, a.videos, a.model, a.fps, a.work)
         runs["ours"].append({"frames": frames, "seconds": s, "fps": (frames or 0) / s})
     med = {k: statistics.median(x["fps"] for x in v) for k, v in runs.items()}
+    floor_s = statistics.median(floor)
+    ours_frames = statistics.median(x["frames"] for x in runs["ours"])
     print(json.dumps({"model_id": manifest["model_id"], "videos": [str(v) for v in a.videos], "sample_fps": a.fps,
                       "batch": a.batch, "runs": runs, "median_frames_per_s": med,
+                      "decode_floor_s": floor_s, "decode_floor_runs_s": floor,
+                      "median_seconds": {k: statistics.median(x["seconds"] for x in v) for k, v in runs.items()},
+                      "ceiling": ours_frames / floor_s / med["python"] if med["python"] and floor_s else None,
                       "ratio": med["ours"] / med["python"] if med["python"] else None}, indent=1))
 
 
