@@ -119,14 +119,7 @@ pub struct Session {
 /// Builds a session for `source` with `options`.
 pub fn build(source: SessionSource<'_>, options: SessionOptions) -> Result<Session, OnnxError> {
     let builder = || -> Result<SessionBuilder, ort::Error> {
-        // Idle intra-op threads block instead of spinning: every process of
-        // ours runs ONNX Runtime beside other work on the same cores (the
-        // indexer's decoders; a spinning pool took 10% of busca-index's CPU
-        // with the tiny model, time the decoders lost).
-        let mut b = ort::session::Session::builder()?
-            .with_optimization_level(GraphOptimizationLevel::Level3)?
-            .with_intra_op_spinning(false)?
-            .with_inter_op_spinning(false)?;
+        let mut b = ort::session::Session::builder()?.with_optimization_level(GraphOptimizationLevel::Level3)?;
         if options.threads > 0 {
             b = b.with_intra_threads(options.threads)?;
         }
