@@ -99,8 +99,13 @@ class Server:
 # and PAGEMAP_SCAN (Linux 6.7+) lets it restore only the pages a request
 # dirtied, instead of mapping the snapshot copy-on-write anew, whose faults
 # and TLB shootdowns are most of a request's cost with the defaults (perf).
+# Tables likewise: decommitted after each instance (the default), every
+# request's first call through a table faults copy-on-write and shoots down
+# the other core's TLB (perf: 22% of CPU under wrk between the fault and the
+# IPIs); kept resident, 713-743 -> 1,103-1,175 req/s at 100 shots.
 # busca-serve configures its engine the same way (host/src/runtime.rs).
-TUNED = ["-O", "pooling-allocator=y,pooling-memory-keep-resident=67108864,pooling-pagemap-scan=y"]
+TUNED = ["-O", "pooling-allocator=y,pooling-memory-keep-resident=67108864,pooling-table-keep-resident=1048576,"
+               "pooling-pagemap-scan=y"]
 
 
 def wasmtime_serve(component, bundles, work, name, extra=()):
