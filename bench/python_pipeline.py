@@ -10,7 +10,11 @@ write for the same job, on the same videos and model, in one run:
   embed, classes, scenes, shots, usearch index, keyframes, a published
   bundle).
 
-The two alternate (Python, ours, Python, ours, ...) for `--rounds` rounds;
+Each side runs in a process of its own (the Python pipeline in a child of
+this script), so neither inherits the other's memory or threads: a ViT-L/14
+session left in this process slowed the `busca-index` run after it from
+13.4 to 15-17.6 s. The two alternate (Python, ours, Python, ours, ...) for
+`--rounds` rounds;
 each side's frames per second is its median round. Each round also times
 the floor both share: the ffmpeg CLI decoding every frame of the same files
 and throwing them away (`-f null`, its default threads). A pipeline that must
@@ -81,6 +85,15 @@ def python_pipeline(videos, manifest, model_dir, fps, batch):
     return frames, time.perf_counter() - t0
 
 
+def python_side(videos, model_dir, fps, batch):
+    """(frames, seconds) of `python_pipeline` run in a child process."""
+    out = subprocess.run([sys.executable, __file__, "--python-side", "--model", str(model_dir), "--fps", str(fps),
+                          "--batch", str(batch), *map(str, videos)],
+                         check=True, capture_output=True, text=True)
+    got = json.loads(out.stdout)
+    return got["frames"], got["seconds"]
+
+
 def decode_floor(videos):
     """Seconds for the ffmpeg CLI to decode every frame of `videos` (one after
     the other, as both pipelines take them) and discard them."""
@@ -111,13 +124,21 @@ def ours(busca_index, videos, model_dir, fps, work):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("videos", type=Path, nargs="+")
-    ap.add_argument("--busca-index", type=Path, required=True)
+    ap.add_argument("--busca-index", type=Path)
     ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--work", type=Path)
     ap.add_argument("--fps", type=float, default=2.0)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--python-side", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.python_side:
+        manifest = json.loads((a.model / "manifest.json").read_text())
+        frames, seconds = python_pipeline(a.videos, manifest, a.model, a.fps, a.batch)
+        print(json.dumps({"frames": frames, "seconds": seconds}))
+        return
+    if not a.busca_index or not a.work:
+        ap.error("--busca-index and --work are required")
     a.work.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((a.model / "manifest.json").read_text())
     runs = {"python": [], "ours": []}
@@ -126,7 +147,7 @@ def main():
         log(f"round {r + 1}/{a.rounds}: ffmpeg decoding every frame")
         floor.append(decode_floor(a.videos))
         log(f"round {r + 1}/{a.rounds}: Python")
-        frames, s = python_pipeline(a.videos, manifest, a.model, a.fps, a.batch)
+        frames, s = python_side(a.videos, a.model, a.fps, a.batch)
         runs["python"].append({"frames": frames, "seconds": s, "fps": frames / s})
         log(f"round {r + 1}/{a.rounds}: busca-index")
         frames, s = ours(a.busca_index, a.videos, a.model, a.fps, a.work)

@@ -580,8 +580,8 @@ def models_section(run):
     L.append("`bench/models.py` on the exports of `models/export_clip.py`, `models/export_mclip.py` and "
              "`models/export_siglip2.py` with `--random-weights` (real architectures and sizes, stand-in tokenizers, "
              "meaningless rankings). ONNX Runtime from Python: one query (batch 1) on the CPU provider with all "
-             "cores, median of 10 after a warm-up. In the component: busca-serve (ONNX Runtime behind wasi:nn, one "
-             "single-threaded session per core), a 100-shot bundle, p50 `took_ms` (tokenize or decode and "
+             "cores, median of 10 after a warm-up. In the component: busca-serve (ONNX Runtime behind wasi:nn, every "
+             "session on one pool of a thread per core, `--onnx-threads`), a 100-shot bundle, p50 `took_ms` (tokenize or decode and "
              "preprocess, encode, search) of 10 requests after a first one; text towers are picked with "
              "`text_model`, the image is a 1280×720 JPEG.")
     L.append("")

@@ -248,7 +248,7 @@ if ((${#PIPE_VIDEOS[@]})); then
         --work "$WORK/pipeline" --rounds "$( ((QUICK)) && echo 1 || echo 3)" "${PIPE_VIDEOS[@]}" || true
     if [[ -f $ENC_MODEL/manifest.json && -s $VIDEOS/bikes.mp4 ]]; then
         step pipeline-vitl "$PY" bench/python_pipeline.py --busca-index "$BIN/busca-index" --model "$ENC_MODEL" \
-            --work "$WORK/pipeline" --rounds 1 --fps 1 "$VIDEOS/bikes.mp4" || true
+            --work "$WORK/pipeline" --rounds "$( ((QUICK)) && echo 1 || echo 3)" --fps 1 "$VIDEOS/bikes.mp4" || true
     else
         skip pipeline-vitl "no ViT-L/14 export at $ENC_MODEL or no bikes.mp4"
     fi
