@@ -52,7 +52,10 @@ pub fn exports_init_function(component: &[u8]) -> Result<bool, wasmparser::Binar
 }
 
 /// Bump when the cache key's meaning changes.
-const CACHE_KEY_VERSION: &str = "busca-snapshot-v1";
+/// v2: snapshots compiled with a guaranteed copy-on-write memory image
+/// (`runtime::serving_engine`); a v1 artifact would load and copy its data
+/// segments into every instance.
+const CACHE_KEY_VERSION: &str = "busca-snapshot-v2";
 
 /// How the compiled snapshot was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
