@@ -151,7 +151,7 @@ EOF
 # features unify once), and the component's wasm32-wasip2 release build.
 BUILD=(cargo build --release -p busca-indexer -p busca-core -p busca-host -p busca-eval -p busca-s3
     --bin busca-bench --bin busca-index --bin bench_search --bin busca-host-bench --bin busca-eval
-    --bin busca-s3-bench --bin busca-serve)
+    --bin busca-s3-bench --bin busca-serve --bin bench_preprocess)
 if ! step build "${BUILD[@]}"; then
     log "the build failed; see $RUN/build.err"
     exit 1
@@ -288,6 +288,39 @@ step host "${HOST_BENCH[@]}" --sizes "$HOST_SIZES" --wrk-seconds "$WRK_SECONDS" 
 step host-100 "${HOST_BENCH[@]}" --sizes 100 --wrk-seconds "$WRK_SECONDS" || true
 # ... and on f32 vectors, the component's exact scan beside numpy's on the same matrix.
 step host-f32 "${HOST_BENCH[@]}" --sizes "${HOST_SIZES%%,*}" --quantization f32 --wrk-seconds 0 || true
+
+# ---------------------------------------------------------------- the component's code: wasm ÷ native
+# Core's search and image steps built for wasm32-wasip2 with simd128 (as the
+# component builds them) and run in the stock wasmtime CLI with epoch checks
+# (as busca-serve and `wasmtime serve` run the component), beside the same
+# code built natively: what the compiler and the vector width cost, apart
+# from any host. The target dir is the one scripts/test.sh tests core's
+# wasm kernels in (same flags, so the dependencies' sources are shared).
+WASM_BENCH_TARGET="$BUSCA_HOME/target-core-wasm-test"
+WASM_BENCH_BIN="$WASM_BENCH_TARGET/wasm32-wasip2/release"
+WASM_RUN=(wasmtime run -W epoch-interruption=y -W timeout=600s)
+QUERY_JPEG="$HOST_WORK/query-1280x720.jpg"  # the host bench's image query
+if step build-wasm-benches env CARGO_TARGET_DIR="$WASM_BENCH_TARGET" RUSTFLAGS="-C target-feature=+simd128" \
+    cargo build --release --manifest-path core/Cargo.toml --no-default-features --features image --target wasm32-wasip2 \
+    --bin bench_search --bin bench_preprocess; then
+    if [[ -s $BENCH_INDEX/f32.usearch ]]; then
+        step search-wasm "${WASM_RUN[@]}" --dir "$BENCH_INDEX::/index" "$WASM_BENCH_BIN/bench_search.wasm" /index/f32.usearch || true
+    else
+        skip search-wasm "no usearch index at $BENCH_INDEX"
+    fi
+    if [[ -s $QUERY_JPEG ]]; then
+        # Alternated, twice each: the report keeps each side's best p50.
+        for round in 1 2; do
+            step "preprocess-native-$round" "$BIN/bench_preprocess" "$QUERY_JPEG" 300 || true
+            step "preprocess-wasm-$round" "${WASM_RUN[@]}" --dir "$HOST_WORK::/work" \
+                "$WASM_BENCH_BIN/bench_preprocess.wasm" /work/query-1280x720.jpg 300 || true
+        done
+    else
+        skip preprocess-wasm "no query image at $QUERY_JPEG (the host bench makes it)"
+    fi
+else
+    skip search-wasm "the wasm32-wasip2 build of core's benches failed"
+fi
 
 # ---------------------------------------------------------------- edge: stock wasmtime, no wasi:nn
 # The self-contained component (tract provider plugged in) under `wasmtime
