@@ -25,10 +25,11 @@ pub(super) const SLACK: usize = 5;
 struct SplitTaps {
     taps: Taps,
     /// Per pair of taps, `(hi₀, hi₁)` as two i16 in one i32 (the first in
-    /// the low half), the odd one out paired with 0.
-    hi: Vec<i32>,
+    /// the low half), the odd one out paired with 0; four times over, so
+    /// that a kernel loads the multiplier of all four lanes at once.
+    hi: Vec<[i32; 4]>,
     /// Per pair of taps, `(lo₀, lo₁)` likewise.
-    lo: Vec<i32>,
+    lo: Vec<[i32; 4]>,
 }
 
 /// The horizontal pass of one resize, checked once against the source width
@@ -54,8 +55,8 @@ impl Horizontal {
                 let (mut hi, mut lo) = (Vec::new(), Vec::new());
                 for pair in taps.weights.chunks(2) {
                     let (a, b) = (pair[0], pair.get(1).copied().unwrap_or(0));
-                    hi.push(pack(a >> 8, b >> 8));
-                    lo.push(pack(a & 0xff, b & 0xff));
+                    hi.push([pack(a >> 8, b >> 8); 4]);
+                    lo.push([pack(a & 0xff, b & 0xff); 4]);
                 }
                 SplitTaps { taps, hi, lo }
             })
@@ -114,34 +115,80 @@ fn portable(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
 }
 
 /// The 8 bytes from `offset`: two RGB pixels and 2 bytes more.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn two_pixels(row: &[u8], offset: usize) -> u64 {
     let bytes: [u8; 8] = row[offset..offset + 8].try_into().expect("8 bytes");
     u64::from_le_bytes(bytes)
 }
 
+/// The `simd128` kernel. A function of its own, never inlined: inlined
+/// into `resample_window`, Cranelift kept its pointers, lengths and the
+/// accumulator on the stack and reloaded them for every pair of taps (about
+/// 40 instructions a pair, `wasmtime objdump`). Its loads are unchecked,
+/// against the bounds [`Horizontal::new`] and [`Horizontal::row`] assert;
+/// the weights are loaded whole (four lanes stored), not splatted; and it
+/// takes two pairs of taps per loop iteration, so that the epoch check at
+/// the loop head (and the accumulator's store and reload around it) comes
+/// once per four taps. `bench_preprocess` in the wasmtime CLI with epoch
+/// checks, the horizontal pass of a 1280×720 JPEG's crop: 3.69–3.73 →
+/// 2.86–3.13 ms p50 (natively, AVX2: 1.53–1.60 ms, unchanged).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(never)]
 fn simd128(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
     use std::arch::wasm32::*;
-    // R₀ R₁ G₀ G₁ B₀ B₁ from R₀ G₀ B₀ R₁ G₁ B₁; indices over 15 give 0.
-    let interleave = u8x16(0, 3, 1, 4, 2, 5, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16);
-    for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
-        // One accumulator, `256·Σ v·hi + Σ v·lo` added pair by pair (the
-        // same i32 sum): a vector live across the loop's epoch check is
-        // stored and reloaded every iteration (see `vector::simd128`).
+    /// The pair of taps from `p` (two RGB pixels, 8 bytes read) as
+    /// `R₀ R₁ G₀ G₁ B₀ B₁ · ·` in u16 lanes, by `w = (hi, lo)`:
+    /// `256·Σ v·hi + Σ v·lo` in i32 lanes 0..3 (lane 3 is whatever the 2
+    /// extra bytes make it, and is never read).
+    ///
+    /// SAFETY: `p` has 8 readable bytes.
+    #[inline(always)]
+    unsafe fn pair(p: *const u8, hi: &[i32; 4], lo: &[i32; 4]) -> v128 {
+        let px = unsafe { v128_load64_zero(p.cast()) };
+        let px = u16x8_extend_low_u8x16(i8x16_shuffle::<0, 3, 1, 4, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15>(px, px));
+        // SAFETY: 16 bytes each.
+        let hi = i32x4_dot_i16x8(px, unsafe { v128_load(hi.as_ptr().cast()) });
+        let lo = i32x4_dot_i16x8(px, unsafe { v128_load(lo.as_ptr().cast()) });
+        i32x4_add(i32x4_shl(hi, 8), lo)
+    }
+    let last = taps.len().saturating_sub(1);
+    for (i, tap) in taps.iter().enumerate() {
+        let pairs = tap.hi.len();
+        // SAFETY: `Horizontal::new` checked start + taps ≤ width, and `row`
+        // holds width pixels and SLACK bytes more (asserted by `row`): the
+        // last pair's 8 bytes start at most 2 pixels before the row's end.
+        let p = unsafe { row.as_ptr().add(tap.taps.start * 3) };
+        let (hi, lo) = (&tap.hi, &tap.lo);
         let mut acc = i32x4_splat(ROUND);
-        for (j, (&h, &l)) in tap.hi.iter().zip(&tap.lo).enumerate() {
-            let px = u64x2_splat(two_pixels(row, (tap.taps.start + 2 * j) * 3));
-            let px = u16x8_extend_low_u8x16(i8x16_swizzle(px, interleave));
-            let hi = i32x4_shl(i32x4_dot_i16x8(px, i32x4_splat(h)), 8);
-            acc = i32x4_add(acc, i32x4_add(hi, i32x4_dot_i16x8(px, i32x4_splat(l))));
+        let mut j = 0;
+        while j + 2 <= pairs {
+            // SAFETY: pairs j and j + 1 exist; see above for the pixels.
+            unsafe {
+                let two = i32x4_add(
+                    pair(p.add(6 * j), hi.get_unchecked(j), lo.get_unchecked(j)),
+                    pair(p.add(6 * j + 6), hi.get_unchecked(j + 1), lo.get_unchecked(j + 1)),
+                );
+                acc = i32x4_add(acc, two);
+            }
+            j += 2;
+        }
+        if j < pairs {
+            // SAFETY: as above, for the odd pair out.
+            acc = i32x4_add(acc, unsafe { pair(p.add(6 * j), hi.get_unchecked(j), lo.get_unchecked(j)) });
         }
         let v = i32x4_shr(acc, PRECISION_BITS);
         // Saturating narrows: the clamp to 0..=255 of `clip8`.
         let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(v, v), v);
-        o[0] = u8x16_extract_lane::<0>(bytes);
-        o[1] = u8x16_extract_lane::<1>(bytes);
-        o[2] = u8x16_extract_lane::<2>(bytes);
+        if i < last {
+            // Four bytes, the fourth overwritten by the next pixel's red.
+            // SAFETY: out holds 3 bytes per tap and this is not the last.
+            unsafe { v128_store32_lane::<0>(bytes, out.as_mut_ptr().add(3 * i).cast()) };
+        } else {
+            out[3 * i] = u8x16_extract_lane::<0>(bytes);
+            out[3 * i + 1] = u8x16_extract_lane::<1>(bytes);
+            out[3 * i + 2] = u8x16_extract_lane::<2>(bytes);
+        }
     }
 }
 
@@ -156,8 +203,10 @@ fn avx2(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
         for (j, (&h, &l)) in tap.hi.iter().zip(&tap.lo).enumerate() {
             let px = _mm_cvtsi64_si128(two_pixels(row, (tap.taps.start + 2 * j) * 3) as i64);
             let px = _mm_cvtepu8_epi16(_mm_shuffle_epi8(px, interleave));
-            hi = _mm_add_epi32(hi, _mm_madd_epi16(px, _mm_set1_epi32(h)));
-            lo = _mm_add_epi32(lo, _mm_madd_epi16(px, _mm_set1_epi32(l)));
+            // SAFETY: 16 bytes each.
+            let (h, l) = unsafe { (_mm_loadu_si128(h.as_ptr().cast()), _mm_loadu_si128(l.as_ptr().cast())) };
+            hi = _mm_add_epi32(hi, _mm_madd_epi16(px, h));
+            lo = _mm_add_epi32(lo, _mm_madd_epi16(px, l));
         }
         let sum = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32::<8>(hi), lo), _mm_set1_epi32(ROUND));
         let v = _mm_srai_epi32::<{ PRECISION_BITS as i32 }>(sum);
