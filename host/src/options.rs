@@ -102,6 +102,11 @@ pub struct ServeOptions {
     /// queries per second with a large model once every core is busy.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
     pub onnx_threads: u16,
+    /// List the component's compiled functions in /tmp/perf-<pid>.map, so
+    /// that `perf record -p <pid>` / `perf report` name them (wasmtime's
+    /// perfmap profiler, as `wasmtime serve --profile perfmap`).
+    #[arg(long)]
+    pub perfmap: bool,
 }
 
 impl ServeOptions {
@@ -131,6 +136,7 @@ impl ServeOptions {
             encoder_token: None,
             ort_dylib: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
             onnx_threads: 0,
+            perfmap: false,
         }
     }
 

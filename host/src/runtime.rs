@@ -127,12 +127,16 @@ pub fn new_store(
 
 /// The engine requests run on: async (wasi-http), epoch interruption for
 /// timeouts, and the pooling allocator so that instantiation reuses memory
-/// slots and maps the snapshot copy-on-write instead of copying it.
-pub fn serving_engine(limits: &InstanceLimits) -> Result<Engine, HostError> {
+/// slots and maps the snapshot copy-on-write instead of copying it. With
+/// `perfmap`, compiled code is listed in `/tmp/perf-<pid>.map` for `perf`.
+pub fn serving_engine(limits: &InstanceLimits, perfmap: bool) -> Result<Engine, HostError> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.wasm_component_model(true);
     config.memory_init_cow(true);
+    if perfmap {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     // A copy-on-write image for every snapshot, however sparse: past 16 MiB
     // wasmtime otherwise builds one only if at least half of the initialized
     // range's pages hold data, and falls back to copying every data segment

@@ -130,7 +130,7 @@ pub async fn start(opts: &ServeOptions) -> Result<RunningServer, HostError> {
         max_memory_bytes: opts.max_memory_mib.saturating_mul(1 << 20),
         timeout: Duration::from_millis(opts.request_timeout_ms),
     };
-    let engine = serving_engine(&limits)?;
+    let engine = serving_engine(&limits, opts.perfmap)?;
     let builder = ServingBuilder {
         engine,
         component: opts.component.clone(),

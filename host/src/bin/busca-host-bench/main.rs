@@ -85,6 +85,10 @@ struct Args {
     /// for benches that serve them with another host (bench/edge.py).
     #[arg(long)]
     bundles_only: bool,
+    /// List the component's compiled functions for `perf` (busca-serve's
+    /// --perfmap): `perf record -- busca-host-bench --perfmap ...`.
+    #[arg(long)]
+    perfmap: bool,
     /// Run the soak instead (see soak.rs): this many requests of every
     /// route and every kind of bad request on the first size, while two
     /// versions are published; then the slow-client comparison.
@@ -213,6 +217,7 @@ fn run(args: Args) -> Result<()> {
         opts.cache_dir = Some(args.work.join("snapshots"));
         opts.ort_dylib = args.ort_dylib.clone();
         opts.max_concurrency = 64;
+        opts.perfmap = args.perfmap;
         let server = rt.block_on(busca_host::start(&opts))?;
         eprintln!(
             "{shots} shots: server up in {:.0} ms ({:?})",
