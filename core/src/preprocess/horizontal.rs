@@ -7,38 +7,56 @@
 //! elsewhere.
 //!
 //! Pillow's weights have 22 fractional bits, too wide for 16-bit lanes, so
-//! the kernels split each as `w = 256·hi + lo` (`hi` fits an i16, `lo` is
-//! 0..=255) and add two taps at a time with the 16-bit multiply-add
-//! (`i32x4.dot_i16x8_s`, `pmaddwd`): `Σ v·w = 256·Σ v·hi + Σ v·lo` exactly,
-//! so every kernel gives the bytes of the plain i32 loop, which the tests
-//! compare them with.
+//! the AVX2 kernel splits each as `w = 256·hi + lo` (`hi` fits an i16, `lo`
+//! is 0..=255) and adds two taps at a time with the 16-bit multiply-add
+//! (`pmaddwd`): `Σ v·w = 256·Σ v·hi + Σ v·lo` exactly. The `simd128` kernel
+//! multiplies whole i32 weights instead (`i32x4.mul`), one tap per vector,
+//! its R, G and B widened from one load that serves four taps: under
+//! Cranelift that took fewer instructions than the split. Integer sums
+//! either way, so every kernel gives the bytes of the plain i32 loop, which
+//! the tests compare them with.
 
 use super::{clip8, Taps, PRECISION_BITS};
 
-/// Bytes after a row's last pixel that the SIMD kernels read: the last pair
-/// of taps loads 8 bytes from its first pixel (two pixels and 2 bytes more),
-/// and that pixel may be the row's last. What is read there is weighted 0 or
-/// dropped.
-pub(super) const SLACK: usize = 5;
+/// Bytes after a row's last pixel that the SIMD kernels read, weighted 0
+/// or dropped: `simd128` loads 16 bytes from the first pixel of each four
+/// taps, the last four padded with zero weights, so from the row's last
+/// pixel up to 13 bytes past the row (AVX2's pairs of taps read 5).
+pub(super) const SLACK: usize = 13;
 
-/// One output pixel's taps, with their weights also split for the kernels.
-struct SplitTaps {
+/// One i32 in each of a vector's four lanes, aligned as a vector: a weight
+/// load never straddles two cache lines (with the allocator's 8-byte
+/// alignment in wasm, a quarter of them did, and the kernel's time varied
+/// by half with where its weights landed).
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct Lanes([i32; 4]);
+
+/// One output pixel's taps, with their weights also laid out for the kernel.
+struct KernelTaps {
     taps: Taps,
     /// Per pair of taps, `(hi₀, hi₁)` as two i16 in one i32 (the first in
     /// the low half), the odd one out paired with 0; four times over, so
-    /// that a kernel loads the multiplier of all four lanes at once.
-    hi: Vec<[i32; 4]>,
+    /// that the kernel loads the multiplier of all four lanes at once.
+    #[cfg(target_arch = "x86_64")]
+    hi: Vec<Lanes>,
     /// Per pair of taps, `(lo₀, lo₁)` likewise.
-    lo: Vec<[i32; 4]>,
+    #[cfg(target_arch = "x86_64")]
+    lo: Vec<Lanes>,
+    /// Each tap's weight four times over, padded with zero weights to a
+    /// multiple of four taps.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    wide: Vec<Lanes>,
 }
 
 /// The horizontal pass of one resize, checked once against the source width
 /// so that the kernels need no bounds checks of their own.
 pub(super) struct Horizontal {
     width: usize,
-    taps: Vec<SplitTaps>,
+    taps: Vec<KernelTaps>,
     /// Whether every weight's `hi` fits an i16, as Pillow's do (normalised
-    /// weights stay under 2 × 2^22); the SIMD kernels run only then.
+    /// weights stay under 2 × 2^22); the AVX2 kernel runs only then.
+    #[cfg(target_arch = "x86_64")]
     split: bool,
 }
 
@@ -46,23 +64,28 @@ impl Horizontal {
     /// The output pixels' taps; panics if one reads past `width` (the tap
     /// builder clamps them to the image).
     pub(super) fn new(width: usize, taps: impl IntoIterator<Item = Taps>) -> Self {
-        let pack = |a: i32, b: i32| (a as u16 as u32 | (b as u16 as u32) << 16) as i32;
-        let taps: Vec<SplitTaps> = taps
+        let taps: Vec<KernelTaps> = taps
             .into_iter()
             .map(|taps| {
                 let (start, n) = (taps.start, taps.weights.len());
                 assert!(start + n <= width, "taps {start}+{n} past a {width}-pixel row");
-                let (mut hi, mut lo) = (Vec::new(), Vec::new());
-                for pair in taps.weights.chunks(2) {
-                    let (a, b) = (pair[0], pair.get(1).copied().unwrap_or(0));
-                    hi.push([pack(a >> 8, b >> 8); 4]);
-                    lo.push([pack(a & 0xff, b & 0xff); 4]);
+                KernelTaps {
+                    #[cfg(target_arch = "x86_64")]
+                    hi: taps.weights.chunks(2).map(|p| Lanes([pack(p[0] >> 8, p.get(1).map_or(0, |b| b >> 8)); 4])).collect(),
+                    #[cfg(target_arch = "x86_64")]
+                    lo: taps.weights.chunks(2).map(|p| Lanes([pack(p[0] & 0xff, p.get(1).map_or(0, |b| b & 0xff)); 4])).collect(),
+                    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                    wide: (0..n.next_multiple_of(4)).map(|i| Lanes([taps.weights.get(i).copied().unwrap_or(0); 4])).collect(),
+                    taps,
                 }
-                SplitTaps { taps, hi, lo }
             })
             .collect();
-        let split = taps.iter().flat_map(|t| &t.taps.weights).all(|w| i16::try_from(w >> 8).is_ok());
-        Horizontal { width, taps, split }
+        Horizontal {
+            width,
+            #[cfg(target_arch = "x86_64")]
+            split: taps.iter().flat_map(|t| &t.taps.weights).all(|w| i16::try_from(w >> 8).is_ok()),
+            taps,
+        }
     }
 
     /// Output pixels per row.
@@ -77,9 +100,7 @@ impl Horizontal {
         assert!(row.len() >= self.width * 3 + SLACK, "a row of {} pixels without its slack", self.width);
         assert_eq!(out.len(), self.taps.len() * 3, "output row length");
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        if self.split {
-            return simd128(&self.taps, row, out);
-        }
+        return simd128(&self.taps, row, out);
         #[cfg(target_arch = "x86_64")]
         if self.split && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 (and the SSSE3/SSE4.1 it implies) was detected.
@@ -96,12 +117,18 @@ impl Horizontal {
     }
 }
 
+/// Two i16 in one i32, the first in the low half.
+#[cfg(target_arch = "x86_64")]
+fn pack(a: i32, b: i32) -> i32 {
+    (a as u16 as u32 | (b as u16 as u32) << 16) as i32
+}
+
 /// Half of the fixed-point unit, added before the shift to round.
 const ROUND: i32 = 1 << (PRECISION_BITS - 1);
 
 /// i32 sums of u8 × weight, as Pillow's 8-bit resampler.
-fn portable(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
-    for (SplitTaps { taps: tap, .. }, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
+fn portable(taps: &[KernelTaps], row: &[u8], out: &mut [u8]) {
+    for (KernelTaps { taps: tap, .. }, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
         let mut acc = [ROUND; 3];
         for (px, &weight) in row[tap.start * 3..].chunks_exact(3).zip(&tap.weights) {
             for c in 0..3 {
@@ -122,60 +149,52 @@ fn two_pixels(row: &[u8], offset: usize) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// The `simd128` kernel. A function of its own, never inlined: inlined
-/// into `resample_window`, Cranelift kept its pointers, lengths and the
-/// accumulator on the stack and reloaded them for every pair of taps (about
-/// 40 instructions a pair, `wasmtime objdump`). Its loads are unchecked,
-/// against the bounds [`Horizontal::new`] and [`Horizontal::row`] assert;
-/// the weights are loaded whole (four lanes stored), not splatted; and it
-/// takes two pairs of taps per loop iteration, so that the epoch check at
-/// the loop head (and the accumulator's store and reload around it) comes
-/// once per four taps. `bench_preprocess` in the wasmtime CLI with epoch
-/// checks, the horizontal pass of a 1280×720 JPEG's crop: 3.69–3.73 →
-/// 2.86–3.13 ms p50 (natively, AVX2: 1.53–1.60 ms, unchanged).
+/// The `simd128` kernel: per output pixel, four taps per loop iteration
+/// from one 16-byte load (their four pixels and a byte more), each tap's R,
+/// G and B widened to i32 lanes by one byte shuffle and multiplied by its
+/// whole weight (`i32x4.mul`), so Pillow's 22-bit weights need no split and
+/// a tap costs about four instructions where the 16-bit multiply-add's
+/// split cost nine or ten. A function of its own, never inlined: inlined
+/// into `resample_window`, Cranelift kept its pointers and the accumulator
+/// on the stack and reloaded them for every step (`wasmtime objdump`). Its
+/// loads are unchecked, against the bounds [`Horizontal::new`] and
+/// [`Horizontal::row`] assert, and the epoch check at the loop head (with
+/// the accumulator's store and reload around it) comes once per four taps.
+/// `bench_preprocess` in the wasmtime CLI with epoch checks, the horizontal
+/// pass of a 1280×720 JPEG's crop (13 taps, padded to 16): 3.69–3.73 ms
+/// p50 with the split inlined, 2.86–3.13 ms split in a function of its
+/// own, 2.70–2.78 ms with whole weights ([`Lanes`]-aligned; 2.6 ms at best
+/// either way, 4.1–4.3 ms p50 unaligned). Natively, AVX2: 1.59–1.61 ms.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(never)]
-fn simd128(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
+fn simd128(taps: &[KernelTaps], row: &[u8], out: &mut [u8]) {
     use std::arch::wasm32::*;
-    /// The pair of taps from `p` (two RGB pixels, 8 bytes read) as
-    /// `R₀ R₁ G₀ G₁ B₀ B₁ · ·` in u16 lanes, by `w = (hi, lo)`:
-    /// `256·Σ v·hi + Σ v·lo` in i32 lanes 0..3 (lane 3 is whatever the 2
-    /// extra bytes make it, and is never read).
-    ///
-    /// SAFETY: `p` has 8 readable bytes.
-    #[inline(always)]
-    unsafe fn pair(p: *const u8, hi: &[i32; 4], lo: &[i32; 4]) -> v128 {
-        let px = unsafe { v128_load64_zero(p.cast()) };
-        let px = u16x8_extend_low_u8x16(i8x16_shuffle::<0, 3, 1, 4, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15>(px, px));
-        // SAFETY: 16 bytes each.
-        let hi = i32x4_dot_i16x8(px, unsafe { v128_load(hi.as_ptr().cast()) });
-        let lo = i32x4_dot_i16x8(px, unsafe { v128_load(lo.as_ptr().cast()) });
-        i32x4_add(i32x4_shl(hi, 8), lo)
-    }
+    let zero = i32x4_splat(0);
     let last = taps.len().saturating_sub(1);
     for (i, tap) in taps.iter().enumerate() {
-        let pairs = tap.hi.len();
-        // SAFETY: `Horizontal::new` checked start + taps ≤ width, and `row`
-        // holds width pixels and SLACK bytes more (asserted by `row`): the
-        // last pair's 8 bytes start at most 2 pixels before the row's end.
+        // SAFETY (every load below): `Horizontal::new` checked start + n ≤
+        // width for the n taps, and `row` holds width pixels and SLACK bytes
+        // more (asserted by `row`); four taps from tap j read 16 bytes from
+        // pixel start + j, j ≤ n − 1, so at most 13 bytes past the row.
         let p = unsafe { row.as_ptr().add(tap.taps.start * 3) };
-        let (hi, lo) = (&tap.hi, &tap.lo);
+        let w = tap.wide.as_ptr();
         let mut acc = i32x4_splat(ROUND);
         let mut j = 0;
-        while j + 2 <= pairs {
-            // SAFETY: pairs j and j + 1 exist; see above for the pixels.
+        while j < tap.wide.len() {
             unsafe {
-                let two = i32x4_add(
-                    pair(p.add(6 * j), hi.get_unchecked(j), lo.get_unchecked(j)),
-                    pair(p.add(6 * j + 6), hi.get_unchecked(j + 1), lo.get_unchecked(j + 1)),
-                );
-                acc = i32x4_add(acc, two);
+                let v = v128_load(p.add(3 * j).cast());
+                // R, G, B (and the next pixel's R, never read) of tap j + t in
+                // i32 lanes; indices of 16 and up pick the zero vector's bytes.
+                let t0 = i8x16_shuffle::<0, 16, 16, 16, 1, 16, 16, 16, 2, 16, 16, 16, 3, 16, 16, 16>(v, zero);
+                let t1 = i8x16_shuffle::<3, 16, 16, 16, 4, 16, 16, 16, 5, 16, 16, 16, 6, 16, 16, 16>(v, zero);
+                let t2 = i8x16_shuffle::<6, 16, 16, 16, 7, 16, 16, 16, 8, 16, 16, 16, 9, 16, 16, 16>(v, zero);
+                let t3 = i8x16_shuffle::<9, 16, 16, 16, 10, 16, 16, 16, 11, 16, 16, 16, 12, 16, 16, 16>(v, zero);
+                let weight = |t: usize| v128_load(w.add(j + t).cast());
+                let s01 = i32x4_add(i32x4_mul(t0, weight(0)), i32x4_mul(t1, weight(1)));
+                let s23 = i32x4_add(i32x4_mul(t2, weight(2)), i32x4_mul(t3, weight(3)));
+                acc = i32x4_add(acc, i32x4_add(s01, s23));
             }
-            j += 2;
-        }
-        if j < pairs {
-            // SAFETY: as above, for the odd pair out.
-            acc = i32x4_add(acc, unsafe { pair(p.add(6 * j), hi.get_unchecked(j), lo.get_unchecked(j)) });
+            j += 4;
         }
         let v = i32x4_shr(acc, PRECISION_BITS);
         // Saturating narrows: the clamp to 0..=255 of `clip8`.
@@ -194,17 +213,17 @@ fn simd128(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn avx2(taps: &[SplitTaps], row: &[u8], out: &mut [u8]) {
+fn avx2(taps: &[KernelTaps], row: &[u8], out: &mut [u8]) {
     use std::arch::x86_64::*;
     // R₀ R₁ G₀ G₁ B₀ B₁ from R₀ G₀ B₀ R₁ G₁ B₁; indices with the top bit set give 0.
     let interleave = _mm_setr_epi8(0, 3, 1, 4, 2, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
     for (tap, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
         let (mut hi, mut lo) = (_mm_setzero_si128(), _mm_setzero_si128());
-        for (j, (&h, &l)) in tap.hi.iter().zip(&tap.lo).enumerate() {
+        for (j, (h, l)) in tap.hi.iter().zip(&tap.lo).enumerate() {
             let px = _mm_cvtsi64_si128(two_pixels(row, (tap.taps.start + 2 * j) * 3) as i64);
             let px = _mm_cvtepu8_epi16(_mm_shuffle_epi8(px, interleave));
-            // SAFETY: 16 bytes each.
-            let (h, l) = unsafe { (_mm_loadu_si128(h.as_ptr().cast()), _mm_loadu_si128(l.as_ptr().cast())) };
+            // SAFETY: 16 bytes each, aligned to 16.
+            let (h, l) = unsafe { (_mm_load_si128((h as *const Lanes).cast()), _mm_load_si128((l as *const Lanes).cast())) };
             hi = _mm_add_epi32(hi, _mm_madd_epi16(px, h));
             lo = _mm_add_epi32(lo, _mm_madd_epi16(px, l));
         }
@@ -243,9 +262,11 @@ mod tests {
     }
 
     #[test]
-    fn weights_too_wide_to_split_take_the_plain_loop() {
-        // 2^23 + 3 has a `hi` of 32768, one past i16: the kernels would be wrong.
+    fn weights_too_wide_to_split_give_the_bytes_of_the_plain_loop() {
+        // 2^23 + 3 has a `hi` of 32768, one past i16: AVX2's split would be
+        // wrong, so it takes the plain loop; simd128's whole i32 weights hold it.
         let pass = Horizontal::new(3, [Taps { start: 0, weights: vec![(1 << 23) + 3, -(1 << 22)] }, Taps { start: 1, weights: vec![5, 1 << 22] }]);
+        #[cfg(target_arch = "x86_64")]
         assert!(!pass.split);
         let mut row = vec![7, 200, 31, 90, 0, 255, 1, 2, 3];
         row.extend_from_slice(&[0; SLACK]);
@@ -254,8 +275,8 @@ mod tests {
         pass.row_portable(&row, &mut want);
         assert_eq!(got, want);
         // Pillow's own weights always split.
-        let pillow = Horizontal::new(1280, taps(1280, 9, Filter::Bicubic));
-        assert!(pillow.split);
+        #[cfg(target_arch = "x86_64")]
+        assert!(Horizontal::new(1280, taps(1280, 9, Filter::Bicubic)).split);
     }
 
     #[test]
