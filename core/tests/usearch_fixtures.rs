@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use busca_core::shot_index::{Method, ShotIndex};
+use busca_core::shot_index::{Method, ScanOrder, ShotIndex};
 use busca_core::usearch_file::{Metric, StoredVectors, UsearchFile};
 
 fn dir() -> PathBuf {
@@ -159,6 +159,34 @@ fn filters_and_min_score_apply_to_both_methods() {
     for method in [Method::Exact, Method::Hnsw] {
         let above = index.search(query, 10, Some(best - 1e-6), method, None);
         assert!(!above.is_empty() && above.iter().all(|s| s.score >= best - 1e-6), "{method:?}");
+    }
+}
+
+#[test]
+fn a_filter_is_asked_first_or_last_by_how_much_it_admits_and_answers_alike() {
+    let e = expected();
+    for (name, x) in &e.indexes {
+        let index = ShotIndex::from_usearch(UsearchFile::read(&dir().join(&x.file)).unwrap(), 32).unwrap();
+        for query in &e.queries {
+            let all = index.search(query, index.len(), None, Method::Exact, None);
+            // Refuses the query's two best rows and nothing else (scored
+            // first, asked last), or those and every other row (asked
+            // first): both must give what a filter of the whole ranking gives.
+            let (best, second) = (all[0].row, all[1].row);
+            let nearly_all = |row: usize| row != best && row != second;
+            let half = |row: usize| nearly_all(row) && index.key(row) % 2 == 0;
+            assert_eq!(index.scan_order(&nearly_all), ScanOrder::ScoreFirst, "{name}");
+            assert_eq!(index.scan_order(&half), ScanOrder::FilterFirst, "{name}");
+            for filter in [&nearly_all as &dyn Fn(usize) -> bool, &half] {
+                let want: Vec<_> = all.iter().filter(|s| filter(s.row)).take(e.k).copied().collect();
+                let got = index.search(query, e.k, None, Method::Exact, Some(filter));
+                assert_eq!(got, want, "{name}");
+                let floor = want[e.k / 2].score;
+                let above = index.search(query, e.k, Some(floor), Method::Exact, Some(filter));
+                let want_above: Vec<_> = want.iter().filter(|s| s.score >= floor).copied().collect();
+                assert_eq!(above, want_above, "{name}: min_score");
+            }
+        }
     }
 }
 

@@ -351,18 +351,25 @@ impl TopK {
         TopK { heap: BinaryHeap::with_capacity(k + 1), k, min_score }
     }
 
+    /// Whether a row of this score would be kept if it were offered now
+    /// (offering it otherwise changes nothing).
+    #[inline]
+    pub fn takes(&self, score: f32) -> bool {
+        self.k > 0
+            && !self.min_score.is_some_and(|m| score < m)
+            && (self.heap.len() < self.k || self.heap.peek().is_some_and(|worst| score > worst.score))
+    }
+
     /// Offers one scored row.
     #[inline]
     pub fn push(&mut self, item: Scored) {
-        if self.k == 0 || self.min_score.is_some_and(|m| item.score < m) {
+        if !self.takes(item.score) {
             return;
         }
-        if self.heap.len() < self.k {
-            self.heap.push(item);
-        } else if self.heap.peek().is_some_and(|worst| item.score > worst.score) {
+        if self.heap.len() == self.k {
             self.heap.pop();
-            self.heap.push(item);
         }
+        self.heap.push(item);
     }
 
     /// The kept rows, best first (ties by row).
