@@ -15,8 +15,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use busca_core::model::ModelManifest;
-use busca_core::tokenize::ClipTokenizer;
-use nn_provider::graphs::Registry;
+use busca_core::tokenize::TextTokenizer;
+use nn_provider::graphs::Graph;
 use nn_provider::tensor::{ElemType, RawTensor};
 
 fn main() {
@@ -25,11 +25,18 @@ fn main() {
     let runs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(5);
     let dir = Path::new(nn_provider::GRAPHS_ROOT);
     let manifest = ModelManifest::load(dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
+    let tower = manifest.default_text();
+    // The text tower alone: the directory's image tower may be past what
+    // the provider's registry loads (ViT-L/14's is 1.2 GB).
     let started = Instant::now();
-    let registry = Registry::load_model_dir(dir).unwrap_or_else(|e| fail(&e.to_string()));
+    let path = dir.join(&tower.file);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+    let graph = Graph::from_onnx(&tower.graph_name, &bytes).unwrap_or_else(|e| fail(&e.to_string()));
+    graph.warm_up().unwrap_or_else(|e| fail(&e.to_string()));
+    drop(bytes);
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
-    let graph = registry.get(&manifest.default_text().graph_name).unwrap_or_else(|e| fail(&e.to_string()));
-    let ids = ClipTokenizer::for_model(&manifest).tokenize(&text);
+    let tokenizer = TextTokenizer::load(dir, tower).unwrap_or_else(|e| fail(&e.to_string()));
+    let ids = tokenizer.tokenize(&text);
     let input = RawTensor {
         dims: vec![1, ids.len() as u32],
         ty: ElemType::I64,
@@ -39,7 +46,7 @@ fn main() {
     for _ in 0..runs {
         let t = Instant::now();
         let out = graph
-            .run(vec![(manifest.default_text().input.clone(), input.clone())])
+            .run(vec![(tower.input.clone(), input.clone())])
             .unwrap_or_else(|e| fail(&e.to_string()));
         times.push(t.elapsed().as_secs_f64() * 1e3);
         assert!(!out.is_empty(), "the text tower gave no output");
