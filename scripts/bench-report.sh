@@ -295,7 +295,8 @@ step host-f32 "${HOST_BENCH[@]}" --sizes "${HOST_SIZES%%,*}" --quantization f32 
 # (as busca-serve and `wasmtime serve` run the component), beside the same
 # code built natively: what the compiler and the vector width cost, apart
 # from any host. The target dir is the one scripts/test.sh tests core's
-# wasm kernels in (same flags, so the dependencies' sources are shared).
+# wasm kernels in (its debug builds; these release ones sit beside them,
+# about two minutes the first time).
 WASM_BENCH_TARGET="$BUSCA_HOME/target-core-wasm-test"
 WASM_BENCH_BIN="$WASM_BENCH_TARGET/wasm32-wasip2/release"
 WASM_RUN=(wasmtime run -W epoch-interruption=y -W timeout=600s)
