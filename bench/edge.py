@@ -263,8 +263,8 @@ def text_tower(a, bundles):
     out["compose_s"] = time.perf_counter() - t
     if a.time_text and a.time_text.is_file():
         log("text tower: tract in wasm (nn-provider's time_text example)")
-        runs = subprocess.run(["wasmtime", "run", "-Scli", "--dir", f"{model}::/nn-graphs", str(a.time_text),
-                               QUERY["text"], "6"], check=True, capture_output=True, text=True, timeout=1800)
+        runs = subprocess.run(["wasmtime", "run", "-Scli", "--dir", f"{model}::/nn-graphs", str(a.time_text), "6"],
+                              check=True, capture_output=True, text=True, timeout=1800)
         tract = json.loads(runs.stdout.strip().splitlines()[-1])
         out["tract_wasm"] = tract | {"p50_ms": statistics.median(tract["runs_ms"][1:])}
     n = max(5, a.requests // 5)

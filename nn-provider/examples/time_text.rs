@@ -5,23 +5,24 @@
 //!
 //! ```text
 //! cargo build --release --example time_text --target wasm32-wasip2
-//! wasmtime run -Scli --dir MODEL_DIR::/nn-graphs time_text.wasm "a red car" 5
+//! wasmtime run -Scli --dir MODEL_DIR::/nn-graphs time_text.wasm 5
 //! ```
 //!
-//! Prints one JSON line: load (parse + optimise + one warm-up run) and each
-//! run's milliseconds.
+//! The input is the tower's full context of pad ids: every query reaches a
+//! tower padded to its context length, so the tower's time does not depend
+//! on the text (and the example needs no tokenizer, which the provider is
+//! built without). Prints one JSON line: load (parse + optimise + one
+//! warm-up run) and each run's milliseconds.
 
 use std::path::Path;
 use std::time::Instant;
 
 use busca_core::model::ModelManifest;
-use busca_core::tokenize::TextTokenizer;
 use nn_provider::graphs::Graph;
 use nn_provider::tensor::{ElemType, RawTensor};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let text = args.next().unwrap_or_else(|| "a red car".into());
     let runs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(5);
     let dir = Path::new(nn_provider::GRAPHS_ROOT);
     let manifest = ModelManifest::load(dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
@@ -35,8 +36,7 @@ fn main() {
     graph.warm_up().unwrap_or_else(|e| fail(&e.to_string()));
     drop(bytes);
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
-    let tokenizer = TextTokenizer::load(dir, tower).unwrap_or_else(|e| fail(&e.to_string()));
-    let ids = tokenizer.tokenize(&text);
+    let ids = vec![tower.pad_id; tower.context_length];
     let input = RawTensor {
         dims: vec![1, ids.len() as u32],
         ty: ElemType::I64,
