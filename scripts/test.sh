@@ -21,12 +21,17 @@ export BUSCA_COMPONENT BUSCA_NN_PROVIDER="$PWD/query-component/dist/nn_provider.
 echo "== core's SIMD kernels and guest allocator under wasm32-wasip2 with simd128, in the stock wasmtime CLI"
 # The component's kernels (core/src/vector/simd128.rs, the resampler's
 # horizontal pass in core/src/preprocess/horizontal.rs) against the portable
-# loops (natively these tests take the AVX2 path instead), and the guest's
-# allocator (core/src/snapshot.rs) over the dlmalloc it wraps there. Core
-# alone, no default features: a minute cold, in a target dir of its own.
-CARGO_TARGET_DIR="$BUSCA_HOME/target-core-wasm-test" RUSTFLAGS="-C target-feature=+simd128" \
-    CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run" \
-    cargo test --target wasm32-wasip2 --manifest-path core/Cargo.toml --no-default-features --lib -- vector preprocess snapshot
+# loops (natively these tests take the AVX2 path instead), the guest's
+# allocator (core/src/snapshot.rs) over the dlmalloc it wraps there, and
+# query-image JPEGs decoded through our zune-jpeg kernels against its scalar
+# code (core/src/image_input.rs). Core alone with its image feature: a
+# minute cold, in a target dir of its own.
+WASM_TEST=(env CARGO_TARGET_DIR="$BUSCA_HOME/target-core-wasm-test" RUSTFLAGS="-C target-feature=+simd128"
+    CARGO_TARGET_WASM32_WASIP2_RUNNER="wasmtime run" cargo test --target wasm32-wasip2)
+"${WASM_TEST[@]}" --manifest-path core/Cargo.toml --no-default-features --features image --lib -- vector preprocess snapshot image_input
+
+echo "== zune-jpeg's simd128 kernels (third_party/zune-jpeg, PATCHES.md) against its scalar code, in the wasmtime CLI"
+"${WASM_TEST[@]}" --manifest-path third_party/zune-jpeg/Cargo.toml --lib
 
 echo "== Spin manifests against Spin's manifest schema"
 python scripts/check_spin_manifest.py spin.toml spin-remote.toml

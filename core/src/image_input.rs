@@ -115,4 +115,39 @@ mod tests {
         bytes.truncate(bytes.len() / 2);
         assert!(matches!(decode_rgb(&bytes, 1 << 20), Err(ImageInputError::Corrupt(_))));
     }
+
+    /// JPEGs in every subsampling Pillow writes (fixtures made by
+    /// `core/tests/fixtures/gen_fixtures.py`) decode to the same bytes as
+    /// zune-jpeg's scalar code. It is there for the wasm32 run with simd128
+    /// (scripts/test.sh): our kernels in third_party/zune-jpeg, reached as the
+    /// component reaches them (through `image`), against the scalar paths
+    /// `set_use_unsafe(false)` selects. Natively both sides take zune's AVX2
+    /// paths (zune-core has no switch for those alone), so it only checks
+    /// that the fixtures decode.
+    #[test]
+    fn jpegs_decode_as_the_scalar_decoder_does() {
+        use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+        macro_rules! fixture {
+            ($name:literal) => {
+                ($name, &include_bytes!(concat!("../tests/fixtures/jpeg/", $name, ".jpg"))[..])
+            };
+        }
+        let fixtures = [
+            fixture!("s444_61x37"),
+            fixture!("s422_93x50"),
+            fixture!("s420_203x120"),
+            fixture!("s420_q40_130x75"),
+            fixture!("s420_progressive_99x66"),
+        ];
+        for (name, bytes) in fixtures {
+            let ours = decode_rgb(bytes, 1 << 20).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let options = DecoderOptions::new_safe().set_use_unsafe(false).jpeg_set_out_colorspace(ColorSpace::RGB);
+            let mut scalar = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+            let expected = scalar.decode().unwrap_or_else(|e| panic!("{name}, scalar: {e:?}"));
+            let (w, h) = scalar.dimensions().expect("decoded");
+            assert_eq!((ours.width, ours.height), (w as u32, h as u32), "{name}");
+            let differing = ours.rgb.iter().zip(&expected).filter(|(a, b)| a != b).count();
+            assert!(ours.rgb == expected, "{name}: {differing} of {} bytes differ from the scalar decode", expected.len());
+        }
+    }
 }

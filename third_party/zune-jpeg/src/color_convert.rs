@@ -59,6 +59,7 @@ use crate::decoder::ColorConvert16Ptr;
 mod avx;
 mod neon64;
 mod scalar;
+mod wasm_simd128;
 
 #[allow(unused_variables)]
 pub fn choose_ycbcr_to_rgb_convert_func(
@@ -87,6 +88,19 @@ pub fn choose_ycbcr_to_rgb_convert_func(
             match type_need {
                 ColorSpace::RGB => return Some(ycbcr_to_rgb_neon),
                 ColorSpace::RGBA => return Some(ycbcr_to_rgba_neon),
+                _ => () // fall through to scalar, which has more types
+            };
+        }
+    }
+    // BuscaEscenas patch (PATCHES.md): simd128 is a compile-time feature in
+    // WebAssembly (no runtime detection), so `use_unsafe` is the only switch.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        if options.use_unsafe() {
+            use crate::color_convert::wasm_simd128::{ycbcr_to_rgb_simd128, ycbcr_to_rgba_simd128};
+            match type_need {
+                ColorSpace::RGB => return Some(ycbcr_to_rgb_simd128),
+                ColorSpace::RGBA => return Some(ycbcr_to_rgba_simd128),
                 _ => () // fall through to scalar, which has more types
             };
         }

@@ -45,6 +45,7 @@ pub mod avx2;
 pub mod neon;
 
 pub mod scalar;
+mod wasm_simd128;
 
 /// Choose an appropriate IDCT function
 #[allow(unused_variables)]
@@ -98,7 +99,12 @@ pub fn choose_idct_4x4_func(_options: &DecoderOptions) -> IDCTPtr {
     scalar::idct4x4
 }
 
-pub fn choose_idct_1x1_func(_: &DecoderOptions) -> IDCTPtr {
+pub fn choose_idct_1x1_func(_options: &DecoderOptions) -> IDCTPtr {
+    // BuscaEscenas patch (PATCHES.md): simd128 is fixed at compile time.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if _options.use_unsafe() {
+        return wasm_simd128::idct_1x1_simd128;
+    }
     // These are simple stores, no alternative implementation for now
     idct_int_1x1
 }

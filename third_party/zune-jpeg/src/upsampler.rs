@@ -89,6 +89,7 @@ mod neon;
 #[cfg(feature = "portable_simd")]
 mod portable_simd;
 mod scalar;
+mod wasm_simd128;
 
 // choose the best possible implementation for this platform
 #[allow(unused_variables)]
@@ -108,6 +109,11 @@ pub fn choose_horizontal_samp_function(options: &DecoderOptions) -> UpSampler {
             // SAFETY: `options.use_neon()` only returns true if neon is supported.
             unsafe { neon::upsample_horizontal_neon(a, b, c, d, e) }
         };
+    }
+    // BuscaEscenas patch (PATCHES.md): simd128 is fixed at compile time.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if options.use_unsafe() {
+        return wasm_simd128::upsample_horizontal_simd128;
     }
     #[cfg(feature = "portable_simd")]
     return portable_simd::upsample_horizontal_simd;
@@ -132,6 +138,11 @@ pub fn choose_hv_samp_function(options: &DecoderOptions) -> UpSampler {
             unsafe { neon::upsample_hv_neon(a, b, c, d, e) }
         };
     }
+    // BuscaEscenas patch (PATCHES.md): simd128 is fixed at compile time.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if options.use_unsafe() {
+        return wasm_simd128::upsample_hv_simd128;
+    }
     #[cfg(feature = "portable_simd")]
     return portable_simd::upsample_hv_simd;
     return scalar::upsample_hv;
@@ -154,6 +165,11 @@ pub fn choose_v_samp_function(options: &DecoderOptions) -> UpSampler {
             // SAFETY: `options.use_neon()` only returns true if neon is supported.
             unsafe { neon::upsample_vertical_neon(a, b, c, d, e) }
         };
+    }
+    // BuscaEscenas patch (PATCHES.md): simd128 is fixed at compile time.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if options.use_unsafe() {
+        return wasm_simd128::upsample_vertical_simd128;
     }
     #[cfg(feature = "portable_simd")]
     return portable_simd::upsample_vertical_simd;
