@@ -18,7 +18,6 @@
 //! normalisation) from the pixels the model was trained on. Checked against
 //! fixtures made with Pillow (`core/tests/fixtures/gen_fixtures.py`).
 
-use std::borrow::Cow;
 
 mod horizontal;
 use horizontal::Horizontal;
@@ -378,17 +377,7 @@ pub fn resample_window(
         let columns = taps(width, out_w, filter).into_iter().skip(x0).take(cw);
         let pass = Horizontal::new(w, columns);
         let mut tmp = vec![0u8; pass.len() * rows.len() * 3];
-        // The kernels read a few bytes past each row: the next row's, or
-        // zeros after the image's last row.
-        for (y, out) in rows.clone().zip(tmp.chunks_exact_mut(cw * 3)) {
-            let rest = &rgb[y * w * 3..];
-            let row: Cow<[u8]> = if rest.len() < w * 3 + horizontal::SLACK {
-                Cow::Owned([rest, &[0; horizontal::SLACK]].concat())
-            } else {
-                Cow::Borrowed(rest)
-            };
-            pass.row(&row, out);
-        }
+        pass.rows(rgb, rows.clone(), &mut tmp);
         tmp
     } else {
         rgb[rows.start * w * 3..rows.end * w * 3]
