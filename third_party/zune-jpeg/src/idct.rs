@@ -72,6 +72,11 @@ pub fn choose_idct_func(options: &DecoderOptions) -> IDCTPtr {
             };
         }
     }
+    // BuscaEscenas patch (PATCHES.md): simd128 is fixed at compile time.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if options.use_unsafe() {
+        return wasm_simd128::idct_simd128;
+    }
     debug!("Using scalar integer IDCT");
     // use generic one
     return idct_int;

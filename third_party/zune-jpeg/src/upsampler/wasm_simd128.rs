@@ -76,16 +76,22 @@ pub fn upsample_horizontal_simd128(
     assert!(output.len() > 4 && input.len() > 2, "Too Short of a vector, cannot upsample");
     let n = input.len();
     // Windows k = 0..n−2 around input[k + 1] write output[2k + 2], output[2k + 3];
-    // eight windows read input[k..k + 10].
+    // eight windows read input[k..k + 10] and write output[2k + 2..2k + 18].
     let mut k = 0;
+    let (src, dst) = (input.as_ptr(), output.as_mut_ptr());
     while k + 10 <= n {
-        let left = load8(input, k);
-        let mid = load8(input, k + 1);
-        let right = load8(input, k + 2);
-        let even = triangle(mid, left);
-        let odd = triangle(mid, right);
-        store8(output, 2 * k + 2, i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(even, odd));
-        store8(output, 2 * k + 10, i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(even, odd));
+        // SAFETY: k + 10 ≤ n = input.len(), and 2k + 18 ≤ 2n − 2 < output.len()
+        // (asserted 2n above); unchecked, as Cranelift kept every slice
+        // check of the checked version, with its operands on the stack.
+        unsafe {
+            let left = v128_load(src.add(k).cast());
+            let mid = v128_load(src.add(k + 1).cast());
+            let right = v128_load(src.add(k + 2).cast());
+            let even = triangle(mid, left);
+            let odd = triangle(mid, right);
+            v128_store(dst.add(2 * k + 2).cast(), i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(even, odd));
+            v128_store(dst.add(2 * k + 10).cast(), i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(even, odd));
+        }
         k += 8;
     }
     // The ends and the remaining windows: the scalar code on the same row
