@@ -75,9 +75,11 @@ impl Encoder for NnEncoder {
     }
 
     fn image(&self, tower: &ImageTower, pixels: &[f32]) -> Result<Vec<f32>, EncoderError> {
-        let bytes: Vec<u8> = pixels.iter().flat_map(|x| x.to_le_bytes()).collect();
+        // wasi:nn wants little-endian bytes, which is how wasm32 holds f32s:
+        // the tensor's 602 KB (224 px) go as they are, not copied first.
+        let bytes: &[u8] = bytemuck::cast_slice(pixels);
         let dims = [1, 3, tower.image_size, tower.image_size];
-        self.run(&tower.graph_name, &tower.input, &tower.output, &dims, TensorType::Fp32, &bytes)
+        self.run(&tower.graph_name, &tower.input, &tower.output, &dims, TensorType::Fp32, bytes)
     }
 }
 
