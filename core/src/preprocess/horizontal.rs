@@ -58,7 +58,8 @@ pub(super) struct Horizontal {
     width: usize,
     taps: Vec<KernelTaps>,
     /// The source pixels any tap reads: from the first tap's start to the
-    /// end of the furthest.
+    /// end of the furthest (the part of each row [`simd128_rows4`] transposes).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     span: Range<usize>,
     /// Whether every weight's `hi` fits an i16, as Pillow's do (normalised
     /// weights stay under 2 × 2^22); the AVX2 kernel runs only then.
@@ -86,6 +87,7 @@ impl Horizontal {
                 }
             })
             .collect();
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         let span = match (taps.iter().map(|t| t.taps.start).min(), taps.iter().map(|t| t.taps.start + t.taps.weights.len()).max()) {
             (Some(first), Some(end)) => first..end,
             _ => 0..0,
@@ -95,6 +97,7 @@ impl Horizontal {
             #[cfg(target_arch = "x86_64")]
             split: taps.iter().flat_map(|t| &t.taps.weights).all(|w| i16::try_from(w >> 8).is_ok()),
             taps,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             span,
         }
     }
