@@ -18,7 +18,6 @@
 //! normalisation) from the pixels the model was trained on. Checked against
 //! fixtures made with Pillow (`core/tests/fixtures/gen_fixtures.py`).
 
-
 mod horizontal;
 use horizontal::Horizontal;
 
