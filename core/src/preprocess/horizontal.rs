@@ -57,10 +57,6 @@ struct KernelTaps {
 pub(super) struct Horizontal {
     width: usize,
     taps: Vec<KernelTaps>,
-    /// The source pixels any tap reads: from the first tap's start to the
-    /// end of the furthest (the part of each row [`simd128_rows4`] transposes).
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    span: Range<usize>,
     /// Whether every weight's `hi` fits an i16, as Pillow's do (normalised
     /// weights stay under 2 × 2^22); the AVX2 kernel runs only then.
     #[cfg(target_arch = "x86_64")]
@@ -87,18 +83,11 @@ impl Horizontal {
                 }
             })
             .collect();
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        let span = match (taps.iter().map(|t| t.taps.start).min(), taps.iter().map(|t| t.taps.start + t.taps.weights.len()).max()) {
-            (Some(first), Some(end)) => first..end,
-            _ => 0..0,
-        };
         Horizontal {
             width,
             #[cfg(target_arch = "x86_64")]
             split: taps.iter().flat_map(|t| &t.taps.weights).all(|w| i16::try_from(w >> 8).is_ok()),
             taps,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            span,
         }
     }
 
@@ -135,7 +124,11 @@ impl Horizontal {
         let mut done = 0;
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         if stride > 0 {
-            let bytes = self.span.start * 3..self.span.end * 3;
+            // The bytes any tap reads: from the first tap's start to the end
+            // of the furthest, the part of each row the kernel transposes.
+            let first = self.taps.iter().map(|t| t.taps.start).min().unwrap_or(0);
+            let end = self.taps.iter().map(|t| t.taps.start + t.taps.weights.len()).max().unwrap_or(0);
+            let bytes = first * 3..end * 3;
             let mut scratch = vec![0u16; 4 * bytes.len()];
             for (group, outs) in out.chunks_exact_mut(4 * stride).enumerate() {
                 let y = rows.start + 4 * group;
