@@ -31,9 +31,16 @@
 //! address. The IR already has each offset as `getelementptr inbounds nuw`
 //! from the row pointer (`--emit=llvm-ir`, rustc 1.95); splitting the
 //! pointer arithmetic (`pa.add(i).add(8 * j)`) or stepping the row pointers
-//! themselves left the WebAssembly as it was. Scoring four rows per pass of the query (a scratch
-//! kernel, 20k fixed16 rows, each scan after 10 ms idle) was no faster:
-//! 4.55–4.89 ms against 3.96–4.56 ms row by row.
+//! themselves left the WebAssembly as it was. Nor are they what limits the
+//! scans: with the offsets folded after linking (binaryen 132's `wasm-opt
+//! --optimize-added-constants --low-memory-unused` on the core module of
+//! `bench_search`, so each load is `v128.load offset=16·j`), the exact and
+//! graph searches ran as before, within the run-to-run spread (f16 exact
+//! scan 1.69 / 1.82 / 2.08 ms against 1.62 / 1.90 / 1.77 ms for the same
+//! module passed through wasm-opt without the pass, alternated). Scoring
+//! four rows per pass of the query (a scratch kernel, 20k fixed16 rows,
+//! each scan after 10 ms idle) was no faster either: 4.55–4.89 ms against
+//! 3.96–4.56 ms row by row.
 //!
 //! Each loop iteration multiplies eight vectors, sums them as a tree and
 //! adds the sum to one accumulator. The hosts run the component with epoch
