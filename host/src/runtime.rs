@@ -169,7 +169,8 @@ pub fn serving_engine(limits: &InstanceLimits, perfmap: bool) -> Result<Engine, 
     // pagemap_scan_pmd_entry, vm_normal_page), and still the better side:
     // without the scan each request faulted in every row its graph walk
     // read, and like_shot took 7.1–7.9 ms in the component against
-    // 1.45–1.62 ms (busca-host-bench, alternated, 12-02).
+    // 1.45–1.62 ms (busca-host-bench against a build with this block
+    // switched off by hand, alternated, 12-02).
     if pagemap_scan_supported() {
         pool.pagemap_scan(wasmtime::Enabled::Auto);
         pool.linear_memory_keep_resident(KEEP_RESIDENT_BYTES);

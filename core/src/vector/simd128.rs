@@ -37,7 +37,9 @@
 //! `bench_search`, so each load is `v128.load offset=16·j`), the exact and
 //! graph searches ran as before, within the run-to-run spread (f16 exact
 //! scan 1.69 / 1.82 / 2.08 ms against 1.62 / 1.90 / 1.77 ms for the same
-//! module passed through wasm-opt without the pass, alternated). Scoring
+//! module passed through wasm-opt without the pass, alternated; by hand,
+//! the core module spliced back into the component by a script not kept).
+//! Scoring
 //! four rows per pass of the query (a scratch kernel, 20k fixed16 rows,
 //! each scan after 10 ms idle) was no faster either: 4.55–4.89 ms against
 //! 3.96–4.56 ms row by row.
