@@ -454,6 +454,26 @@ fn a_restart_loads_the_compiled_snapshot_from_the_cache() {
 }
 
 #[test]
+fn the_snapshot_memory_image_is_mapped_on_2_mib_pages() {
+    let f = fixture();
+    // A request maps the image into a pool slot (and it stays mapped there).
+    f.search_ok(json!({"text": "blue", "k": 1}));
+    let key =
+        busca_host::snapshot::cache_key(&std::fs::read(component_wasm()).unwrap(), &f.bundles)
+            .unwrap();
+    let path = f.cache.join(format!("{key}.cwasm"));
+    // Virtual address and file offset agree modulo 2 MiB, so the kernel can
+    // map the page cache's 2 MiB folios whole (host/src/image_align.rs).
+    assert_eq!(
+        busca_host::image_align::misalignment(&path),
+        Some(0),
+        "{} mapped off 2 MiB alignment",
+        path.display()
+    );
+    assert!(!path.with_extension("probe").exists(), "the probe compile is removed");
+}
+
+#[test]
 fn a_runaway_request_gets_503_and_the_server_lives_on() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,8 @@
 //!   the switch to new bundle versions.
 //! - [`runtime`]: engine configuration, store state, imports, one request.
 //! - [`world`]: the component's WIT worlds, generated from `wit/world.wit`.
-//! - [`snapshot`]: pre-initialization and the compiled-snapshot cache.
+//! - [`snapshot`]: pre-initialization and the compiled-snapshot cache;
+//!   [`image_align`]: its memory image moved onto 2 MiB pages.
 //! - [`models`]: the preloaded graphs; [`onnx`]: wasi-nn graphs over ONNX Runtime.
 //! - [`media`]: source videos with Range support.
 //! - [`source`]: the bundles, from a folder or mirrored from S3, polled for new versions.
@@ -20,6 +21,7 @@
 
 pub mod encoder;
 pub mod error;
+pub mod image_align;
 pub mod media;
 pub mod models;
 pub mod onnx;

@@ -15,9 +15,10 @@ use busca_core::bundle::{self, MANIFEST_FILE};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
-use wasmtime_wizer::Wizer;
+use wasmtime_wizer::{ComponentContext, WasmtimeWizerComponent, Wizer};
 
 use crate::error::HostError;
+use crate::image_align::{self, Rewrite, Rewriting};
 use crate::models::PreloadedGraphs;
 use crate::runtime::{self, RequestState};
 use crate::world::QueryPre;
@@ -55,7 +56,9 @@ pub fn exports_init_function(component: &[u8]) -> Result<bool, wasmparser::Binar
 /// v2: snapshots compiled with a guaranteed copy-on-write memory image
 /// (`runtime::serving_engine`); a v1 artifact would load and copy its data
 /// segments into every instance.
-const CACHE_KEY_VERSION: &str = "busca-snapshot-v2";
+/// v3: memory images moved onto 2 MiB pages (`image_align`); a v2 artifact
+/// would load with its index on 4 KiB pages.
+const CACHE_KEY_VERSION: &str = "busca-snapshot-v3";
 
 /// How the compiled snapshot was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +96,26 @@ fn wasmtime_version() -> &'static str {
     "wasmtime-48.0.8"
 }
 
+/// An instance of the component that has run its `wizer-initialize`, kept
+/// so that it can be snapshot more than once (see [`image_align`]).
+pub struct Preinitialized<'a> {
+    component_path: &'a Path,
+    wizer: Wizer,
+    cx: ComponentContext<'a>,
+    store: wasmtime::Store<RequestState>,
+    instance: wasmtime::component::Instance,
+}
+
 /// Runs the component's `wizer-initialize` with the bundles preopened at
-/// `/bundles` and returns the snapshot component (init function removed).
-pub async fn preinitialize(
-    component_path: &Path,
-    component: &[u8],
+/// `/bundles`; [`Preinitialized::snapshot`] then makes the snapshot
+/// component (init function removed).
+pub async fn preinitialize<'a>(
+    component_path: &'a Path,
+    component: &'a [u8],
     bundles: &Path,
     graphs: &PreloadedGraphs,
-) -> Result<Vec<u8>, HostError> {
+) -> Result<Preinitialized<'a>, HostError> {
+    let failed = || HostError::component(component_path, "pre-initializing it");
     let engine = runtime::preinit_engine()?;
     let linker = runtime::linker(&engine)?;
     // No store limiter: initialization may use more memory than a request.
@@ -109,25 +124,49 @@ pub async fn preinitialize(
     // wizer reads the instance's memories back through host calls; a loaded
     // 200k-shot index is far beyond the default 128 MiB per-call budget.
     store.set_hostcall_fuel(usize::MAX);
-    let (snapshot, _results) = Wizer::new()
-        .init_func(INIT_FUNCTION)
-        .keep_init_func(false)
-        .run_component(&mut store, component, async |store, component| {
-            let pre = linker.instantiate_pre(component)?;
-            // The whole world, every export with its type, before anything runs.
-            QueryPre::new(pre.clone()).map_err(|e| {
-                e.context("the component does not have the world buscaescenas:edge/query (wit/world.wit)")
-            })?;
-            pre.instantiate_async(store).await
-        })
+    let mut wizer = Wizer::new();
+    wizer.init_func(INIT_FUNCTION).keep_init_func(false);
+    // What `Wizer::run_component` does, with the instance kept afterwards.
+    let (cx, instrumented) = wizer.instrument_component(component).map_err(failed())?;
+    let instrumented = Component::new(&engine, &instrumented).map_err(failed())?;
+    let pre = linker.instantiate_pre(&instrumented).map_err(failed())?;
+    // The whole world, every export with its type, before anything runs.
+    QueryPre::new(pre.clone()).map_err(|e| {
+        failed()(e.context("the component does not have the world buscaescenas:edge/query (wit/world.wit)"))
+    })?;
+    let instance = pre.instantiate_async(&mut store).await.map_err(failed())?;
+    let init = instance
+        .get_export_index(&mut store, None, INIT_FUNCTION)
+        .and_then(|index| instance.get_func(&mut store, index))
+        .ok_or_else(|| failed()(wasmtime::format_err!("no function export {INIT_FUNCTION}")))?;
+    init.call_async(&mut store, &[], &mut [])
         .await
-        .map_err(HostError::component(component_path, "pre-initializing it"))?;
-    Ok(snapshot)
+        .map_err(|e| failed()(e.context("the initialization function trapped")))?;
+    Ok(Preinitialized { component_path, wizer, cx, store, instance })
+}
+
+impl Preinitialized<'_> {
+    /// The snapshot component, its memories handed to wizer as `rewrite`
+    /// says, and the largest memory's shape.
+    pub async fn snapshot(
+        &mut self,
+        rewrite: Rewrite,
+    ) -> Result<(Vec<u8>, Option<image_align::MemoryShape>), HostError> {
+        let view = WasmtimeWizerComponent { store: &mut self.store, instance: self.instance };
+        let mut view = Rewriting::new(view, rewrite);
+        let snapshot = self
+            .wizer
+            .snapshot_component(&self.cx, &mut view)
+            .await
+            .map_err(HostError::component(self.component_path, "snapshotting it"))?;
+        Ok((snapshot, view.largest_memory().cloned()))
+    }
 }
 
 /// The serving component: from the cache when `cache_dir` holds a snapshot
 /// with the same key, otherwise pre-initialized, compiled and (when
-/// `cache_dir` is given) stored there.
+/// `cache_dir` is given) stored there, its memory image aligned to huge
+/// pages ([`image_align`]).
 pub async fn load_or_build(
     engine: &Engine,
     component_path: &Path,
@@ -147,6 +186,7 @@ pub async fn load_or_build(
         match unsafe { Component::deserialize_file(engine, path) } {
             Ok(compiled) => {
                 tracing::info!(cache = %path.display(), "loaded pre-initialized snapshot from cache");
+                log_alignment(path, image_misalignment(engine, &compiled, path, bundles, graphs).await?);
                 return Ok((compiled, SnapshotSource::Cache));
             }
             Err(e) => {
@@ -157,36 +197,141 @@ pub async fn load_or_build(
     let started = Instant::now();
     let exports_init = exports_init_function(&component)
         .map_err(|e| HostError::component(component_path, "reading its exports")(e.into()))?;
-    let snapshot = if exports_init {
-        preinitialize(component_path, &component, bundles, graphs).await?
-    } else {
-        tracing::warn!(
-            component = %component_path.display(),
-            "the component has no {INIT_FUNCTION} export; serving it without pre-initialization"
-        );
-        component.clone()
+    let Some(path) = cached else {
+        // No file to map the image from: wasmtime copies it into a memfd,
+        // which is on 4 KiB pages whatever its alignment.
+        let snapshot = if exports_init {
+            preinitialize(component_path, &component, bundles, graphs).await?.snapshot(Rewrite::Keep).await?.0
+        } else {
+            without_init_warning(component_path);
+            component
+        };
+        let compiled = Component::new(engine, &snapshot).map_err(HostError::component(component_path, "compiling the snapshot"))?;
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "pre-initialized and compiled the component");
+        return Ok((compiled, SnapshotSource::Built));
     };
-    let wizer_ms = started.elapsed().as_millis() as u64;
+    if !exports_init {
+        without_init_warning(component_path);
+        return Ok((compile_to(engine, component_path, &component, &path)?, SnapshotSource::Built));
+    }
+    let mut pre = preinitialize(component_path, &component, bundles, graphs).await?;
+    let init_ms = started.elapsed().as_millis() as u64;
     let started = Instant::now();
-    let compiled = match cached {
-        Some(path) => {
-            let bytes = engine.precompile_component(&snapshot).map_err(HostError::component(component_path, "compiling the snapshot"))?;
-            write_cache(&path, &bytes)?;
-            // SAFETY: just written by this process from `precompile_component`.
-            unsafe { Component::deserialize_file(engine, &path) }.map_err(HostError::component(&path, "loading the compiled snapshot"))?
-        }
-        None => Component::new(engine, &snapshot).map_err(HostError::component(component_path, "compiling the snapshot"))?,
-    };
+    let rewrite = align_rewrite(engine, component_path, &mut pre, &path, bundles, graphs).await?;
+    let probe_ms = started.elapsed().as_millis() as u64;
+    let started = Instant::now();
+    let (snapshot, _) = pre.snapshot(rewrite).await?;
+    drop(pre);
+    let compiled = compile_to(engine, component_path, &snapshot, &path)?;
+    drop(snapshot);
+    log_alignment(&path, image_misalignment(engine, &compiled, &path, bundles, graphs).await?);
     tracing::info!(
-        wizer_ms,
+        init_ms,
+        probe_ms,
         compile_ms = started.elapsed().as_millis() as u64,
-        snapshot_bytes = snapshot.len(),
         "pre-initialized and compiled the component"
     );
     Ok((compiled, SnapshotSource::Built))
 }
 
-fn write_cache(path: &PathBuf, bytes: &[u8]) -> Result<(), HostError> {
+fn without_init_warning(component_path: &Path) {
+    tracing::warn!(
+        component = %component_path.display(),
+        "the component has no {INIT_FUNCTION} export; serving it without pre-initialization"
+    );
+}
+
+/// How to snapshot `pre` so that its memory image lands on 2 MiB pages
+/// once compiled into `path`: a probe snapshot (the same code, the images
+/// cut to one page) is compiled there first and instantiated, and its
+/// mapping says how far off the image would be. Costs one compile of the
+/// code (seconds), not of the index.
+async fn align_rewrite(
+    engine: &Engine,
+    component_path: &Path,
+    pre: &mut Preinitialized<'_>,
+    path: &Path,
+    bundles: &Path,
+    graphs: &PreloadedGraphs,
+) -> Result<Rewrite, HostError> {
+    let (probe, shape) = pre.snapshot(Rewrite::Probe).await?;
+    let Some(shape) = shape else { return Ok(Rewrite::Keep) };
+    let probe_path = path.with_extension("probe");
+    let compiled = compile_to(engine, component_path, &probe, &probe_path)?;
+    let off = image_misalignment(engine, &compiled, &probe_path, bundles, graphs).await;
+    drop(compiled);
+    let _ = std::fs::remove_file(&probe_path);
+    let Some(off) = off?.filter(|&off| off != 0) else { return Ok(Rewrite::Keep) };
+    match image_align::marker_address(&shape, off) {
+        Some(at) => {
+            tracing::info!(image_start = shape.image_start, off, marker = at, "moving the memory image onto 2 MiB pages");
+            Ok(Rewrite::Marker { accessor: shape.accessor, at })
+        }
+        None => {
+            tracing::warn!(
+                image_start = shape.image_start,
+                off,
+                "cannot move the memory image onto 2 MiB pages: the guest's stack is under 2 MiB"
+            );
+            Ok(Rewrite::Keep)
+        }
+    }
+}
+
+/// Compiles `snapshot` into the cache file `path` and loads it from there
+/// (so that its memory image is mapped from the file).
+fn compile_to(engine: &Engine, component_path: &Path, snapshot: &[u8], path: &Path) -> Result<Component, HostError> {
+    let bytes = engine
+        .precompile_component(snapshot)
+        .map_err(HostError::component(component_path, "compiling the snapshot"))?;
+    write_cache(path, &bytes)?;
+    // SAFETY: just written by this process from `precompile_component`.
+    unsafe { Component::deserialize_file(engine, path) }.map_err(HostError::component(path, "loading the compiled snapshot"))
+}
+
+/// Instantiates `compiled` once (mapping its memory image into a pool slot)
+/// and returns how far that mapping is from 2 MiB alignment
+/// ([`image_align::misalignment`]); `None` when it is not mapped from `path`,
+/// or when it could not be instantiated now (during a reload every pool
+/// slot may be serving): the alignment is then left as it falls, never a
+/// reason not to serve.
+async fn image_misalignment(
+    engine: &Engine,
+    compiled: &Component,
+    path: &Path,
+    bundles: &Path,
+    graphs: &PreloadedGraphs,
+) -> Result<Option<u64>, HostError> {
+    let linker = runtime::linker(engine)?;
+    let mut store = wasmtime::Store::new(engine, RequestState::new(bundles, graphs, usize::MAX)?);
+    // The serving engine interrupts on epochs; instantiating runs no guest
+    // code of ours, so any deadline past the next tick does.
+    store.set_epoch_deadline(1_000);
+    let instantiated = match linker.instantiate_pre(compiled) {
+        Ok(pre) => pre.instantiate_async(&mut store).await.map(drop),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = instantiated {
+        tracing::warn!(cache = %path.display(), "cannot instantiate the snapshot to see where its memory image lies: {e:#}");
+        return Ok(None);
+    }
+    Ok(image_align::misalignment(path))
+}
+
+/// Says whether the served snapshot's image is on 2 MiB pages.
+fn log_alignment(path: &Path, off: Option<u64>) {
+    match off {
+        Some(0) => tracing::info!(cache = %path.display(), "the memory image is mapped on 2 MiB pages"),
+        Some(off) => tracing::warn!(
+            cache = %path.display(),
+            off,
+            "the memory image is not 2 MiB aligned: searches read the index through 4 KiB pages"
+        ),
+        None => tracing::debug!(cache = %path.display(), "no memory image mapped from the file"),
+    }
+}
+
+fn write_cache(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(HostError::io(dir))?;
     }
@@ -264,10 +409,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         // It exports wizer-initialize, but not the HTTP handler.
         let component = wat::parse_str(exporting(INIT_FUNCTION)).unwrap();
-        let err = preinitialize(Path::new("fixture.wasm"), &component, root.path(), &PreloadedGraphs::default())
-            .await
-            .unwrap_err()
-            .to_string();
+        let Err(err) = preinitialize(Path::new("fixture.wasm"), &component, root.path(), &PreloadedGraphs::default()).await
+        else {
+            panic!("pre-initialized a component without the query world")
+        };
+        let err = err.to_string();
         assert!(err.contains("fixture.wasm") && err.contains("buscaescenas:edge/query"), "{err}");
         assert!(err.contains("wasi:http/incoming-handler"), "names the missing export: {err}");
     }

@@ -150,6 +150,9 @@ struct SizeReport {
     pace_ms: u64,
     startup_ms: f64,
     snapshot: SnapshotSource,
+    /// How far the snapshot's memory image is mapped from 2 MiB alignment
+    /// (`busca_host::image_align`; `None`: not mapped from the cache file).
+    image_off: Option<u64>,
     instantiate: Stats,
     native_load_ms: f64,
     request: Stats,
@@ -224,7 +227,11 @@ fn run(args: Args) -> Result<()> {
             ms(server.startup),
             server.snapshot
         );
-        let report = rt.block_on(measure_size(&server, &bundles, shots, &args))?;
+        let mut report = rt.block_on(measure_size(&server, &bundles, shots, &args))?;
+        let key = busca_host::snapshot::cache_key(&std::fs::read(&args.component)?, &bundles)?;
+        report.image_off = busca_host::image_align::misalignment(
+            &args.work.join("snapshots").join(format!("{key}.cwasm")),
+        );
         if args.wrk_seconds > 0 {
             throughput.push(run_wrk(&server, &args, shots)?);
         }
@@ -343,6 +350,7 @@ async fn measure_size(
         pace_ms: args.pace_ms,
         startup_ms: ms(server.startup),
         snapshot: server.snapshot,
+        image_off: None,
         instantiate: stats(inst),
         native_load_ms,
         request: stats(request),
@@ -545,11 +553,16 @@ fn parse_wrk_duration(v: &str) -> Result<f64> {
 }
 
 fn print_tables(reports: &[SizeReport], throughput: &[Throughput]) {
-    println!("\n| shots | start-up (snapshot) | instantiate p50 / p99 | native bundle load | load ÷ instantiate |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("\n| shots | start-up (snapshot) | memory image on 2 MiB pages | instantiate p50 / p99 | native bundle load | load ÷ instantiate |");
+    println!("|---:|---:|---|---:|---:|---:|");
     for r in reports {
+        let image = match r.image_off {
+            Some(0) => "yes".to_string(),
+            Some(off) => format!("no ({} KiB off)", off >> 10),
+            None => "no (not mapped from a file)".to_string(),
+        };
         println!(
-            "| {} | {:.0} ms ({:?}) | {:.2} / {:.2} ms | {:.0} ms | {:.0}× |",
+            "| {} | {:.0} ms ({:?}) | {image} | {:.2} / {:.2} ms | {:.0} ms | {:.0}× |",
             r.shots,
             r.startup_ms,
             r.snapshot,
