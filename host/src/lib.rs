@@ -13,12 +13,14 @@
 //! - [`runtime`]: engine configuration, store state, imports, one request.
 //! - [`world`]: the component's WIT worlds, generated from `wit/world.wit`.
 //! - [`snapshot`]: pre-initialization and the compiled-snapshot cache;
-//!   [`image_align`]: its memory image moved onto 2 MiB pages.
+//!   [`image_align`]: its memory image moved onto 2 MiB pages;
+//!   [`compile_cache`]: the code compiled once for all of them.
 //! - [`models`]: the preloaded graphs; [`onnx`]: wasi-nn graphs over ONNX Runtime.
 //! - [`media`]: source videos with Range support.
 //! - [`source`]: the bundles, from a folder or mirrored from S3, polled for new versions.
 #![deny(missing_docs)]
 
+pub mod compile_cache;
 pub mod encoder;
 pub mod error;
 pub mod image_align;

@@ -134,6 +134,11 @@ pub fn serving_engine(limits: &InstanceLimits, perfmap: bool) -> Result<Engine, 
     config.epoch_interruption(true);
     config.wasm_component_model(true);
     config.memory_init_cow(true);
+    // Every snapshot, and the probe before it, is the same code (see
+    // `compile_cache`).
+    config
+        .enable_incremental_compilation(crate::compile_cache::shared())
+        .map_err(HostError::engine("the incremental compilation cache"))?;
     if perfmap {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
@@ -200,6 +205,10 @@ fn pagemap_scan_supported() -> bool {
 pub fn preinit_engine() -> Result<Engine, HostError> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // The instrumented component is nearly all the component's own functions.
+    config
+        .enable_incremental_compilation(crate::compile_cache::shared())
+        .map_err(HostError::engine("the incremental compilation cache"))?;
     Engine::new(&config).map_err(HostError::engine("engine configuration"))
 }
 

@@ -229,6 +229,7 @@ pub async fn load_or_build(
         init_ms,
         probe_ms,
         compile_ms = started.elapsed().as_millis() as u64,
+        functions_from_compile_cache = crate::compile_cache::shared().hits(),
         "pre-initialized and compiled the component"
     );
     Ok((compiled, SnapshotSource::Built))
