@@ -12,27 +12,31 @@
 //! snapshot was 52 KiB off, and every row a graph walk read cost a TLB miss
 //! and a page-table walk over 4 KiB pages.
 //!
-//! The fix moves the image's start: pre-initialization snapshots once and the
-//! host measures, in `/proc/self/maps` after one instantiation, how far off
-//! the mapping is; if it is, the same initialized instance is snapshot again
-//! with one non-zero byte written low in the guest's stack (which is below
-//! the data, and unused there), far enough down that the image now starts
-//! where virtual address and file offset agree, and that snapshot is compiled
-//! instead. The byte is in memory no code has reached yet (the stack grows
-//! down from above it), so the guest cannot tell. The query component's
-//! stack is 3 MiB (`query-component/.cargo/config.toml`), so that the data,
-//! which starts above it, is always more than 2 MiB up and some lower start
-//! always works.
+//! The fix moves the image's start. Pre-initialization keeps the initialized
+//! instance and first compiles a probe snapshot of it ([`Rewrite::Probe`]:
+//! the same code, each memory cut to the first page of its image, so that
+//! the image lands where the real one will without the index being compiled
+//! twice), instantiates it, and reads in `/proc/self/maps` how far off the
+//! mapping is ([`misalignment`]). The real snapshot then carries one
+//! non-zero byte that much lower in the guest's stack ([`Rewrite::Marker`],
+//! [`marker_address`]), so that its image starts where virtual address and
+//! file offset agree. The byte is in stack no code has reached yet (the
+//! stack grows down from above it), so the guest cannot tell. The query
+//! component's stack is 3 MiB (`query-component/.cargo/config.toml`), so
+//! that the data, which starts above it, is always more than 2 MiB up and
+//! some lower start always exists.
 //!
-//! busca-host-bench at 200k shots, the same build without and with the
-//! alignment, like_shot inside the component: 1.9–2.3× native core search
-//! against 1.1× (`FilePmdMapped` in the slot mappings 0 against ~370 MB).
+//! busca-host-bench at 200k shots, like_shot inside the component against
+//! native core search (whose heap is on 4 KiB pages): 1.86–2.26× in four
+//! runs before, 0.97–1.10× in three after (12-02), with `FilePmdMapped` in
+//! each slot's mapping 0 before and about 370 MB after.
 
 use std::path::Path;
 
 use wasmtime_wizer::ComponentInstanceState;
 
-/// The huge page size the image is aligned to (x86-64 and aarch64 PMD).
+/// The huge page size the image is aligned to (a PMD on x86-64, and on
+/// aarch64 with 4 KiB pages).
 pub const HUGE_PAGE: u64 = 2 << 20;
 
 /// The host page size wasmtime aligns images to.

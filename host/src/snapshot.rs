@@ -2,7 +2,8 @@
 //! with the bundles preopened, so that the loaded index becomes part of the
 //! snapshot's linear memory, then compile the snapshot. Every request then
 //! starts from that memory image, mapped copy-on-write by the pooling
-//! allocator: nothing is parsed or copied per request.
+//! allocator: nothing is parsed or copied per request. The image is started
+//! where the kernel maps it on 2 MiB pages ([`image_align`]).
 //!
 //! The compiled snapshot is cached on disk keyed by the sha256 of the
 //! component, the wasmtime version and each collection's current manifest, so a
