@@ -181,6 +181,19 @@ pub async fn load_or_build(
         None => None,
     };
     if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
+        // Before anything maps it: in 2 MiB folios, or the aligned image is
+        // still mapped over 4 KiB pages (see `image_align`).
+        match image_align::huge_page_cache(path) {
+            Ok(f) if f.huge_after != f.huge_before => tracing::info!(
+                cache = %path.display(),
+                bytes = f.bytes,
+                huge_before = f.huge_before,
+                huge_after = f.huge_after,
+                "read the snapshot back into the page cache in 2 MiB folios"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(cache = %path.display(), "cannot check the snapshot's page-cache folios: {e}"),
+        }
         // SAFETY: the file is one this host wrote with `precompile_component`
         // into its own cache directory; wasmtime checks that it was compiled
         // by this version with this configuration and refuses otherwise.

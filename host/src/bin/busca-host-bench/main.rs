@@ -153,6 +153,8 @@ struct SizeReport {
     /// How far the snapshot's memory image is mapped from 2 MiB alignment
     /// (`busca_host::image_align`; `None`: not mapped from the cache file).
     image_off: Option<u64>,
+    /// Bytes of the pool slots' image mappings on 2 MiB pages, summed.
+    image_huge_bytes: u64,
     instantiate: Stats,
     native_load_ms: f64,
     request: Stats,
@@ -229,9 +231,9 @@ fn run(args: Args) -> Result<()> {
         );
         let mut report = rt.block_on(measure_size(&server, &bundles, shots, &args))?;
         let key = busca_host::snapshot::cache_key(&std::fs::read(&args.component)?, &bundles)?;
-        report.image_off = busca_host::image_align::misalignment(
-            &args.work.join("snapshots").join(format!("{key}.cwasm")),
-        );
+        let cwasm = args.work.join("snapshots").join(format!("{key}.cwasm"));
+        report.image_off = busca_host::image_align::misalignment(&cwasm);
+        report.image_huge_bytes = busca_host::image_align::huge_mapped_bytes(&cwasm);
         if args.wrk_seconds > 0 {
             throughput.push(run_wrk(&server, &args, shots)?);
         }
@@ -351,6 +353,7 @@ async fn measure_size(
         startup_ms: ms(server.startup),
         snapshot: server.snapshot,
         image_off: None,
+        image_huge_bytes: 0,
         instantiate: stats(inst),
         native_load_ms,
         request: stats(request),
@@ -557,7 +560,7 @@ fn print_tables(reports: &[SizeReport], throughput: &[Throughput]) {
     println!("|---:|---:|---|---:|---:|---:|");
     for r in reports {
         let image = match r.image_off {
-            Some(0) => "yes".to_string(),
+            Some(0) => format!("yes ({} MB of the slots' mappings)", r.image_huge_bytes / 1_000_000),
             Some(off) => format!("no ({} KiB off)", off >> 10),
             None => "no (not mapped from a file)".to_string(),
         };
