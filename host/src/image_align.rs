@@ -360,14 +360,11 @@ mod tests {
 
     /// ext4 or XFS on Linux 6.16 or later: page-cache folios up to 2 MiB.
     fn large_folio_fs(dir: &Path) -> bool {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
-        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
         let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
         // SAFETY: a valid C string and a zeroed out-parameter of the right type.
         let ok = unsafe { libc::statfs(c.as_ptr(), &mut fs) } == 0;
-        ok && version >= (6, 16) && matches!(fs.f_type as i64, 0xEF53 | 0x5846_5342)
+        ok && crate::runtime::linux_at_least(6, 16) && matches!(fs.f_type as i64, 0xEF53 | 0x5846_5342)
     }
 
     #[test]

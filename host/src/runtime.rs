@@ -194,10 +194,15 @@ pub fn serving_engine(limits: &InstanceLimits, perfmap: bool) -> Result<Engine, 
 
 /// Whether this kernel has the `PAGEMAP_SCAN` ioctl (Linux 6.7 and later).
 fn pagemap_scan_supported() -> bool {
+    linux_at_least(6, 7)
+}
+
+/// Whether this is Linux `major.minor` or later (false where
+/// `/proc/sys/kernel/osrelease` is missing or unreadable).
+pub(crate) fn linux_at_least(major: u32, minor: u32) -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (major, minor) >= (6, 7)
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
 }
 
 /// The engine for pre-initialization: plain on-demand allocation (the init
