@@ -30,11 +30,12 @@
 //! folios too. A file just written does; one read back after its pages were
 //! reclaimed comes in by ordinary readahead, in small folios, and an aligned
 //! mapping of those is still 4 KiB pages (36 of 374 MB on 2 MiB pages at
-//! 200k shots after the test suite had run, like_shot 1.28–1.43× native
+//! 200k shots after the test suite had run, smaps read by hand; like_shot 1.28–1.43× native
 //! again). [`huge_page_cache`] checks a cached snapshot before it is loaded
 //! and, when it is in small folios, drops it from the page cache and reads
 //! it back through a mapping advised `MADV_HUGEPAGE`, whose faults read
-//! whole 2 MiB folios (1.8 s for the 749 MB 200k-shot file here).
+//! whole 2 MiB folios (1.8 s for the 749 MB 200k-shot file here, timed by
+//! hand with the same steps in a script not kept).
 //!
 //! busca-host-bench at 200k shots, like_shot inside the component against
 //! native core search (whose heap is on 4 KiB pages): 1.86–2.26× in four
@@ -169,6 +170,54 @@ impl<S: ComponentInstanceState> ComponentInstanceState for Rewriting<S> {
     }
 }
 
+/// One mapping of this process, from `/proc/self/smaps` (or `maps`, which
+/// has the same header lines and no fields: `pmd_bytes` stays 0).
+struct Mapping<'a> {
+    start: u64,
+    end: u64,
+    /// `rw?p`: writable and private, as a pool slot's copy-on-write image.
+    private_writable: bool,
+    offset: u64,
+    path: &'a str,
+    /// `FilePmdMapped`: bytes of it mapped with 2 MiB pages.
+    pmd_bytes: u64,
+}
+
+/// The mappings listed in `text`.
+fn mappings(text: &str) -> Vec<Mapping<'_>> {
+    let mut out: Vec<Mapping<'_>> = Vec::new();
+    for line in text.lines() {
+        if let Some(kib) = line.strip_prefix("FilePmdMapped:") {
+            if let Some(last) = out.last_mut() {
+                last.pmd_bytes = kib.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0) << 10;
+            }
+            continue;
+        }
+        // start-end perms offset dev inode path (the path may hold spaces);
+        // a field line ("Rss:  12 kB") has no hexadecimal range first.
+        let mut fields = line.splitn(6, ' ');
+        let Some((start, end)) = fields.next().and_then(|range| range.split_once('-')) else { continue };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16)) else { continue };
+        let perms = fields.next().unwrap_or("");
+        let Some(offset) = fields.next().and_then(|o| u64::from_str_radix(o, 16).ok()) else { continue };
+        out.push(Mapping {
+            start,
+            end,
+            private_writable: perms.starts_with("rw") && perms.as_bytes().get(3) == Some(&b'p'),
+            offset,
+            path: fields.nth(2).unwrap_or("").trim_start(),
+            pmd_bytes: 0,
+        });
+    }
+    out
+}
+
+/// The writable private mappings of `file` (the pool slots' images) in
+/// `text`, a `/proc/self/maps` or `smaps`.
+fn images_of<'a>(text: &'a str, file: &'a str) -> impl Iterator<Item = Mapping<'a>> + 'a {
+    mappings(text).into_iter().filter(move |m| m.private_writable && m.path == file)
+}
+
 /// How far the largest writable private mapping of `file` in this process
 /// (an instance's memory image) is from huge-page alignment: its virtual
 /// address minus its file offset, modulo [`HUGE_PAGE`]. `None` when `file`
@@ -181,23 +230,9 @@ pub fn misalignment(file: &Path) -> Option<u64> {
 
 /// [`misalignment`] over the text of a `/proc/<pid>/maps`.
 fn misalignment_in(maps: &str, file: &str) -> Option<u64> {
-    maps.lines()
-        .filter_map(|line| {
-            // start-end perms offset dev inode path (the path may hold spaces)
-            let mut fields = line.splitn(6, ' ');
-            let range = fields.next()?;
-            let perms = fields.next()?;
-            let offset = u64::from_str_radix(fields.next()?, 16).ok()?;
-            let path = fields.nth(2)?.trim_start();
-            if path != file || !perms.starts_with("rw") || perms.as_bytes().get(3) != Some(&b'p') {
-                return None;
-            }
-            let (start, end) = range.split_once('-')?;
-            let (start, end) = (u64::from_str_radix(start, 16).ok()?, u64::from_str_radix(end, 16).ok()?);
-            Some((end - start, start.wrapping_sub(offset) % HUGE_PAGE))
-        })
-        .max_by_key(|&(len, _)| len)
-        .map(|(_, off)| off)
+    images_of(maps, file)
+        .max_by_key(|m| m.end - m.start)
+        .map(|m| m.start.wrapping_sub(m.offset) % HUGE_PAGE)
 }
 
 /// How much of `file`'s mappings in this process the kernel maps with
@@ -206,22 +241,7 @@ fn misalignment_in(maps: &str, file: &str) -> Option<u64> {
 pub fn huge_mapped_bytes(file: &Path) -> u64 {
     let Ok(file) = std::fs::canonicalize(file) else { return 0 };
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return 0 };
-    let file = file.to_string_lossy();
-    let mut counting = false;
-    let mut kib = 0;
-    for line in smaps.lines() {
-        if let Some(rest) = line.strip_prefix("FilePmdMapped:") {
-            if counting {
-                kib += rest.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0);
-            }
-        } else if line.split(' ').next().is_some_and(|r| r.contains('-') && !r.ends_with(':')) {
-            let mut fields = line.splitn(6, ' ');
-            let perms = fields.nth(1).unwrap_or("");
-            let path = fields.nth(3).unwrap_or("").trim_start();
-            counting = path == file && perms.starts_with("rw") && perms.as_bytes().get(3) == Some(&b'p');
-        }
-    }
-    kib << 10
+    images_of(&smaps, &file.to_string_lossy()).map(|m| m.pmd_bytes).sum()
 }
 
 /// What [`huge_page_cache`] found and left.
@@ -291,21 +311,7 @@ fn touch_huge(handle: &std::fs::File, bytes: u64) -> std::io::Result<u64> {
 /// `FilePmdMapped` of the mapping starting at `start` in this process.
 fn mapping_pmd_bytes(start: usize) -> u64 {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return 0 };
-    let head = format!("{start:x}-");
-    let mut inside = false;
-    for line in smaps.lines() {
-        if line.starts_with(&head) {
-            inside = true;
-        } else if inside {
-            if let Some(rest) = line.strip_prefix("FilePmdMapped:") {
-                return rest.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0) << 10;
-            }
-            if line.split(' ').next().is_some_and(|r| r.contains('-') && !r.ends_with(':')) {
-                return 0;
-            }
-        }
-    }
-    0
+    mappings(&smaps).iter().find(|m| m.start == start as u64).map_or(0, |m| m.pmd_bytes)
 }
 
 #[cfg(test)]
@@ -329,6 +335,24 @@ mod tests {
         assert_eq!(misalignment_in(maps, "/c/missing.cwasm"), None);
         let aligned = "7eb6700ee000-7eb69d220000 rw-p 008ee000 fe:00 1 /c/x.cwasm\n";
         assert_eq!(misalignment_in(aligned, "/c/x.cwasm"), Some(0));
+    }
+
+    #[test]
+    fn smaps_fields_go_to_the_mapping_above_them() {
+        let smaps = "\
+7eb6700fb000-7eb69d220000 rw-p 008ee000 fe:00 11190275                   /c/a.cwasm
+Rss:              374336 kB
+FilePmdMapped:     36864 kB
+7eb6900fb000-7eb69d220000 r--p 00000000 fe:00 11190275                   /c/a.cwasm
+FilePmdMapped:      2048 kB
+7f07100fb000-7f073d220000 rw-p 008ee000 fe:00 11190275                   /c/a.cwasm
+Rss:              153536 kB
+FilePmdMapped:     32768 kB
+VmFlags: rd wr mr mw me ac sd
+";
+        let images: Vec<u64> = images_of(smaps, "/c/a.cwasm").map(|m| m.pmd_bytes).collect();
+        assert_eq!(images, [36864 << 10, 32768 << 10], "the read-only mapping is not an image");
+        assert_eq!(mappings(smaps)[1].pmd_bytes, 2048 << 10);
     }
 
     #[test]
