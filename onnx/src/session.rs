@@ -119,7 +119,14 @@ pub struct Session {
 /// Builds a session for `source` with `options`.
 pub fn build(source: SessionSource<'_>, options: SessionOptions) -> Result<Session, OnnxError> {
     let builder = || -> Result<SessionBuilder, ort::Error> {
-        let mut b = ort::session::Session::builder()?.with_optimization_level(GraphOptimizationLevel::Level3)?;
+        // The pool spins between the parallel sections of a run (a large
+        // tower's many operators need it), but parks as soon as the run
+        // returns: every process of ours runs ONNX Runtime beside other work
+        // on the same cores (the indexer's decoders), which a pool spinning
+        // between runs starved.
+        let mut b = ort::session::Session::builder()?
+            .with_optimization_level(GraphOptimizationLevel::Level3)?
+            .with_config_entry("session.force_spinning_stop", "1")?;
         if options.threads > 0 {
             b = b.with_intra_threads(options.threads)?;
         }
