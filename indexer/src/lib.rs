@@ -11,6 +11,7 @@
 //! - [`assemble`]: the bundle's tables from the analysis (a pure function).
 //! - [`publish`]: bundle stores and the usearch index writer.
 //! - `pipeline`: the decode → encode threads of a run.
+//! - `thumbnail`: the halved JPEG of each sampled frame, keyframe material.
 //! - [`shard`]: which videos one of many workers indexes.
 //! - [`run`]: one indexing run tying these together, whole or one worker's
 //!   part, and the publish of every worker's videos.
@@ -29,6 +30,7 @@ pub mod publish;
 pub mod run;
 pub mod segment;
 pub mod shard;
+mod thumbnail;
 pub mod work;
 
 pub use busca_onnx::Device;

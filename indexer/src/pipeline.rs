@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::decode::{decode_sampled, SampleOptions, SampledFrame, VideoInfo};
 use crate::inputs::InputVideo;
 use crate::run::{progress, IndexConfig, IndexError, Summary};
+use crate::thumbnail::thumbnail_jpeg;
 use crate::work::{FinishedVideo, WorkStore};
 
 /// Messages from the decoder threads to the encoder.
@@ -48,18 +49,6 @@ struct JobState {
     embeddings: Vec<f32>,
     received: usize,
     done: Option<(VideoInfo, String)>,
-}
-
-/// Thumbnails are half the model's resolution on their shortest side.
-fn thumbnail_jpeg(frame: &SampledFrame) -> Vec<u8> {
-    let image = image::RgbImage::from_raw(frame.width, frame.height, frame.rgb.clone()).expect("frame buffer size");
-    let scale = 2;
-    let small = image::imageops::thumbnail(&image, (frame.width / scale).max(1), (frame.height / scale).max(1));
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
-        .encode_image(&small)
-        .expect("JPEG encoding to memory");
-    out
 }
 
 fn bar_style(template: &str) -> ProgressStyle {
@@ -176,7 +165,7 @@ fn decoder_thread(
             preprocess
                 .crop_normalize_into(frame.width, frame.height, &frame.rgb, &mut pixels)
                 .map_err(|e| e.to_string())?;
-            let thumb = thumbnail_jpeg(&frame);
+            let thumb = thumbnail_jpeg(frame.width, frame.height, &frame.rgb);
             busca_core::crash::point("decode.sample");
             tx.send(Msg::Frame {
                 job,
