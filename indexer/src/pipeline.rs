@@ -14,7 +14,7 @@ use busca_core::{ClipPreprocess, ModelManifest};
 use busca_onnx::{init_runtime, ImageEncoder, SessionOptions};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::decode::{decode_sampled, SampleOptions, SampledFrame, VideoInfo};
+use crate::decode::{decode_sampled, SampleOptions, VideoInfo};
 use crate::inputs::InputVideo;
 use crate::run::{progress, IndexConfig, IndexError, Summary};
 use crate::thumbnail::thumbnail_jpeg;
