@@ -458,10 +458,12 @@ fn the_snapshot_memory_image_is_mapped_on_2_mib_pages() {
     let f = fixture();
     // A request maps the image into a pool slot (and it stays mapped there).
     f.search_ok(json!({"text": "blue", "k": 1}));
-    let key =
-        busca_host::snapshot::cache_key(&std::fs::read(component_wasm()).unwrap(), &f.bundles)
-            .unwrap();
-    let path = f.cache.join(format!("{key}.cwasm"));
+    let path = busca_host::snapshot::cache_path(
+        &f.cache,
+        &std::fs::read(component_wasm()).unwrap(),
+        &f.bundles,
+    )
+    .unwrap();
     // Virtual address and file offset agree modulo 2 MiB, so the kernel can
     // map the page cache's 2 MiB folios whole (host/src/image_align.rs).
     assert_eq!(

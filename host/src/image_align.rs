@@ -35,7 +35,8 @@
 //! and, when it is in small folios, drops it from the page cache and reads
 //! it back through a mapping advised `MADV_HUGEPAGE`, whose faults read
 //! whole 2 MiB folios (1.8 s for the 749 MB 200k-shot file here, timed by
-//! hand with the same steps in a script not kept).
+//! hand with the same steps in a script not kept; busca-serve logs the
+//! time it takes).
 //!
 //! busca-host-bench at 200k shots, like_shot inside the component against
 //! native core search (whose heap is on 4 KiB pages): 1.86–2.26× in four

@@ -91,6 +91,12 @@ pub fn cache_key(component: &[u8], bundles: &Path) -> Result<String, HostError> 
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Where the compiled snapshot of `component` serving `bundles` is cached
+/// in `cache_dir`: `<cache_key>.cwasm`.
+pub fn cache_path(cache_dir: &Path, component: &[u8], bundles: &Path) -> Result<PathBuf, HostError> {
+    Ok(cache_dir.join(format!("{}.cwasm", cache_key(component, bundles)?)))
+}
+
 fn wasmtime_version() -> &'static str {
     // Kept in step with the workspace pin; compiled artifacts are also checked
     // by wasmtime itself when deserialized.
@@ -176,16 +182,15 @@ pub async fn load_or_build(
     cache_dir: Option<&Path>,
 ) -> Result<(Component, SnapshotSource), HostError> {
     let component = std::fs::read(component_path).map_err(HostError::io(component_path))?;
-    let cached = match cache_dir {
-        Some(dir) => Some(dir.join(format!("{}.cwasm", cache_key(&component, bundles)?))),
-        None => None,
-    };
+    let cached = cache_dir.map(|dir| cache_path(dir, &component, bundles)).transpose()?;
     if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
         // Before anything maps it: in 2 MiB folios, or the aligned image is
         // still mapped over 4 KiB pages (see `image_align`).
+        let checking = Instant::now();
         match image_align::huge_page_cache(path) {
             Ok(f) if f.huge_after != f.huge_before => tracing::info!(
                 cache = %path.display(),
+                ms = checking.elapsed().as_millis() as u64,
                 bytes = f.bytes,
                 huge_before = f.huge_before,
                 huge_after = f.huge_after,
@@ -244,6 +249,7 @@ pub async fn load_or_build(
         probe_ms,
         compile_ms = started.elapsed().as_millis() as u64,
         functions_from_compile_cache = crate::compile_cache::shared().hits(),
+        compile_cache_bytes = crate::compile_cache::shared().bytes(),
         "pre-initialized and compiled the component"
     );
     Ok((compiled, SnapshotSource::Built))

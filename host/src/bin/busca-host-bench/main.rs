@@ -230,8 +230,7 @@ fn run(args: Args) -> Result<()> {
             server.snapshot
         );
         let mut report = rt.block_on(measure_size(&server, &bundles, shots, &args))?;
-        let key = busca_host::snapshot::cache_key(&std::fs::read(&args.component)?, &bundles)?;
-        let cwasm = args.work.join("snapshots").join(format!("{key}.cwasm"));
+        let cwasm = busca_host::snapshot::cache_path(&args.work.join("snapshots"), &std::fs::read(&args.component)?, &bundles)?;
         report.image_off = busca_host::image_align::misalignment(&cwasm);
         report.image_huge_bytes = busca_host::image_align::huge_mapped_bytes(&cwasm);
         if args.wrk_seconds > 0 {
